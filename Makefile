@@ -1,0 +1,43 @@
+# tunefleet: `make search` runs the main job, `make test` runs the tests.
+# Both set up .venv first (idempotent: reinstalls only when pyproject.toml or constraints.txt change).
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.tunefleet-installed
+DATASET ?= breast_cancer
+ARGS   ?=
+
+.PHONY: setup search smoke seeds test test-fast lint bench clean
+setup: $(STAMP)
+
+$(STAMP): pyproject.toml constraints.txt
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade "pip>=24"
+	$(BIN)/python -m pip install --quiet -c constraints.txt -e '.[dev]'
+	@touch $(STAMP)
+
+search: setup  ## the main job: a real search, tracked and registered in ./mlruns.db
+	$(BIN)/tunefleet search $(DATASET) $(ARGS)
+
+smoke: setup
+	$(BIN)/tunefleet search $(DATASET) --smoke $(ARGS)
+
+seeds: setup  ## each dataset's seed-tutorial configuration and its test metrics (core only)
+	$(BIN)/python -m tunefleet.seeds --mnist-root ../shared/data/mnist-subset
+
+test: setup lint  ## everything CI runs: lint, types, the full test suite
+	$(BIN)/python -m pytest -m "slow or not slow" $(ARGS)
+
+test-fast: setup
+	$(BIN)/python -m pytest $(ARGS)
+
+lint: setup
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/mypy
+
+bench: setup
+	$(BIN)/python benchmarks/bench_search.py
+
+clean:
+	rm -rf $(VENV) mlruns.db mlartifacts tunefleet-runs .pytest_cache .mypy_cache .ruff_cache

@@ -1,0 +1,174 @@
+"""The portable model bundle: scaler + network + threshold + labels + feature names.
+
+A bundle predicts from raw (unscaled) features, so a registered model needs nothing
+from the search that produced it. It is saved as ``bundle.json`` (architecture,
+labels, threshold) plus ``weights.npz`` (state_dict and scaler arrays) and loaded
+with ``allow_pickle=False``: no pickle anywhere, and the round trip is bit-exact.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from functools import cached_property
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from tunefleet.calibration import probabilities
+from tunefleet.errors import DataError
+from tunefleet.model import MLP, n_outputs_for
+
+FORMAT_VERSION = 1
+
+
+@dataclass(frozen=True, eq=False)
+class ModelBundle:
+    """A self-contained trained classifier."""
+
+    dataset: str
+    feature_names: tuple[str, ...]
+    class_labels: tuple[Any, ...]
+    hidden_widths: tuple[int, ...]
+    scaler_mean: np.ndarray
+    scaler_scale: np.ndarray
+    state_dict: dict[str, np.ndarray]
+    threshold: float | None = None
+    temperature: float = 1.0
+    split_hash: str = ""
+    metadata: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def n_features(self) -> int:
+        return len(self.feature_names)
+
+    @property
+    def task(self) -> str:
+        return "binary" if len(self.class_labels) == 2 else "multiclass"
+
+    @cached_property
+    def network(self) -> MLP:
+        net = MLP(self.n_features, self.hidden_widths, n_outputs_for(len(self.class_labels)))
+        net.load_state_dict({k: torch.from_numpy(np.array(v)) for k, v in self.state_dict.items()})
+        net.eval()
+        return net
+
+    # -- input checking -------------------------------------------------------------
+    def as_matrix(self, X: Any) -> np.ndarray:
+        """Raw input (DataFrame with the training columns, or an array) -> float32 matrix."""
+        if hasattr(X, "columns"):
+            cols = [str(c) for c in X.columns]
+            missing = [c for c in self.feature_names if c not in cols]
+            if missing and all(c.isdigit() for c in cols) and len(cols) == self.n_features:
+                missing = []  # an array wrapped in a DataFrame with default integer columns
+                values = X.to_numpy()
+            elif missing:
+                shown = ", ".join(repr(c) for c in missing[:5])
+                raise DataError(
+                    f"input is missing {len(missing)} feature column(s): {shown}; pass the {self.n_features} "
+                    "training columns (see the model signature)"
+                )
+            else:
+                values = X[list(self.feature_names)].to_numpy()
+        else:
+            values = np.asarray(X)
+        if values.ndim == 1:
+            values = values.reshape(1, -1)
+        if values.ndim != 2 or values.shape[1] != self.n_features:
+            raise DataError(
+                f"input has {values.shape[-1] if values.ndim else 0} feature(s) per row, the model expects "
+                f"{self.n_features}; pass rows with the training columns in training order"
+            )
+        try:
+            matrix = values.astype(np.float32)
+        except (TypeError, ValueError):
+            raise DataError("input has non-numeric values; every feature must be a number") from None
+        if not np.isfinite(matrix).all():
+            raise DataError("input has missing or infinite values; fill them before predicting")
+        return matrix
+
+    # -- prediction -------------------------------------------------------------------
+    def logits(self, X: Any) -> np.ndarray:
+        scaled = (self.as_matrix(X) - self.scaler_mean) / self.scaler_scale
+        with torch.no_grad():
+            out = self.network(torch.from_numpy(scaled.astype(np.float32)))
+        return out.numpy()
+
+    def predict_proba(self, X: Any) -> np.ndarray:
+        """Calibrated class probabilities, shape (n, n_classes), columns in class_labels order."""
+        prob = probabilities(self.logits(X), self.temperature)
+        if prob.ndim == 1:
+            return np.column_stack([1.0 - prob, prob])
+        return prob
+
+    def predict_codes(self, X: Any) -> np.ndarray:
+        prob = self.predict_proba(X)
+        if self.task == "binary":
+            threshold = 0.5 if self.threshold is None else self.threshold
+            return (prob[:, 1] >= threshold).astype(np.int64)
+        return prob.argmax(axis=1)
+
+    def predict(self, X: Any) -> np.ndarray:
+        """Original class labels; binary models apply the tuned threshold."""
+        labels = np.asarray(self.class_labels, dtype=object)
+        out = labels[self.predict_codes(X)]
+        try:
+            return out.astype(type(self.class_labels[0]))
+        except (TypeError, ValueError):
+            return out
+
+    # -- persistence ------------------------------------------------------------------
+    def save(self, directory: str | Path) -> Path:
+        directory = Path(directory)
+        directory.mkdir(parents=True, exist_ok=True)
+        arrays = {f"state/{k}": v for k, v in self.state_dict.items()}
+        arrays["scaler/mean"] = self.scaler_mean
+        arrays["scaler/scale"] = self.scaler_scale
+        np.savez(directory / "weights.npz", **arrays)  # type: ignore[arg-type]
+        meta = {
+            "format_version": FORMAT_VERSION,
+            "dataset": self.dataset,
+            "feature_names": list(self.feature_names),
+            "class_labels": list(self.class_labels),
+            "hidden_widths": list(self.hidden_widths),
+            "threshold": self.threshold,
+            "temperature": self.temperature,
+            "split_hash": self.split_hash,
+            "state_keys": list(self.state_dict),
+            "metadata": self.metadata,
+        }
+        (directory / "bundle.json").write_text(json.dumps(meta, indent=2, default=_json_default))
+        return directory
+
+    @classmethod
+    def load(cls, directory: str | Path) -> ModelBundle:
+        directory = Path(directory)
+        if not (directory / "bundle.json").is_file():
+            raise DataError(f"{directory} is not a tunefleet model bundle (no bundle.json)")
+        meta = json.loads((directory / "bundle.json").read_text())
+        with np.load(directory / "weights.npz", allow_pickle=False) as npz:
+            state = {k: npz[f"state/{k}"] for k in meta["state_keys"]}
+            mean, scale = npz["scaler/mean"], npz["scaler/scale"]
+        return cls(
+            dataset=meta["dataset"],
+            feature_names=tuple(meta["feature_names"]),
+            class_labels=tuple(meta["class_labels"]),
+            hidden_widths=tuple(meta["hidden_widths"]),
+            scaler_mean=mean,
+            scaler_scale=scale,
+            state_dict=state,
+            threshold=meta["threshold"],
+            temperature=meta["temperature"],
+            split_hash=meta["split_hash"],
+            metadata=meta.get("metadata", {}),
+        )
+
+
+def _json_default(value: Any) -> Any:
+    if isinstance(value, np.generic):
+        return value.item()
+    if isinstance(value, np.ndarray):
+        return value.tolist()
+    raise TypeError(f"not JSON serialisable: {type(value).__name__}")

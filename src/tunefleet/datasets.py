@@ -1,0 +1,230 @@
+"""Dataset registry: name -> loader.
+
+Every loader returns a :class:`Dataset` with float32 features, integer-coded labels
+and the original class labels (kept so predictions can be mapped back). Loaders are
+looked up by name from ``conf/datasets/<name>.yaml`` (``dataset.loader``) and get the
+``dataset.options`` mapping as keyword arguments.
+"""
+
+from __future__ import annotations
+
+import inspect
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from tunefleet.errors import ConfigError, DataError
+
+Loader = Callable[..., "Dataset"]
+_REGISTRY: dict[str, Loader] = {}
+
+
+@dataclass(frozen=True)
+class Dataset:
+    """Features and integer-coded labels, plus an optional official test split."""
+
+    name: str
+    X: np.ndarray
+    y: np.ndarray
+    feature_names: tuple[str, ...]
+    class_labels: tuple[Any, ...]
+    X_test: np.ndarray | None = None
+    y_test: np.ndarray | None = None
+
+    @property
+    def n_classes(self) -> int:
+        return len(self.class_labels)
+
+    @property
+    def task(self) -> str:
+        return "binary" if self.n_classes == 2 else "multiclass"
+
+
+def register_dataset(name: str) -> Callable[[Loader], Loader]:
+    """Decorator adding a loader to the registry under ``name``."""
+
+    def decorate(fn: Loader) -> Loader:
+        _REGISTRY[name] = fn
+        return fn
+
+    return decorate
+
+
+def dataset_names() -> list[str]:
+    """Names of every registered loader."""
+    return sorted(_REGISTRY)
+
+
+def load_dataset(loader: str, options: Mapping[str, Any] | None = None, name: str | None = None) -> Dataset:
+    """Load a registered dataset, checking ``options`` against the loader's signature."""
+    if loader not in _REGISTRY:
+        raise ConfigError(f"unknown dataset loader {loader!r}; choose one of: {', '.join(dataset_names())}")
+    fn = _REGISTRY[loader]
+    options = dict(options or {})
+    accepted = set(inspect.signature(fn).parameters)
+    unknown = sorted(set(options) - accepted)
+    if unknown:
+        raise ConfigError(
+            f"dataset.options.{unknown[0]}: unknown option for loader {loader!r}; accepted: {', '.join(sorted(accepted)) or 'none'}"
+        )
+    dataset = fn(**options)
+    if name and name != dataset.name:
+        dataset = Dataset(name, dataset.X, dataset.y, dataset.feature_names, dataset.class_labels, dataset.X_test, dataset.y_test)
+    return dataset
+
+
+def _from_arrays(name: str, X: Any, y: Any, feature_names: Sequence[str] | None = None) -> Dataset:
+    X = np.asarray(X, dtype=np.float32)
+    if X.ndim == 1:
+        X = X.reshape(-1, 1)
+    labels, codes = np.unique(np.asarray(y), return_inverse=True)
+    names = tuple(feature_names) if feature_names else tuple(f"x{i}" for i in range(X.shape[1]))
+    return Dataset(name, X, codes.astype(np.int64), names, tuple(labels.tolist()))
+
+
+@register_dataset("breast_cancer")
+def load_breast_cancer() -> Dataset:
+    """sklearn's Wisconsin breast cancer data: 569 rows, 30 features, binary."""
+    from sklearn.datasets import load_breast_cancer as sk_load
+
+    raw = sk_load()
+    ds = _from_arrays("breast_cancer", raw.data, raw.target, [str(f) for f in raw.feature_names])
+    return Dataset(ds.name, ds.X, ds.y, ds.feature_names, tuple(str(n) for n in raw.target_names))
+
+
+@register_dataset("student_hours")
+def load_student_hours() -> Dataset:
+    """Six students (hours studied, hours slept) -> passed; seed tutorial 001."""
+    X = [[1, 2], [2, 3], [3, 1], [4, 3], [5, 3], [6, 2]]
+    return _from_arrays("student_hours", X, [0, 0, 0, 1, 1, 1], ["hours_studied", "hours_slept"])
+
+
+@register_dataset("sign")
+def load_sign() -> Dataset:
+    """x = 1..10 and -1..-10, y = x > 0; seed tutorial 002."""
+    x = np.concatenate([np.arange(1, 11), -np.arange(1, 11)]).astype(np.float32)
+    return _from_arrays("sign", x, (x > 0).astype(int), ["x"])
+
+
+@register_dataset("threshold_1d")
+def load_threshold_1d() -> Dataset:
+    """x = arange(-2, 2, 0.1), y = x > 0.2; seed tutorial 003."""
+    x = np.arange(-2, 2, 0.1)
+    return _from_arrays("threshold_1d", x, (x > 0.2).astype(int), ["x"])
+
+
+@register_dataset("mnist")
+def load_mnist(root: str = "data", download: bool = True) -> Dataset:
+    """MNIST through ``torchvision.datasets.MNIST``; keeps the official test split.
+
+    Images are flattened to 784 floats in [0, 1]. Reads the tensors the torchvision
+    class loaded instead of iterating it sample by sample (PIL per image is slow).
+    """
+    from torchvision.datasets import MNIST
+
+    root_path = Path(root).expanduser()
+    try:
+        train = MNIST(str(root_path), train=True, download=download)
+        test = MNIST(str(root_path), train=False, download=download)
+    except RuntimeError as err:
+        raise DataError(
+            f"MNIST not found under {root_path}/MNIST/raw ({err}); set dataset.options.root to a folder "
+            "with the MNIST files, or dataset.options.download=true with internet access"
+        ) from None
+    except OSError as err:
+        raise DataError(
+            f"MNIST download into {root_path} failed ({type(err).__name__}); copy the MNIST files into "
+            f"{root_path}/MNIST/raw or set dataset.options.root to a folder that has them"
+        ) from None
+
+    def flat(images: Any) -> np.ndarray:
+        return (images.numpy().reshape(len(images), -1).astype(np.float32) / 255.0)
+
+    names = tuple(f"pixel_{i}" for i in range(784))
+    return Dataset(
+        "mnist",
+        flat(train.data),
+        train.targets.numpy().astype(np.int64),
+        names,
+        tuple(range(10)),
+        flat(test.data),
+        test.targets.numpy().astype(np.int64),
+    )
+
+
+def _read_table(path: Path, kind: str) -> Any:
+    import pandas as pd
+
+    if not path.is_file():
+        raise DataError(f"data file {path} does not exist; check the path passed with --data")
+    try:
+        if kind == "parquet":
+            return pd.read_parquet(path)
+        return pd.read_csv(path)
+    except pd.errors.EmptyDataError:
+        raise DataError(f"data file {path} is empty; it needs a header row and at least one data row") from None
+    except Exception as err:  # noqa: BLE001 - any reader failure becomes one line
+        raise DataError(f"could not read {path} as {kind} ({type(err).__name__}: {str(err).splitlines()[0]})") from None
+
+
+def table_to_dataset(frame: Any, target: str, source: str, features: Sequence[str] | None = None) -> Dataset:
+    """Validate a DataFrame and turn it into a Dataset (numeric features, encoded target)."""
+    import pandas as pd
+
+    if len(frame) == 0:
+        raise DataError(f"{source} has 0 data rows; it needs at least one row per class per split")
+    if target not in frame.columns:
+        cols = ", ".join(map(str, frame.columns[:20]))
+        raise DataError(f"target column {target!r} not found in {source}; columns are: {cols} (pass --target COLUMN)")
+    feature_cols = list(features) if features else [c for c in frame.columns if c != target]
+    missing_cols = [c for c in feature_cols if c not in frame.columns]
+    if missing_cols:
+        raise DataError(f"feature column {missing_cols[0]!r} not found in {source}; check dataset.options.features")
+    if not feature_cols:
+        raise DataError(f"{source} has no feature columns besides the target {target!r}")
+    for col in [target, *feature_cols]:
+        n_missing = int(frame[col].isna().sum())
+        if n_missing:
+            row = int(np.flatnonzero(frame[col].isna().to_numpy())[0])
+            raise DataError(
+                f"column {col!r} in {source} has {n_missing} missing value(s), first at data row {row + 1}; "
+                "fill or drop those rows before training"
+            )
+    for col in feature_cols:
+        series = frame[col]
+        if not (pd.api.types.is_numeric_dtype(series) or pd.api.types.is_bool_dtype(series)):
+            example = series.iloc[0]
+            raise DataError(
+                f"feature column {col!r} in {source} is not numeric (e.g. {example!r}); encode it as numbers "
+                "or leave it out with dataset.options.features"
+            )
+    y = frame[target].to_numpy()
+    if len(np.unique(y)) < 2:
+        raise DataError(f"target column {target!r} in {source} has a single class ({y[0]!r}); it needs at least two")
+    name = Path(source).stem
+    return _from_arrays(name, frame[feature_cols].to_numpy(dtype=np.float32), y, [str(c) for c in feature_cols])
+
+
+@register_dataset("csv")
+def load_csv(path: str, target: str, features: Sequence[str] | None = None) -> Dataset:
+    """A user CSV file: numeric feature columns plus a target column (strings or numbers)."""
+    return table_to_dataset(_read_table(Path(path), "csv"), target, str(path), features)
+
+
+@register_dataset("parquet")
+def load_parquet(path: str, target: str, features: Sequence[str] | None = None) -> Dataset:
+    """A user Parquet file: numeric feature columns plus a target column."""
+    return table_to_dataset(_read_table(Path(path), "parquet"), target, str(path), features)
+
+
+def loader_for_file(path: str) -> str:
+    """Pick the csv or parquet loader from a file's suffix."""
+    suffix = Path(path).suffix.lower()
+    if suffix in {".parquet", ".pq"}:
+        return "parquet"
+    if suffix in {".csv", ".txt", ".tsv"}:
+        return "csv"
+    raise DataError(f"cannot tell the format of {path}; use a .csv or .parquet file")

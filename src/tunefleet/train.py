@@ -1,0 +1,216 @@
+"""``train_one``: the one training function every search backend runs.
+
+Pure: it knows nothing of Ray or MLflow. The search layer passes a ``report`` hook to
+see (and, by raising, stop) a trial between epochs.
+"""
+
+from __future__ import annotations
+
+import copy
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any, Literal
+
+import numpy as np
+import torch
+from pydantic import Field
+from torch import nn
+
+from tunefleet.bundle import ModelBundle
+from tunefleet.calibration import fit_temperature, probabilities
+from tunefleet.config import StrictModel, parse_model
+from tunefleet.datasets import load_dataset
+from tunefleet.metrics import binary_metrics, confusion_matrix, multiclass_metrics, prefixed
+from tunefleet.model import MLP, n_outputs_for
+from tunefleet.splits import PreparedData, SplitSpec, prepare_data
+from tunefleet.thresholds import ThresholdConfig, choose_threshold
+
+ReportHook = Callable[[int, dict[str, float]], None]
+
+
+class TrainConfig(StrictModel):
+    """Hyperparameters and settings of one training run (one trial)."""
+
+    dataset: str = "breast_cancer"
+    dataset_options: dict[str, Any] = Field(default_factory=dict)
+    split: SplitSpec = SplitSpec()
+    lr: float = Field(1e-2, gt=0)
+    batch_size: int = Field(32, ge=1)
+    hidden_widths: tuple[int, ...] = ()
+    epochs: int = Field(20, ge=1)
+    optimizer: Literal["sgd", "adam"] = "adam"
+    momentum: float = Field(0.0, ge=0, lt=1)
+    weight_decay: float = Field(0.0, ge=0)
+    seed: int = 0
+    threshold: ThresholdConfig = ThresholdConfig()
+    keep: Literal["best", "last"] = "best"
+    patience: int | None = Field(None, ge=1)
+    calibrate: bool = True
+    torch_threads: int | None = Field(None, ge=1)
+    device: Literal["auto", "cpu", "cuda"] = "auto"
+
+
+@dataclass
+class TrainResult:
+    """Everything one trial produced."""
+
+    config: TrainConfig
+    history: list[dict[str, float]]
+    best_epoch: int
+    metrics: dict[str, float]
+    val_probabilities: np.ndarray
+    bundle: ModelBundle
+    seconds: float
+    device: str
+
+    @property
+    def threshold(self) -> float | None:
+        return self.bundle.threshold
+
+
+def resolve_device(choice: str) -> torch.device:
+    """'auto' takes the (Ray-assigned, via CUDA_VISIBLE_DEVICES) GPU when there is one."""
+    if choice == "cuda" or (choice == "auto" and torch.cuda.is_available()):
+        return torch.device("cuda")
+    return torch.device("cpu")
+
+
+def epoch_metrics(task: str, logits: np.ndarray, y: np.ndarray, cfg: ThresholdConfig, temperature: float = 1.0) -> tuple[dict[str, float], float | None]:
+    """Validation metrics for logits: binary metrics use the threshold chosen by ``cfg``."""
+    prob = probabilities(logits, temperature)
+    if task == "binary":
+        threshold = choose_threshold(y, prob, cfg)
+        return binary_metrics(y, prob, threshold), threshold
+    return multiclass_metrics(y, prob), None
+
+
+def _make_optimizer(cfg: TrainConfig, params: Any) -> torch.optim.Optimizer:
+    if cfg.optimizer == "sgd":
+        return torch.optim.SGD(params, lr=cfg.lr, momentum=cfg.momentum, weight_decay=cfg.weight_decay)
+    return torch.optim.Adam(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
+
+
+def _load_data(cfg: TrainConfig) -> PreparedData:
+    return prepare_data(load_dataset(cfg.dataset, cfg.dataset_options), cfg.split)
+
+
+def train_one(
+    config: Mapping[str, Any] | TrainConfig,
+    data: PreparedData | None = None,
+    report: ReportHook | None = None,
+) -> TrainResult:
+    """Train one classifier and return its curves, validation metrics and bundle.
+
+    Batches are slices of a seeded random permutation of in-memory tensors (no
+    per-sample DataLoader). The weights of the best epoch by validation loss are kept
+    (``keep: last`` keeps the final ones). Binary thresholds are chosen on validation.
+    """
+    cfg = config if isinstance(config, TrainConfig) else parse_model(TrainConfig, config, "train config")
+    data = data if data is not None else _load_data(cfg)
+    started = time.perf_counter()
+    if cfg.torch_threads:
+        torch.set_num_threads(cfg.torch_threads)
+    torch.manual_seed(cfg.seed)
+    device = resolve_device(cfg.device)
+    binary = data.task == "binary"
+
+    model = MLP(data.n_features, cfg.hidden_widths, n_outputs_for(data.n_classes)).to(device)
+    loss_fn: nn.Module = nn.BCEWithLogitsLoss() if binary else nn.CrossEntropyLoss()
+    optimizer = _make_optimizer(cfg, model.parameters())
+    X_train = torch.from_numpy(data.X_train).to(device)
+    y_train = torch.from_numpy(data.y_train).to(device)
+    y_train = y_train.float() if binary else y_train
+    X_val = torch.from_numpy(data.X_val).to(device)
+    generator = torch.Generator().manual_seed(cfg.seed)
+    n = len(X_train)
+
+    history: list[dict[str, float]] = []
+    best_loss, best_epoch, best_state = float("inf"), 0, copy.deepcopy(model.state_dict())
+    stale = 0
+    for epoch in range(1, cfg.epochs + 1):
+        model.train()
+        perm = torch.randperm(n, generator=generator).to(device)
+        total = torch.zeros((), device=device)
+        for start in range(0, n, cfg.batch_size):
+            idx = perm[start : start + cfg.batch_size]
+            optimizer.zero_grad(set_to_none=True)
+            loss = loss_fn(model(X_train[idx]), y_train[idx])
+            loss.backward()
+            optimizer.step()
+            total += loss.detach() * len(idx)
+        model.eval()
+        with torch.no_grad():
+            val_logits = model(X_val).cpu().numpy()
+        metrics, _ = epoch_metrics(data.task, val_logits, data.y_val, cfg.threshold)
+        row = {"epoch": float(epoch), "train_loss": float(total.item()) / n, **prefixed(metrics, "val")}
+        history.append(row)
+        if row["val_loss"] < best_loss - 1e-9:
+            best_loss, best_epoch, stale = row["val_loss"], epoch, 0
+            best_state = copy.deepcopy(model.state_dict())
+        else:
+            stale += 1
+        if report is not None:
+            report(epoch, row)
+        if cfg.patience is not None and stale >= cfg.patience:
+            break
+
+    if cfg.keep == "last":
+        best_epoch = len(history)
+    else:
+        model.load_state_dict(best_state)
+    model.eval()
+    with torch.no_grad():
+        val_logits = model(X_val).cpu().numpy()
+    temperature = fit_temperature(val_logits, data.y_val) if cfg.calibrate else 1.0
+    final, threshold = epoch_metrics(data.task, val_logits, data.y_val, cfg.threshold, temperature)
+    bundle = ModelBundle(
+        dataset=data.dataset,
+        feature_names=data.feature_names,
+        class_labels=data.class_labels,
+        hidden_widths=cfg.hidden_widths,
+        scaler_mean=data.scaler.mean,
+        scaler_scale=data.scaler.scale,
+        state_dict={k: v.detach().cpu().numpy().copy() for k, v in model.state_dict().items()},
+        threshold=threshold,
+        temperature=temperature,
+        split_hash=data.split_hash,
+    )
+    metrics_out = {
+        **prefixed(final, "val"),
+        "best_epoch": float(best_epoch),
+        "epochs_run": float(len(history)),
+        "temperature": temperature,
+    }
+    if threshold is not None:
+        metrics_out["threshold"] = threshold
+    return TrainResult(
+        config=cfg,
+        history=history,
+        best_epoch=best_epoch,
+        metrics=metrics_out,
+        val_probabilities=probabilities(val_logits, temperature),
+        bundle=bundle,
+        seconds=time.perf_counter() - started,
+        device=str(device),
+    )
+
+
+def evaluate(bundle: ModelBundle, X: np.ndarray, y: np.ndarray, prefix: str = "test") -> dict[str, float]:
+    """Metrics of a bundle on raw features ``X`` with true codes ``y``."""
+    prob = bundle.predict_proba(X)
+    if bundle.task == "binary":
+        threshold = 0.5 if bundle.threshold is None else bundle.threshold
+        return prefixed(binary_metrics(y, prob[:, 1], threshold), prefix)
+    return prefixed(multiclass_metrics(y, prob), prefix)
+
+
+def evaluate_confusion(bundle: ModelBundle, X: np.ndarray, y: np.ndarray) -> np.ndarray:
+    """Confusion matrix (rows true, columns predicted) of a bundle on raw features."""
+    return confusion_matrix(np.asarray(y, dtype=np.int64), bundle.predict_codes(X), len(bundle.class_labels))
+
+
+def raw_features(data: PreparedData, split: str) -> np.ndarray:
+    """Undo the standardization of a split (for evaluating bundles, which take raw input)."""
+    X = getattr(data, f"X_{split}")
+    return (X * data.scaler.scale + data.scaler.mean).astype(np.float32)
