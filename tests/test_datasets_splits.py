@@ -1,0 +1,155 @@
+"""Datasets, stratified splits, split hashes and train-only scaling."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from tunefleet.catalog import dataset_conf
+from tunefleet.datasets import load_dataset, table_to_dataset
+from tunefleet.errors import ConfigError, DataError
+from tunefleet.splits import SplitSpec, Standardizer, prepare_data, stratified_indices
+
+
+@pytest.mark.parametrize(
+    ("name", "n", "d", "k"),
+    [("breast_cancer", 569, 30, 2), ("student_hours", 6, 2, 2), ("sign", 20, 1, 2), ("threshold_1d", 40, 1, 2)],
+)
+def test_builtin_shapes(name: str, n: int, d: int, k: int) -> None:
+    ds = load_dataset(name)
+    assert ds.X.shape == (n, d) and ds.X.dtype == np.float32
+    assert ds.y.shape == (n,) and ds.n_classes == k
+
+
+def test_toy_definitions() -> None:
+    sign = load_dataset("sign")
+    assert sorted(sign.X[:, 0].tolist()) == sorted([*range(1, 11), *range(-10, 0)])
+    assert np.array_equal(sign.y, (sign.X[:, 0] > 0).astype(int))
+    t1d = load_dataset("threshold_1d")
+    assert np.array_equal(t1d.y, (np.arange(-2, 2, 0.1) > 0.2).astype(int))
+
+
+def test_mnist_through_torchvision(mnist_root) -> None:
+    ds = load_dataset("mnist", {"root": str(mnist_root), "download": False})
+    assert ds.X.shape == (6000, 784) and ds.X_test is not None and ds.X_test.shape == (2000, 784)
+    assert 0.0 <= ds.X.min() and ds.X.max() <= 1.0 and ds.n_classes == 10
+    data = prepare_data(ds, SplitSpec())
+    assert len(data.y_test) == 2000  # the official test split is kept
+    assert len(data.y_train) + len(data.y_val) == 6000
+    assert abs(len(data.y_val) / 6000 - 0.25) < 0.01  # val / (train + val)
+
+
+def test_mnist_missing_gives_one_line_error(tmp_path) -> None:
+    with pytest.raises(DataError, match="MNIST not found") as err:
+        load_dataset("mnist", {"root": str(tmp_path), "download": False})
+    assert "\n" not in str(err.value)
+
+
+@pytest.mark.parametrize("name", ["breast_cancer", "student_hours", "sign", "threshold_1d"])
+def test_split_is_stratified_disjoint_complete(name: str) -> None:
+    ds = load_dataset(name)
+    parts = stratified_indices(ds.y, (0.6, 0.2, 0.2), seed=3)
+    joined = np.concatenate(parts)
+    assert len(joined) == len(ds.y) == len(np.unique(joined))
+    for idx in parts:
+        assert set(np.unique(ds.y[idx])) == set(np.unique(ds.y))  # every class in every split
+    if name == "breast_cancer":
+        overall = ds.y.mean()
+        for idx in parts:
+            assert abs(ds.y[idx].mean() - overall) < 0.02
+
+
+def test_split_deterministic_and_hash_tracks_inputs() -> None:
+    ds = load_dataset("breast_cancer")
+    a, b = prepare_data(ds, SplitSpec(seed=1)), prepare_data(ds, SplitSpec(seed=1))
+    assert a.split_hash == b.split_hash and np.array_equal(a.y_val, b.y_val)
+    assert prepare_data(ds, SplitSpec(seed=2)).split_hash != a.split_hash
+    assert prepare_data(ds, SplitSpec(train=0.7, val=0.15, test=0.15, seed=1)).split_hash != a.split_hash
+    assert len(a.split_hash) == 12
+
+
+def test_too_small_class_is_a_clear_error() -> None:
+    y = np.array([0, 0, 0, 1, 1])
+    with pytest.raises(DataError, match="class 1 has only 2 row"):
+        stratified_indices(y, (0.6, 0.2, 0.2), 0)
+
+
+def test_split_fractions_validated() -> None:
+    with pytest.raises(ConfigError, match="train \\+ val \\+ test must be 1"):
+        dataset_conf("sign", raw={"name": "sign", "dataset": {"loader": "sign"}, "split": {"train": 0.5, "val": 0.2, "test": 0.2}})
+
+
+def test_scaler_fitted_on_train_only(breast_cancer_data) -> None:
+    data = breast_cancer_data
+    assert np.allclose(data.X_train.mean(axis=0), 0, atol=1e-5)
+    assert np.allclose(data.X_train.std(axis=0), 1, atol=1e-3)
+    # validation/test were transformed with train statistics, so their means are not exactly 0
+    assert np.abs(data.X_val.mean(axis=0)).max() > 1e-3
+    raw = load_dataset("breast_cancer")
+    parts = stratified_indices(raw.y, (0.6, 0.2, 0.2), 0)
+    refit = Standardizer.fit(raw.X[parts[0]])
+    assert np.allclose(refit.mean, data.scaler.mean) and np.allclose(refit.scale, data.scaler.scale)
+
+
+# ---- user files -------------------------------------------------------------------
+def _write(tmp_path, frame: pd.DataFrame, name: str = "data.csv"):
+    path = tmp_path / name
+    if name.endswith(".parquet"):
+        frame.to_parquet(path)
+    else:
+        frame.to_csv(path, index=False)
+    return path
+
+
+def test_csv_string_labels_encoded(tmp_path) -> None:
+    rng = np.random.default_rng(0)
+    frame = pd.DataFrame({"a": rng.normal(size=30), "b": rng.normal(size=30), "kind": ["cat", "dog", "eel"] * 10})
+    ds = load_dataset("csv", {"path": str(_write(tmp_path, frame)), "target": "kind"})
+    assert ds.class_labels == ("cat", "dog", "eel") and ds.feature_names == ("a", "b") and ds.task == "multiclass"
+    assert [ds.class_labels[c] for c in ds.y[:3]] == ["cat", "dog", "eel"]
+
+
+def test_parquet_numeric_labels(tmp_path) -> None:
+    frame = pd.DataFrame({"x": np.arange(20.0), "y": [0, 1] * 10})
+    ds = load_dataset("parquet", {"path": str(_write(tmp_path, frame, "d.parquet")), "target": "y"})
+    assert ds.class_labels == (0, 1) and ds.X.shape == (20, 1)
+
+
+@pytest.mark.parametrize(
+    ("frame", "target", "message"),
+    [
+        (pd.DataFrame({"a": [1.0, 2.0, 3.0], "color": ["r", "g", "b"], "y": [0, 1, 0]}), "y", "feature column 'color' .* is not numeric"),
+        (pd.DataFrame({"a": [1.0, None, 3.0], "y": [0, 1, 0]}), "y", "column 'a' .* 1 missing value.*row 2"),
+        (pd.DataFrame({"a": [1.0, 2.0], "y": [0, 1]}), "label", "target column 'label' not found.*columns are: a, y"),
+        (pd.DataFrame({"a": [1.0, 2.0, 3.0], "y": [1, 1, 1]}), "y", "single class"),
+        (pd.DataFrame({"a": [], "y": []}), "y", "0 data rows"),
+    ],
+)
+def test_bad_user_files(tmp_path, frame, target, message) -> None:
+    path = _write(tmp_path, frame)
+    with pytest.raises(DataError, match=message) as err:
+        load_dataset("csv", {"path": str(path), "target": target})
+    assert "\n" not in str(err.value)
+
+
+def test_empty_and_missing_files(tmp_path) -> None:
+    empty = tmp_path / "empty.csv"
+    empty.write_text("")
+    with pytest.raises(DataError, match="is empty"):
+        load_dataset("csv", {"path": str(empty), "target": "y"})
+    with pytest.raises(DataError, match="does not exist"):
+        load_dataset("csv", {"path": str(tmp_path / "nope.csv"), "target": "y"})
+
+
+def test_unknown_loader_and_option() -> None:
+    with pytest.raises(ConfigError, match="unknown dataset loader 'nope'"):
+        load_dataset("nope")
+    with pytest.raises(ConfigError, match="dataset.options.rooot"):
+        load_dataset("mnist", {"rooot": "x"})
+
+
+def test_table_to_dataset_selected_features() -> None:
+    frame = pd.DataFrame({"a": [1.0, 2, 3, 4], "b": ["x", "y", "z", "w"], "y": [0, 1, 0, 1]})
+    ds = table_to_dataset(frame, "y", "mem", features=["a"])
+    assert ds.feature_names == ("a",)
