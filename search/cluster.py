@@ -1,0 +1,53 @@
+"""Connecting to Ray: an existing cluster (--address / RAY_ADDRESS) or a local one."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+from tunefleet.errors import TunefleetError
+
+
+def _quiet_env() -> None:
+    # Keep trial output readable: no log dedup summaries, the classic (quiet at verbose=0) output.
+    os.environ.setdefault("RAY_DEDUP_LOGS", "0")
+    os.environ.setdefault("RAY_AIR_NEW_OUTPUT", "0")
+
+
+@contextmanager
+def ray_session(address: str | None = None, num_cpus: int | None = None, num_gpus: int | None = None) -> Iterator[dict[str, Any]]:
+    """Yield the cluster's resources; shut Ray down afterwards only if we started it.
+
+    With neither ``address`` nor ``RAY_ADDRESS`` a local Ray starts in-process (the
+    embedded default). A connection failure (wrong address, missing or wrong auth
+    token) becomes a one-line TunefleetError instead of a Ray traceback.
+    """
+    import ray
+
+    _quiet_env()
+    started = False
+    if not ray.is_initialized():
+        target = address or os.environ.get("RAY_ADDRESS") or None
+        kwargs: dict[str, Any] = {"log_to_driver": True, "include_dashboard": False, "configure_logging": False}
+        if target:
+            kwargs["address"] = target
+        else:
+            kwargs.update(num_cpus=num_cpus, num_gpus=num_gpus)
+        try:
+            ray.init(**kwargs)
+        except Exception as err:  # noqa: BLE001 - every connection failure becomes one line
+            first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+            raise TunefleetError(
+                f"cannot connect to Ray at {target} ({type(err).__name__}: {first[:200]}); check --address / RAY_ADDRESS "
+                "and that RAY_AUTH_MODE=token and RAY_AUTH_TOKEN match the cluster's"
+                if target
+                else f"could not start a local Ray ({type(err).__name__}: {first[:200]})"
+            ) from None
+        started = True
+    try:
+        yield dict(ray.cluster_resources())
+    finally:
+        if started:
+            ray.shutdown()

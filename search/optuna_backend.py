@@ -1,0 +1,132 @@
+"""Single-process backend: the same space and ``train_one`` under Optuna's own pruner.
+
+No Ray: for quick local runs and as the baseline in benchmarks. Resumable: the study
+lives in ``<storage>/<name>/optuna.db`` and each ended trial's record in ``trials/``.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import time
+from pathlib import Path
+
+import optuna
+
+from tunefleet.bundle import ModelBundle
+from tunefleet.splits import PreparedData
+from tunefleet.train import train_one
+
+from search.result import SearchObserver, TrialRecord, pick_best
+from search.space import sampler_for, train_config_for
+from search.spec import ExperimentConfig
+
+
+def make_pruner(exp: ExperimentConfig) -> optuna.pruners.BasePruner:
+    sched = exp.search.scheduler
+    if sched.name == "asha":
+        return optuna.pruners.SuccessiveHalvingPruner(min_resource=sched.grace_period, reduction_factor=sched.reduction_factor)
+    if sched.name == "median":
+        return optuna.pruners.MedianPruner(n_warmup_steps=sched.grace_period)
+    return optuna.pruners.NopPruner()
+
+
+def _record_path(path: Path, trial_id: str) -> Path:
+    return path / "trials" / f"{trial_id}.json"
+
+
+def _save_record(path: Path, record: TrialRecord) -> None:
+    target = _record_path(path, record.trial_id)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    target.write_text(json.dumps(record.__dict__, default=str))
+
+
+def _load_records(path: Path) -> list[TrialRecord]:
+    return [TrialRecord(**json.loads(p.read_text())) for p in sorted((path / "trials").glob("*.json"))]
+
+
+def run_optuna_search(
+    exp: ExperimentConfig,
+    data: PreparedData,
+    path: Path,
+    observers: list[SearchObserver],
+    threads: int = 1,
+) -> list[TrialRecord]:
+    """Run (or continue) the study until ``num_samples`` trials have ended."""
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    path.mkdir(parents=True, exist_ok=True)
+    study = optuna.create_study(
+        study_name="tunefleet",
+        storage=f"sqlite:///{path / 'optuna.db'}",
+        load_if_exists=True,
+        direction="maximize" if exp.mode == "max" else "minimize",
+        sampler=optuna.samplers.TPESampler(seed=exp.search.seed),
+        pruner=make_pruner(exp),
+    )
+    for stale in study.get_trials(states=(optuna.trial.TrialState.RUNNING,)):
+        study.tell(stale.number, state=optuna.trial.TrialState.FAIL)  # killed mid-trial: will be re-run
+    records = _load_records(path)
+    done = {r.trial_id for r in records}
+    sample = sampler_for(exp, data.task)
+    started = time.monotonic()
+    while len(done) < exp.search.num_samples:
+        if exp.search.time_budget_s and time.monotonic() - started > exp.search.time_budget_s:
+            break
+        trial = study.ask()
+        sample(trial)
+        trial_id = f"optuna_{trial.number:05d}"
+        record = _run_trial(exp, data, trial, trial_id, path, threads)
+        if record.status == "finished":
+            study.tell(trial, record.metric(exp.metric))
+        elif record.status == "stopped":
+            study.tell(trial, state=optuna.trial.TrialState.PRUNED)
+        else:
+            study.tell(trial, state=optuna.trial.TrialState.FAIL)
+        _save_record(path, record)
+        records.append(record)
+        done.add(trial_id)
+        for obs in observers:
+            obs.on_trial_end(record)
+    return records
+
+
+def _run_trial(
+    exp: ExperimentConfig, data: PreparedData, trial: optuna.Trial, trial_id: str, path: Path, threads: int
+) -> TrialRecord:
+    params = dict(trial.params)
+    config = train_config_for(exp, params, torch_threads=threads)
+    history: list[dict[str, float]] = []
+
+    def report(epoch: int, metrics: dict[str, float]) -> None:
+        history.append(metrics)
+        value = metrics.get(exp.metric, math.nan)
+        if not math.isnan(value):
+            trial.report(value, epoch)
+            if trial.should_prune():
+                raise optuna.TrialPruned()
+
+    started = time.perf_counter()
+    error = ""
+    for _attempt in range(exp.search.max_failures + 1):
+        history.clear()
+        try:
+            result = train_one(config, data, report=report)
+        except optuna.TrialPruned:
+            return TrialRecord(trial_id, params, config, "stopped", dict(history[-1]) if history else {}, list(history),
+                               node_id="local", seconds=time.perf_counter() - started)
+        except Exception as err:  # noqa: BLE001 - a failed trial is recorded, the search goes on
+            error = f"{type(err).__name__}: {err}"
+            continue
+        bundle_dir = path / "bundles" / trial_id
+        result.bundle.save(bundle_dir)
+        return TrialRecord(trial_id, params, config, "finished", dict(result.metrics), result.history,
+                           node_id="local", bundle_dir=str(bundle_dir), seconds=time.perf_counter() - started)
+    return TrialRecord(trial_id, params, config, "failed", node_id="local", error=error, seconds=time.perf_counter() - started)
+
+
+def best_bundle(records: list[TrialRecord], exp: ExperimentConfig) -> tuple[TrialRecord | None, ModelBundle | None]:
+    best = pick_best(records, exp.metric, exp.mode)
+    if best is None or best.bundle_dir is None:
+        return best, None
+    return best, ModelBundle.load(best.bundle_dir)
+
