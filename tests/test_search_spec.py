@@ -1,0 +1,108 @@
+"""Search-space files: loading, overrides, and one-line errors for every bad case."""
+
+from __future__ import annotations
+
+import optuna
+import pytest
+
+from search.space import SpaceSampler, hidden_widths, train_config_for
+from search.spec import load_experiment
+from tunefleet.catalog import catalog_names
+from tunefleet.errors import ConfigError
+from tunefleet.train import TrainConfig
+
+
+@pytest.mark.parametrize("name", ["breast_cancer", "mnist", "sign", "student_hours", "threshold_1d"])
+def test_every_dataset_file_loads(name: str) -> None:
+    exp = load_experiment(name)
+    assert exp.name == name and exp.search.num_samples >= 1
+    assert name in catalog_names()
+
+
+def test_dataset_file_overrides_defaults() -> None:
+    bc, mnist = load_experiment("breast_cancer"), load_experiment("mnist")
+    assert (bc.metric, bc.mode) == ("val_roc_auc", "max") and (mnist.metric, mnist.mode) == ("val_accuracy", "max")
+    assert mnist.search.scheduler.grace_period == 2 and mnist.search.scheduler.reduction_factor == 3  # merged
+    assert mnist.space.batch_size.values == [64, 128, 256] and mnist.space.lr == bc.space.lr
+
+
+def test_overrides_and_smoke() -> None:
+    exp = load_experiment("breast_cancer", overrides=["search.num_samples=64", "space.lr.high=0.5", "space.batch_size.values=[8, 16]"])
+    assert exp.search.num_samples == 64 and exp.space.lr.high == 0.5 and exp.space.batch_size.values == [8, 16]
+    smoke = load_experiment("breast_cancer", smoke=True)
+    assert smoke.search.num_samples == 4 and smoke.space.max_epochs() <= 6
+
+
+def test_user_file_gets_defaults(tmp_path) -> None:
+    path = tmp_path / "mine.csv"
+    path.write_text("a,b,y\n1,2,0\n")
+    exp = load_experiment(data_file=str(path), target="y")
+    assert exp.name == "mine" and exp.dataset.loader == "csv" and exp.dataset.options == {"path": str(path), "target": "y"}
+
+
+@pytest.mark.parametrize(
+    ("override", "message"),
+    [
+        ("space.lrr={type: uniform, low: 0, high: 1}", r"space\.lrr: unknown key"),
+        ("search.num_sample=3", r"search\.num_sample: unknown key"),
+        ("search.num_samples=lots", r"search\.num_samples: Input should be a valid integer"),
+        ("space.lr.low=0.9", r"space\.lr: .*low \(0\.9\) is above high \(0\.3\)"),
+        ("space.batch_size.values=[]", r"space\.batch_size: .*non-empty 'values'"),
+        ("metric=val_accuracyy", r"metric 'val_accuracyy' is never reported"),
+        ("space.lr.type=normal", r"space\.lr\.type: Input should be 'loguniform'"),
+        ("train.lr=0.1", r"train\.lr is searched"),
+        ("train.pateince=3", r"train\.pateince is not a train_one setting"),
+        ("search.scheduler.name=hyperband", r"search\.scheduler\.name"),
+        ("nonsense", r"must look like key\.path=value"),
+    ],
+)
+def test_bad_search_space_one_line_errors(override: str, message: str) -> None:
+    with pytest.raises(ConfigError, match=message) as err:
+        load_experiment("breast_cancer", overrides=[override])
+    assert "\n" not in str(err.value)
+
+
+def test_metric_checked_against_task() -> None:
+    exp = load_experiment("mnist", overrides=["metric=val_roc_auc"])
+    with pytest.raises(ConfigError, match="metric: 'val_roc_auc' is not reported for multiclass"):
+        exp.check_task("multiclass")
+
+
+def test_unknown_dataset_and_missing_target() -> None:
+    with pytest.raises(ConfigError, match="unknown dataset 'iris'.*known: breast_cancer"):
+        load_experiment("iris")
+    with pytest.raises(ConfigError, match="--data needs --target"):
+        load_experiment(data_file="x.csv")
+
+
+def _sample(exp, n: int, search_threshold: bool = False) -> list[dict]:
+    study = optuna.create_study(sampler=optuna.samplers.RandomSampler(seed=0))
+    sampler = SpaceSampler(exp.space, search_threshold)
+    out = []
+    for _ in range(n):
+        trial = study.ask()
+        sampler(trial)
+        out.append(dict(trial.params))
+        study.tell(trial, 0.0)
+    return out
+
+
+def test_variable_length_widths_space() -> None:
+    exp = load_experiment("breast_cancer")
+    params = _sample(exp, 60)
+    depths = {len(hidden_widths(p)) for p in params}
+    assert depths == {0, 1, 2}
+    for p in params:
+        cfg = TrainConfig.model_validate(train_config_for(exp, p))
+        assert len(cfg.hidden_widths) == p["n_layers"]
+        assert ("momentum" in p) == (p["optimizer"] == "sgd")  # conditional parameter
+        assert "threshold" not in p
+
+
+def test_threshold_search_mode_samples_threshold() -> None:
+    exp = load_experiment("breast_cancer", overrides=["threshold.mode=search"])
+    params = _sample(exp, 5, search_threshold=True)
+    for p in params:
+        cfg = train_config_for(exp, p)
+        assert cfg["threshold"]["mode"] == "search" and cfg["threshold"]["value"] == p["threshold"]
+        assert 0.05 <= p["threshold"] <= 0.95
