@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import time
 from pathlib import Path
+from typing import Any
 
 from tunefleet.bundle import ModelBundle
 from tunefleet.errors import TunefleetError
@@ -52,8 +53,13 @@ def run_search(
     address: str | None = None,
     observers: list[SearchObserver] | tuple[SearchObserver, ...] = (),
     progress: bool = True,
+    points: list[dict[str, Any]] | None = None,
 ) -> SearchResult:
-    """Run one search with the configured backend and return every trial plus the best."""
+    """Run one search with the configured backend and return every trial plus the best.
+
+    ``points`` are sampled-param dicts (lr, n_layers, width_0, ...) evaluated first,
+    before TPE takes over: known-good configs, or fixed configs for benchmarks.
+    """
     data = data if data is not None else exp.load()
     exp.check_task(data.task)
     backend = exp.search.backend
@@ -70,7 +76,7 @@ def run_search(
 
         for obs in all_observers:
             obs.on_search_start(exp, data, name, path, resume)
-        records = run_optuna_search(exp, data, path, all_observers, threads=max(1, int(exp.search.resources.cpus_per_trial)))
+        records = run_optuna_search(exp, data, path, all_observers, threads=max(1, int(exp.search.resources.cpus_per_trial)), points=points)
     else:
         from search.cluster import ray_session
         from search.ray_backend import experiment_exists, run_ray_search
@@ -81,7 +87,12 @@ def run_search(
                 raise TunefleetError(f"cannot resume {name}: no Ray Tune experiment state under {path}")
             for obs in all_observers:
                 obs.on_search_start(exp, data, name, path, resume)
-            records = run_ray_search(exp, data, name, all_observers, resume)
+            need = exp.search.resources
+            slots = int(resources.get("CPU", 1) // need.cpus_per_trial)
+            if need.gpus_per_trial > 0:
+                slots = min(slots, int(resources.get("GPU", 0) / need.gpus_per_trial))
+            concurrency = min(exp.search.max_concurrent_trials or slots, slots)
+            records = run_ray_search(exp, data, name, all_observers, resume, points, max(1, concurrency))
     best = pick_best(records, exp.metric, exp.mode)
     bundle = ModelBundle.load(best.bundle_dir) if best is not None and best.bundle_dir else None
     return SearchResult(exp, data, backend, name, path, records, time.perf_counter() - started, best, bundle)

@@ -1,7 +1,7 @@
 """Single-process backend: the same space and ``train_one`` under Optuna's own pruner.
 
 No Ray: for quick local runs and as the baseline in benchmarks. Resumable: the study
-lives in ``<storage>/<name>/optuna.db`` and each ended trial's record in ``trials/``.
+lives in ``<storage>/<name>/optuna.journal`` and each ended trial's record in ``trials/``.
 """
 
 from __future__ import annotations
@@ -10,6 +10,7 @@ import json
 import math
 import time
 from pathlib import Path
+from typing import Any
 
 import optuna
 
@@ -51,13 +52,15 @@ def run_optuna_search(
     path: Path,
     observers: list[SearchObserver],
     threads: int = 1,
+    points: list[dict[str, Any]] | None = None,
 ) -> list[TrialRecord]:
     """Run (or continue) the study until ``num_samples`` trials have ended."""
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     path.mkdir(parents=True, exist_ok=True)
     study = optuna.create_study(
         study_name="tunefleet",
-        storage=f"sqlite:///{path / 'optuna.db'}",
+        # an append-only journal: resumable like SQLite, without a commit per report
+        storage=optuna.storages.JournalStorage(optuna.storages.journal.JournalFileBackend(str(path / "optuna.journal"))),
         load_if_exists=True,
         direction="maximize" if exp.mode == "max" else "minimize",
         sampler=optuna.samplers.TPESampler(seed=exp.search.seed),
@@ -66,6 +69,9 @@ def run_optuna_search(
     for stale in study.get_trials(states=(optuna.trial.TrialState.RUNNING,)):
         study.tell(stale.number, state=optuna.trial.TrialState.FAIL)  # killed mid-trial: will be re-run
     records = _load_records(path)
+    if not study.trials:
+        for point in points or []:
+            study.enqueue_trial(point)
     done = {r.trial_id for r in records}
     sample = sampler_for(exp, data.task)
     started = time.monotonic()
@@ -97,10 +103,12 @@ def _run_trial(
     config = train_config_for(exp, params, torch_threads=threads)
     history: list[dict[str, float]] = []
 
+    prune = exp.search.scheduler.name != "none"
+
     def report(epoch: int, metrics: dict[str, float]) -> None:
         history.append(metrics)
         value = metrics.get(exp.metric, math.nan)
-        if not math.isnan(value):
+        if prune and not math.isnan(value):
             trial.report(value, epoch)
             if trial.should_prune():
                 raise optuna.TrialPruned()

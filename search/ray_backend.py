@@ -10,6 +10,7 @@ store once (``tune.with_parameters``) instead of being reloaded per trial.
 from __future__ import annotations
 
 import json
+import os
 import tempfile
 import time
 from pathlib import Path
@@ -30,21 +31,44 @@ _EMITTED: set[str] = set()
 
 
 class ThrottledReporter:
-    """``train_one`` report hook: ``tune.report`` at most every N epochs or S seconds."""
+    """``train_one`` report hook: ``tune.report`` only when the scheduler can use it.
 
-    def __init__(self, every_epochs: int, every_s: float, last_epoch: int) -> None:
-        self.every_epochs, self.every_s, self.last_epoch = every_epochs, every_s, last_epoch
+    That is at the scheduler's decision epochs (ASHA's rungs, or every N epochs for the
+    median rule), plus at most every ``every_s`` seconds so long trials show progress.
+    """
+
+    def __init__(self, milestones: frozenset[int], every_epochs: int | None, every_s: float, last_epoch: int) -> None:
+        self.milestones, self.every_epochs, self.every_s, self.last_epoch = milestones, every_epochs, every_s, last_epoch
         self._last = time.monotonic()
+
+    def due(self, epoch: int, now: float) -> bool:
+        if epoch == self.last_epoch:
+            return False  # the final report goes out with the checkpoint
+        if epoch in self.milestones or (self.every_epochs and epoch % self.every_epochs == 0):
+            return True
+        return now - self._last >= self.every_s
 
     def __call__(self, epoch: int, metrics: dict[str, float]) -> None:
         from ray import tune
 
         now = time.monotonic()
-        if epoch == self.last_epoch:
-            return  # the final report goes out with the checkpoint
-        if epoch % self.every_epochs == 0 or now - self._last >= self.every_s:
+        if self.due(epoch, now):
             self._last = now
             tune.report(dict(metrics))
+
+
+def report_schedule(exp: ExperimentConfig) -> tuple[frozenset[int], int | None]:
+    """(milestone epochs, report cadence) that the configured scheduler needs."""
+    sched = exp.search.scheduler
+    if sched.name == "asha":
+        rungs, rung = set(), sched.grace_period
+        while rung <= exp.space.max_epochs():
+            rungs.add(rung)
+            rung *= sched.reduction_factor
+        return frozenset(rungs), None
+    if sched.name == "median":
+        return frozenset(), exp.search.report_every_epochs
+    return frozenset(), None
 
 
 def ray_trial(config: dict[str, Any], data: PreparedData, exp: ExperimentConfig) -> None:
@@ -55,7 +79,8 @@ def ray_trial(config: dict[str, Any], data: PreparedData, exp: ExperimentConfig)
     threads = max(1, int(exp.search.resources.cpus_per_trial))
     train_cfg = train_config_for(exp, config, torch_threads=threads)
     started = time.perf_counter()
-    reporter = ThrottledReporter(exp.search.report_every_epochs, exp.search.report_every_s, int(train_cfg["epochs"]))
+    milestones, every = report_schedule(exp)
+    reporter = ThrottledReporter(milestones, every, exp.search.report_every_s, int(train_cfg["epochs"]))
     result = train_one(train_cfg, data, report=reporter)
     final = {
         **result.metrics,
@@ -64,6 +89,7 @@ def ray_trial(config: dict[str, Any], data: PreparedData, exp: ExperimentConfig)
         "node_id": ray.get_runtime_context().get_node_id(),
         "device": result.device,
         "train_seconds": time.perf_counter() - started,
+        "t_start": time.time() - (time.perf_counter() - started), "t_end": time.time(),
     }
     with tempfile.TemporaryDirectory() as tmp:
         result.bundle.save(tmp)
@@ -155,10 +181,11 @@ def storage_uri(storage_path: str) -> str:
 
 
 def run_ray_search(exp: ExperimentConfig, data: PreparedData, name: str, observers: list[SearchObserver],
-                   resume: bool) -> list[TrialRecord]:
+                   resume: bool, points: list[dict[str, Any]] | None = None, concurrency: int = 2) -> list[TrialRecord]:
     """Run (or restore and finish) the Tune experiment ``name``; return every trial's record."""
     import optuna
     from ray import tune
+    from ray.tune.logger import JsonLoggerCallback
     from ray.tune.search.optuna import OptunaSearch
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)
@@ -167,6 +194,9 @@ def run_ray_search(exp: ExperimentConfig, data: PreparedData, name: str, observe
         tune.with_parameters(ray_trial, data=data, exp=exp),
         {"cpu": s.resources.cpus_per_trial, "gpu": s.resources.gpus_per_trial},
     )
+    # Tune lets only one trial wait for resources when a searcher is used, which on
+    # short trials serialises them (measured: 29 s -> 17 s for 32 trials on 2 CPUs).
+    os.environ.setdefault("TUNE_MAX_PENDING_TRIALS_PG", str(max(2, concurrency)))
     _ACTIVE_OBSERVERS[:] = observers
     _EMITTED.clear()
     path = f"{storage_uri(s.storage_path)}/{name}"
@@ -176,7 +206,7 @@ def run_ray_search(exp: ExperimentConfig, data: PreparedData, name: str, observe
         else:
             searcher = OptunaSearch(
                 sampler_for(exp, data.task), metric=exp.metric, mode=exp.mode,
-                sampler=optuna.samplers.TPESampler(seed=s.seed),
+                sampler=optuna.samplers.TPESampler(seed=s.seed), points_to_evaluate=points or None,
             )
             tuner = tune.Tuner(
                 trainable,
@@ -189,7 +219,7 @@ def run_ray_search(exp: ExperimentConfig, data: PreparedData, name: str, observe
                 run_config=tune.RunConfig(
                     name=name, storage_path=storage_uri(s.storage_path), verbose=0,
                     failure_config=tune.FailureConfig(max_failures=s.max_failures),
-                                        callbacks=[_make_callback(exp)],
+                                        callbacks=[JsonLoggerCallback(), _make_callback(exp)],
                 ),
             )
         grid = tuner.fit()

@@ -105,7 +105,7 @@ class SearchSettings(StrictModel):
     max_failures: int = Field(2, ge=0)
     storage_path: str = "tunefleet-runs"
     report_every_epochs: int = Field(5, ge=1)
-    report_every_s: float = Field(2.0, gt=0)
+    report_every_s: float = Field(5.0, gt=0)
 
 
 REPORTED_METRICS = frozenset(f"val_{m}" for m in (*BINARY_METRICS, *MULTICLASS_METRICS))
