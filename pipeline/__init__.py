@@ -1,0 +1,1 @@
+"""tunefleet lifecycle: MLflow tracking, registry promotion, promoted-model loading, the CLI."""

@@ -19,6 +19,31 @@ def _quiet_env() -> None:
     os.environ.setdefault("TUNE_DISABLE_AUTO_CALLBACK_LOGGERS", "1")
 
 
+def check_reachable(address: str, timeout_s: float = 5.0) -> None:
+    """Fail fast, in one line, when nothing listens at a Ray address.
+
+    ``ray.init`` on an address where nothing answers retries for minutes before it
+    gives up; a plain TCP connect tells in milliseconds. ``auto`` (the local
+    cluster started with ``ray start``) is left to Ray.
+    """
+    import socket
+
+    if address in {"auto", "local"}:
+        return
+    hostport = address.split("://", 1)[-1].rstrip("/")
+    host, _, port = hostport.rpartition(":")
+    if not host or not port.isdigit():
+        raise TunefleetError(f"Ray address {address!r} is not host:port (or ray://host:port); fix --address / RAY_ADDRESS")
+    try:
+        with socket.create_connection((host, int(port)), timeout=timeout_s):
+            pass
+    except OSError as err:
+        raise TunefleetError(
+            f"cannot connect to Ray at {address} ({err.strerror or type(err).__name__}); check --address / RAY_ADDRESS "
+            "and that the head node is running (`ray start --head`)"
+        ) from None
+
+
 @contextmanager
 def ray_session(address: str | None = None, num_cpus: int | None = None, num_gpus: int | None = None) -> Iterator[dict[str, Any]]:
     """Yield the cluster's resources; shut Ray down afterwards only if we started it.
@@ -35,6 +60,7 @@ def ray_session(address: str | None = None, num_cpus: int | None = None, num_gpu
         target = address or os.environ.get("RAY_ADDRESS") or None
         kwargs: dict[str, Any] = {"log_to_driver": True, "include_dashboard": False, "configure_logging": False}
         if target:
+            check_reachable(target)
             kwargs["address"] = target
         else:
             kwargs.update(num_cpus=num_cpus, num_gpus=num_gpus)

@@ -164,7 +164,8 @@ def _scheduler(exp: ExperimentConfig) -> Any:
 
     sched = exp.search.scheduler
     if sched.name == "asha":
-        return ASHAScheduler(time_attr="epoch", max_t=exp.space.max_epochs(), grace_period=sched.grace_period,
+        max_t = exp.space.max_epochs()
+        return ASHAScheduler(time_attr="epoch", max_t=max_t, grace_period=min(sched.grace_period, max_t),
                              reduction_factor=sched.reduction_factor)
     if sched.name == "median":
         return MedianStoppingRule(time_attr="epoch", grace_period=sched.grace_period, min_samples_required=3)

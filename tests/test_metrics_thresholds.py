@@ -121,3 +121,7 @@ def test_temperature_scaling_reduces_log_loss() -> None:
     t = fit_temperature(logits, y)
     assert t > 1.5
     assert skm.log_loss(y, probabilities(logits, t)) < skm.log_loss(y, probabilities(logits))
+
+
+def test_temperature_not_fitted_on_tiny_validation_sets() -> None:
+    assert fit_temperature(np.array([-3.0, 4.0]), np.array([0, 1])) == 1.0

@@ -103,12 +103,15 @@ class ModelBundle:
             return np.column_stack([1.0 - prob, prob])
         return prob
 
-    def predict_codes(self, X: Any) -> np.ndarray:
-        prob = self.predict_proba(X)
+    def codes_from_proba(self, proba: np.ndarray) -> np.ndarray:
+        """Class codes: the tuned threshold on the positive class, else the argmax."""
         if self.task == "binary":
             threshold = 0.5 if self.threshold is None else self.threshold
-            return (prob[:, 1] >= threshold).astype(np.int64)
-        return prob.argmax(axis=1)
+            return (proba[:, 1] >= threshold).astype(np.int64)
+        return proba.argmax(axis=1)
+
+    def predict_codes(self, X: Any) -> np.ndarray:
+        return self.codes_from_proba(self.predict_proba(X))
 
     def predict(self, X: Any) -> np.ndarray:
         """Original class labels; binary models apply the tuned threshold."""
@@ -118,6 +121,21 @@ class ModelBundle:
             return out.astype(type(self.class_labels[0]))
         except (TypeError, ValueError):
             return out
+
+    def predict_table(self, X: Any) -> Any:
+        """A DataFrame: ``label`` plus ``probability`` (binary, positive class) or one
+        ``probability_<class>`` column per class (multi-class). What the pyfunc returns."""
+        import pandas as pd
+
+        proba = self.predict_proba(X)
+        labels = np.asarray(self.class_labels, dtype=object)[self.codes_from_proba(proba)]
+        frame = pd.DataFrame({"label": list(labels)})
+        if self.task == "binary":
+            frame["probability"] = proba[:, 1]
+        else:
+            for i, label in enumerate(self.class_labels):
+                frame[f"probability_{label}"] = proba[:, i]
+        return frame
 
     # -- persistence ------------------------------------------------------------------
     def save(self, directory: str | Path) -> Path:

@@ -26,7 +26,8 @@ def metric_names(task: str) -> tuple[str, ...]:
 
 def metric_mode(name: str) -> str:
     """'min' for losses, 'max' for everything else; accepts prefixed names."""
-    return "min" if name.split("_", 1)[-1] in MINIMIZED or name.endswith("loss") else "max"
+    base = name.removeprefix("val_").removeprefix("test_")
+    return "min" if base in MINIMIZED else "max"
 
 
 def confusion_matrix(y_true: np.ndarray, y_pred: np.ndarray, n_classes: int) -> np.ndarray:

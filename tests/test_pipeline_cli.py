@@ -1,0 +1,170 @@
+"""End to end through the `tunefleet` CLI with real Ray and real MLflow (SQLite)."""
+
+from __future__ import annotations
+
+import json
+
+import mlflow
+import numpy as np
+import pandas as pd
+import pytest
+from mlflow.tracking import MlflowClient
+
+from pipeline.cli import main
+from tunefleet.catalog import dataset_conf
+from tunefleet.train import raw_features
+
+
+@pytest.fixture(scope="module")
+def local_ray():
+    import ray
+
+    ray.init(num_cpus=2, include_dashboard=False, configure_logging=False)
+    yield
+    ray.shutdown()
+
+
+@pytest.fixture(scope="module")
+def store(tmp_path_factory):
+    """A fresh working dir with the embedded SQLite store, shared by this module's tests."""
+    root = tmp_path_factory.mktemp("pipeline")
+    mp = pytest.MonkeyPatch()
+    mp.chdir(root)
+    mp.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{root}/mlruns.db")
+    yield root
+    mp.undo()
+
+
+def _search(store, *args: str) -> dict:
+    out = store / "summary.json"
+    code = main(["search", *args, "--smoke", "--quiet", "--json", str(out), "--storage-path", str(store / "runs")])
+    assert code == 0
+    return json.loads(out.read_text())
+
+
+def _children(client: MlflowClient, parent: str) -> list:
+    exp_id = client.get_run(parent).info.experiment_id
+    return client.search_runs([exp_id], filter_string=f"tags.`mlflow.parentRunId` = '{parent}'", max_results=1000)
+
+
+SMOKE = ["breast_cancer", "student_hours", "sign", "threshold_1d", "mnist"]
+
+
+@pytest.mark.parametrize("name", SMOKE)
+def test_smoke_search_tracks_registers_and_serves(local_ray, store, mnist_root, name: str) -> None:
+    extra = ["--set", f"dataset.options.root={mnist_root}", "--set", "dataset.options.download=false"] if name == "mnist" else []
+    summary = _search(store, name, *extra)
+    assert sum(summary["trials"].values()) == 4
+    client = MlflowClient()
+    parent = client.get_run(summary["parent_run_id"])
+    assert parent.info.status == "FINISHED" and parent.data.tags["split_hash"] == summary["split_hash"]
+    assert parent.data.tags["dataset"] == name and "command" in parent.data.tags
+    assert parent.data.params["search.num_samples"] == "4"
+    children = _children(client, parent.info.run_id)
+    roles = [c.data.tags["tunefleet.role"] for c in children]
+    assert roles.count("trial") == 4 and roles.count("baseline") == 1 and len(children) == 5
+    trial_ids = [c.data.tags["tunefleet.trial_id"] for c in children if c.data.tags["tunefleet.role"] == "trial"]
+    assert len(set(trial_ids)) == 4
+    one = next(c for c in children if c.data.tags["tunefleet.role"] == "trial" and c.data.tags["tunefleet.status"] == "finished")
+    assert "lr" in one.data.params and len(client.get_metric_history(one.info.run_id, "val_loss")) >= 1
+    artifacts = {a.path for a in client.list_artifacts(parent.info.run_id, "plots")}
+    assert {"plots/curves.png", "plots/confusion_matrix.png", "plots/calibration.png",
+            "plots/optimization_history.png", "plots/parallel_coordinates.png"} <= artifacts
+    # registered, promoted, loadable by alias, predicting from raw rows
+    assert summary["registered_model"] == f"tunefleet-{name}" and summary["alias"] in {"champion", "challenger"}
+    model = mlflow.pyfunc.load_model(f"models:/tunefleet-{name}@{summary['alias']}")
+    conf = dataset_conf(name)
+    if name == "mnist":
+        conf = conf.model_copy(update={"dataset": conf.dataset.model_copy(update={"options": {"root": str(mnist_root), "download": False}})})
+    data = conf.load()
+    rows = pd.DataFrame(raw_features(data, "test")[:7].astype(np.float64), columns=list(data.feature_names))
+    pred = model.predict(rows)
+    assert len(pred) == len(rows) and set(pred["label"]) <= set(data.class_labels)
+    if data.task == "binary":
+        assert list(pred.columns) == ["label", "probability"] and pred["probability"].between(0, 1).all()
+    else:
+        assert list(pred.columns) == ["label", *[f"probability_{c}" for c in data.class_labels]]
+        assert np.allclose(pred.drop(columns="label").sum(axis=1), 1, atol=1e-5)
+    assert summary["test_metrics"] and summary["baseline_metrics"]
+
+
+def test_weaker_search_does_not_take_champion(local_ray, store) -> None:
+    first = _search(store, "breast_cancer", "--model-name", "gate-test")
+    assert first["alias"] == "champion"
+    weak = _search(store, "breast_cancer", "--model-name", "gate-test", "--trials", "1",
+                   "--set", "space.epochs={type: int, low: 1, high: 1}", "--set", "space.lr={type: loguniform, low: 1.0e-6, high: 2.0e-6}",
+                   "--set", "space.optimizer={type: choice, values: [sgd]}", "--set", "space.momentum={type: uniform, low: 0.0, high: 0.01}")
+    assert weak["alias"] == "challenger", weak["promotion_reason"]
+    assert "worse than champion" in weak["promotion_reason"]
+    client = MlflowClient()
+    assert str(client.get_model_version_by_alias("gate-test", "champion").version) == first["model_version"]
+    version = client.get_model_version("gate-test", weak["model_version"])
+    assert version.tags["promotion"] == "challenger" and "worse" in version.tags["promotion_reason"]
+    # by hand: refused without --force (same gate), accepted with it (load check still runs)
+    assert main(["promote", "gate-test", weak["model_version"]]) == 2
+    assert main(["promote", "gate-test", weak["model_version"], "--force"]) == 0
+    assert str(client.get_model_version_by_alias("gate-test", "champion").version) == weak["model_version"]
+
+
+def test_predict_command(local_ray, store, capsys) -> None:
+    summary = _search(store, "sign", "--model-name", "predict-test")
+    rows = store / "rows.csv"
+    pd.DataFrame({"x": [-3.0, 4.0, 7.0]}).to_csv(rows, index=False)
+    out = store / "pred.csv"
+    assert main(["predict", summary["model_uri"], "--input", str(rows), "--output", str(out)]) == 0
+    pred = pd.read_csv(out)
+    assert list(pred.columns) == ["label", "probability"] and len(pred) == 3
+    assert pred["label"].tolist() == [0, 1, 1]
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["search", "iris"], "unknown dataset 'iris'"),
+        (["search", "--data", "nope.csv", "--target", "y"], "data file nope.csv does not exist"),
+        (["search", "--data", "{csv}", "--target", "label"], "target column 'label' not found"),
+        (["search", "sign", "--tracking-uri", "http://127.0.0.1:9"], "cannot reach the MLflow tracking store at http://127.0.0.1:9"),
+        (["search", "sign", "--set", "space.lr.low=2"], "space.lr: .*low \\(2\\) is above high"),
+        (["search", "sign", "--gpus-per-trial", "0.5"], "the Ray cluster has no GPUs"),
+        (["predict", "models:/does-not-exist@champion", "--input", "{csv}"], "cannot load model models:/does-not-exist@champion"),
+        (["predict", "models:/predict-test@champion", "--input", "{csv}"], "input .* does not fit the model"),
+        (["predict", "models:/tunefleet-sign@champion", "--input", "missing.csv"], "input file missing.csv does not exist"),
+        (["promote", "predict-test", "99"], "no registered model .predict-test. version 99"),
+    ],
+)
+def test_bad_input_exits_2_with_one_line(store, capsys, monkeypatch, argv: list[str], message: str) -> None:
+    import re
+
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{store}/mlruns.db")  # mlflow.set_tracking_uri leaks into the env
+
+    csv = store / "bad.csv"
+    pd.DataFrame({"a": [1.0, 2.0, 3.0, 4.0], "y": [0, 1, 0, 1]}).to_csv(csv, index=False)
+    argv = [a.replace("{csv}", str(csv)) for a in argv]
+    if argv[0] == "search":
+        argv += ["--smoke", "--quiet", "--storage-path", str(store / "runs")]
+    assert main(argv) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err and err[-1].startswith("error: "), err
+    assert re.search(message, err[-1]), err[-1]
+
+
+def test_unreachable_ray_address_fails_fast(store) -> None:
+    """In a fresh process (this module's tests share an already-started Ray)."""
+    import subprocess
+    import sys
+    import time
+
+    started = time.monotonic()
+    proc = subprocess.run([sys.executable, "-m", "pipeline", "search", "sign", "--smoke", "--address", "127.0.0.1:1",
+                           "--storage-path", str(store / "runs")], capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 2
+    assert proc.stderr.strip().splitlines()[-1].startswith("error: cannot connect to Ray at 127.0.0.1:1")
+    assert time.monotonic() - started < 60
+
+
+def test_datasets_and_models_commands(store, capsys) -> None:
+    assert main(["datasets"]) == 0
+    out = capsys.readouterr().out
+    for name in SMOKE:
+        assert name in out
+    assert main(["models"]) == 0
