@@ -135,14 +135,29 @@ def _emit(record: TrialRecord) -> None:
         obs.on_trial_end(record)
 
 
-def _make_callback(exp: ExperimentConfig) -> Any:
+def _snapshot_time(experiment_dir: str) -> float:
+    """When Tune last saved the experiment state there (0 if never / not a local path)."""
+    if "://" in experiment_dir:
+        return float("inf")  # remote storage: no cheap way to tell; log at once
+    times = [p.stat().st_mtime for p in Path(experiment_dir).glob("experiment_state-*.json")]
+    return max(times, default=0.0)
+
+
+def _make_callback(exp: ExperimentConfig, experiment_dir: str) -> Any:
     from ray.tune import Callback
 
     class ObserverCallback(Callback):  # type: ignore[misc]
-        """Forwards ended trials to the active observers, on the driver."""
+        """Forwards ended trials to the active observers, on the driver.
+
+        A trial is passed on only once Tune's experiment snapshot (what --resume
+        restores) was written after it ended. Otherwise a driver killed in between
+        would leave a trial logged that the restored search does not know, and the
+        search would end with more logged trials than requested.
+        """
 
         def __init__(self) -> None:
             self.intermediate: dict[str, list[dict[str, Any]]] = {}
+            self.pending: list[tuple[float, TrialRecord]] = []
 
         def on_trial_result(self, iteration: int, trials: list, trial: Any, result: dict, **info: Any) -> None:
             self.intermediate.setdefault(trial.trial_id, []).append(
@@ -150,11 +165,27 @@ def _make_callback(exp: ExperimentConfig) -> Any:
             )
 
         def on_trial_complete(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
-            _emit(make_record(exp, trial.trial_id, dict(trial.config), trial.last_result, None, trial.checkpoint,
-                              self.intermediate.pop(trial.trial_id, [])))
+            record = make_record(exp, trial.trial_id, dict(trial.config), trial.last_result, None, trial.checkpoint,
+                                 self.intermediate.pop(trial.trial_id, []))
+            self.pending.append((time.time(), record))
 
         def on_trial_error(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
-            _emit(make_record(exp, trial.trial_id, dict(trial.config), trial.last_result, "trial failed", None))
+            record = make_record(exp, trial.trial_id, dict(trial.config), trial.last_result, "trial failed", None)
+            self.pending.append((time.time(), record))
+
+        def on_step_end(self, iteration: int, trials: list, **info: Any) -> None:
+            if not self.pending:
+                return
+            saved = _snapshot_time(experiment_dir)
+            ready = [r for ended, r in self.pending if ended <= saved]
+            self.pending = [(ended, r) for ended, r in self.pending if ended > saved]
+            for record in ready:
+                _emit(record)
+
+        def on_experiment_end(self, trials: list, **info: Any) -> None:
+            for _, record in self.pending:
+                _emit(record)
+            self.pending = []
 
     return ObserverCallback()
 
@@ -220,7 +251,7 @@ def run_ray_search(exp: ExperimentConfig, data: PreparedData, name: str, observe
                 run_config=tune.RunConfig(
                     name=name, storage_path=storage_uri(s.storage_path), verbose=0,
                     failure_config=tune.FailureConfig(max_failures=s.max_failures),
-                                        callbacks=[JsonLoggerCallback(), _make_callback(exp)],
+                                        callbacks=[JsonLoggerCallback(), _make_callback(exp, path)],
                 ),
             )
         grid = tuner.fit()

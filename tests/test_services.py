@@ -1,0 +1,93 @@
+"""Real server processes: a tracking server over HTTP, `mlflow models serve`, and --resume after a killed driver."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+import urllib.request
+
+import mlflow
+import pytest
+from mlflow.tracking import MlflowClient
+
+from tests.services import BIN, free_port, mlflow_server, process, wait_http
+
+pytestmark = pytest.mark.slow
+CLI = [sys.executable, "-m", "pipeline"]
+
+
+def _run(args: list[str], cwd, env=None, timeout: int = 400) -> subprocess.CompletedProcess:
+    proc = subprocess.run([*CLI, *args], cwd=cwd, env={**os.environ, **(env or {})}, capture_output=True, text=True, timeout=timeout)
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    return proc
+
+
+def test_tracking_server_over_http_and_models_serve(tmp_path) -> None:
+    with mlflow_server(tmp_path) as url:
+        _run(["search", "sign", "--smoke", "--quiet", "--json", "s.json", "--tracking-uri", url], cwd=tmp_path)
+        summary = json.loads((tmp_path / "s.json").read_text())
+        assert summary["alias"] == "champion" and summary["tracking_uri"] == url
+        assert not (tmp_path / "mlruns.db").exists()  # nothing went to the embedded store
+        client = MlflowClient(url, registry_uri=url)
+        parent = client.get_run(summary["parent_run_id"])
+        kids = client.search_runs([parent.info.experiment_id], f"tags.`mlflow.parentRunId` = '{parent.info.run_id}'")
+        assert len(kids) == 5
+        mlflow.set_tracking_uri(url)
+        model = mlflow.pyfunc.load_model("models:/tunefleet-sign@champion")
+        import pandas as pd
+
+        assert model.predict(pd.DataFrame({"x": [-5.0, 5.0]}))["label"].tolist() == [0, 1]
+
+        port = free_port()
+        serve = [str(BIN / "mlflow"), "models", "serve", "-m", "models:/tunefleet-sign@champion", "--env-manager", "local",
+                 "--host", "127.0.0.1", "-p", str(port)]
+        with process(serve, tmp_path / "serve.log", env={"MLFLOW_TRACKING_URI": url}) as server:
+            wait_http(f"http://127.0.0.1:{port}/ping", timeout=180, proc=server)
+            body = json.dumps({"dataframe_split": {"columns": ["x"], "data": [[-4.0], [6.0], [9.0]]}}).encode()
+            req = urllib.request.Request(f"http://127.0.0.1:{port}/invocations", data=body,
+                                         headers={"Content-Type": "application/json"})
+            with urllib.request.urlopen(req, timeout=30) as resp:
+                preds = json.loads(resp.read())["predictions"]
+        assert [p["label"] for p in preds] == [0, 1, 1] and all(0 <= p["probability"] <= 1 for p in preds)
+
+
+def _trial_children(db: str) -> list:
+    client = MlflowClient(db)
+    exp = client.get_experiment_by_name("tunefleet-breast_cancer")
+    if exp is None:
+        return []
+    return client.search_runs([exp.experiment_id], "tags.`tunefleet.role` = 'trial'", max_results=1000)
+
+
+def test_resume_after_killed_driver(tmp_path) -> None:
+    db = f"sqlite:///{tmp_path}/mlruns.db"
+    args = ["search", "breast_cancer", "--trials", "10", "--scheduler", "none", "--set", "space.epochs={type: int, low: 20, high: 40}",
+            "--name", "resume-me", "--json", "s.json"]
+    env = {**os.environ, "MLFLOW_TRACKING_URI": db}
+    with open(tmp_path / "first.log", "w") as log:
+        driver = subprocess.Popen([*CLI, *args], cwd=tmp_path, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+        deadline = time.monotonic() + 300
+        while len(_trial_children(db)) < 3 and time.monotonic() < deadline and driver.poll() is None:
+            time.sleep(0.5)
+        assert driver.poll() is None, "the search ended before it could be killed"
+        os.killpg(driver.pid, signal.SIGKILL)  # the driver and the local Ray it started
+        driver.wait(timeout=30)
+    logged_before = {r.data.tags["tunefleet.trial_id"] for r in _trial_children(db)}
+    assert 3 <= len(logged_before) < 10
+    time.sleep(2)
+    _run([*args, "--resume"], cwd=tmp_path, env={"MLFLOW_TRACKING_URI": db})
+    summary = json.loads((tmp_path / "s.json").read_text())
+    assert sum(summary["trials"].values()) == 10 and summary["search_name"] == "resume-me"
+    children = _trial_children(db)
+    ids = [r.data.tags["tunefleet.trial_id"] for r in children]
+    assert len(ids) == len(set(ids)) == 10  # no duplicate child runs
+    assert logged_before <= set(ids)
+    client = MlflowClient(db)
+    parents = client.search_runs([children[0].info.experiment_id], "tags.`tunefleet.role` = 'search'")
+    assert len(parents) == 1 and parents[0].info.run_id == summary["parent_run_id"]
+    assert {r.data.tags["mlflow.parentRunId"] for r in children} == {summary["parent_run_id"]}
+    assert summary["alias"] == "champion"
