@@ -54,8 +54,12 @@ def _experiment(storage: str, backend: str, n: int) -> Any:
 
     return load_experiment(
         "breast_cancer",
-        overrides=[f"search.storage_path={storage}", f"search.backend={backend}", f"search.num_samples={n}",
-                   "search.scheduler.name=none"],
+        overrides=[
+            f"search.storage_path={storage}",
+            f"search.backend={backend}",
+            f"search.num_samples={n}",
+            "search.scheduler.name=none",
+        ],
     )
 
 
@@ -80,8 +84,11 @@ def naive_trainable(config: dict[str, Any]) -> None:
         layers += [torch.nn.Linear(width, p[f"width_{i}"]), torch.nn.ReLU()]
         width = p[f"width_{i}"]
     model = torch.nn.Sequential(*layers, torch.nn.Linear(width, 1))
-    opt = (torch.optim.SGD(model.parameters(), lr=p["lr"], momentum=p.get("momentum", 0.0), weight_decay=p["weight_decay"])
-           if p["optimizer"] == "sgd" else torch.optim.Adam(model.parameters(), lr=p["lr"], weight_decay=p["weight_decay"]))
+    opt = (
+        torch.optim.SGD(model.parameters(), lr=p["lr"], momentum=p.get("momentum", 0.0), weight_decay=p["weight_decay"])
+        if p["optimizer"] == "sgd"
+        else torch.optim.Adam(model.parameters(), lr=p["lr"], weight_decay=p["weight_decay"])
+    )
     loss_fn = torch.nn.BCEWithLogitsLoss()
     loader = DataLoader(TensorDataset(X_tr, y_tr), batch_size=p["batch_size"], shuffle=True)
     for epoch in range(p["epochs"]):
@@ -168,7 +175,9 @@ def main() -> int:
     data = dataset_conf("breast_cancer").load()
     storage = tempfile.mkdtemp(prefix="tunefleet-bench-")
     times: dict[str, float] = {}
-    print(f"{args.trials} fixed breast_cancer configurations, {os.cpu_count()} CPUs; timing each variant...", flush=True)
+    print(
+        f"{args.trials} fixed breast_cancer configurations, {os.cpu_count()} CPUs; timing each variant...", flush=True
+    )
     times["d_floor_pool"] = run_floor(points, storage, data)
     print(f"  (d) 2-process pool          {times['d_floor_pool']:7.1f} s", flush=True)
     times["c_tunefleet_optuna"], _ = run_tunefleet(points, storage, "optuna", data)
@@ -177,8 +186,11 @@ def main() -> int:
     ray.init(num_cpus=N_CPUS, include_dashboard=False, configure_logging=False)
     times["ray_init"] = time.perf_counter() - started
     times["b_tunefleet_ray"], best = run_tunefleet(points, storage, "ray", data)
-    print(f"  (b) tunefleet ray           {times['b_tunefleet_ray']:7.1f} s  (best val_roc_auc {best:.4f}; ray.init "
-          f"{times['ray_init']:.1f} s not counted)", flush=True)
+    print(
+        f"  (b) tunefleet ray           {times['b_tunefleet_ray']:7.1f} s  (best val_roc_auc {best:.4f}; ray.init "
+        f"{times['ray_init']:.1f} s not counted)",
+        flush=True,
+    )
     if not args.skip_naive:
         times["a_naive_ray"] = run_naive(points, storage)
         print(f"  (a) naive Ray Tune recipe   {times['a_naive_ray']:7.1f} s", flush=True)

@@ -34,8 +34,14 @@ def _search_flags(p: argparse.ArgumentParser) -> None:
     g.add_argument("--name", help="experiment name (default: DATASET-timestamp); with --resume, which one")
     g.add_argument("--resume", action="store_true", help="resume the latest (or --name) interrupted search")
     g.add_argument("--smoke", action="store_true", help="the real pipeline on a tiny budget (seconds)")
-    g.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
-                   help="override any config value, e.g. --set space.lr.high=0.5 (repeatable)")
+    g.add_argument(
+        "--set",
+        dest="overrides",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="override any config value, e.g. --set space.lr.high=0.5 (repeatable)",
+    )
     t = p.add_argument_group("tracking")
     t.add_argument("--tracking-uri", help="MLflow store (default: $MLFLOW_TRACKING_URI, else sqlite:///mlruns.db)")
     t.add_argument("--experiment", help="MLflow experiment name (default: tunefleet-DATASET)")
@@ -47,16 +53,27 @@ def _search_flags(p: argparse.ArgumentParser) -> None:
 
 def _flag_overrides(args: argparse.Namespace) -> list[str]:
     pairs = [
-        ("trials", "search.num_samples"), ("backend", "search.backend"), ("cpus_per_trial", "search.resources.cpus_per_trial"),
-        ("gpus_per_trial", "search.resources.gpus_per_trial"), ("max_concurrent", "search.max_concurrent_trials"),
-        ("time_budget", "search.time_budget_s"), ("scheduler", "search.scheduler.name"), ("storage_path", "search.storage_path"),
+        ("trials", "search.num_samples"),
+        ("backend", "search.backend"),
+        ("cpus_per_trial", "search.resources.cpus_per_trial"),
+        ("gpus_per_trial", "search.resources.gpus_per_trial"),
+        ("max_concurrent", "search.max_concurrent_trials"),
+        ("time_budget", "search.time_budget_s"),
+        ("scheduler", "search.scheduler.name"),
+        ("storage_path", "search.storage_path"),
     ]
-    return [*args.overrides, *(f"{key}={getattr(args, attr)}" for attr, key in pairs if getattr(args, attr) is not None)]
+    return [
+        *args.overrides,
+        *(f"{key}={getattr(args, attr)}" for attr, key in pairs if getattr(args, attr) is not None),
+    ]
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="tunefleet", description="Hyperparameter search for PyTorch classifiers: "
-                                     "Ray Tune + Optuna, tracked in MLflow, promoted in the Model Registry.")
+    parser = argparse.ArgumentParser(
+        prog="tunefleet",
+        description="Hyperparameter search for PyTorch classifiers: "
+        "Ray Tune + Optuna, tracked in MLflow, promoted in the Model Registry.",
+    )
     parser.add_argument("--conf", help="conf/ directory (default: $TUNEFLEET_CONF, ./conf, or the source tree's)")
     sub = parser.add_subparsers(dest="command", required=True)
 
@@ -94,17 +111,32 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _search_one(args: argparse.Namespace, dataset: str | None, data_file: str | None = None, target: str | None = None) -> int:
+def _search_one(
+    args: argparse.Namespace, dataset: str | None, data_file: str | None = None, target: str | None = None
+) -> int:
     from pipeline.lifecycle import format_summary, run_pipeline
     from pipeline.settings import load_tracking_settings
     from search.spec import load_experiment
 
-    exp = load_experiment(dataset, data_file=data_file, target=target, overrides=_flag_overrides(args),
-                          smoke=args.smoke, conf_dir=args.conf)
+    exp = load_experiment(
+        dataset,
+        data_file=data_file,
+        target=target,
+        overrides=_flag_overrides(args),
+        smoke=args.smoke,
+        conf_dir=args.conf,
+    )
     settings = load_tracking_settings(args.tracking_uri, args.conf)
     summary = run_pipeline(
-        exp, settings, name=args.name, resume=args.resume, address=args.address, experiment_name=args.experiment,
-        model_name=args.model_name, register=not args.no_register, progress=not args.quiet,
+        exp,
+        settings,
+        name=args.name,
+        resume=args.resume,
+        address=args.address,
+        experiment_name=args.experiment,
+        model_name=args.model_name,
+        register=not args.no_register,
+        progress=not args.quiet,
         command=shlex.join(["tunefleet", *sys.argv[1:]]),
     )
     print(format_summary(summary), flush=True)
@@ -145,7 +177,9 @@ def cmd_datasets(args: argparse.Namespace) -> int:
         exp = load_experiment(name, conf_dir=args.conf)
         s = exp.split
         thr = f"{exp.threshold.mode}/{exp.threshold.objective}"
-        print(f"{name:<16}{exp.dataset.loader:<15}{exp.metric:<16}{exp.mode:<6}{thr:<22}{s.train:g}/{s.val:g}/{s.test:g} seed {s.seed}")
+        print(
+            f"{name:<16}{exp.dataset.loader:<15}{exp.metric:<16}{exp.mode:<6}{thr:<22}{s.train:g}/{s.val:g}/{s.test:g} seed {s.seed}"
+        )
     print("\nor any file: tunefleet search --data FILE.csv|FILE.parquet --target COLUMN")
     return 0
 
@@ -170,7 +204,9 @@ def cmd_models(args: argparse.Namespace) -> int:
             tags = mv.tags or {}
             aliases = ",".join(getattr(mv, "aliases", []) or []) or "-"
             value = tags.get("gate_value", "nan")
-            print(f"{rm.name:<30}{mv.version:>8}  {aliases:<22}{tags.get('gate_metric', '-'):<18}{float(value):>11.4f}  {tags.get('split_hash', '-')}")
+            print(
+                f"{rm.name:<30}{mv.version:>8}  {aliases:<22}{tags.get('gate_metric', '-'):<18}{float(value):>11.4f}  {tags.get('split_hash', '-')}"
+            )
     return 0
 
 
@@ -183,27 +219,33 @@ def _read_frame(path: str) -> Any:
     try:
         return pd.read_parquet(p) if p.suffix.lower() in {".parquet", ".pq"} else pd.read_csv(p)
     except Exception as err:  # noqa: BLE001
-        raise TunefleetError(f"could not read {path} ({type(err).__name__}: {str(err).splitlines()[0] if str(err) else ''})") from None
+        raise TunefleetError(
+            f"could not read {path} ({type(err).__name__}: {str(err).splitlines()[0] if str(err) else ''})"
+        ) from None
 
 
 def cmd_predict(args: argparse.Namespace) -> int:
     import mlflow
 
-    settings, _client_ = _client(args)
+    settings, _ = _client(args)
     frame = _read_frame(args.input)
     try:
         model = mlflow.pyfunc.load_model(args.model_uri)
     except Exception as err:  # noqa: BLE001
         first = (str(err).strip().splitlines() or [type(err).__name__])[0][:200]
-        raise TunefleetError(f"cannot load model {args.model_uri} from {settings.tracking_uri} ({first}); "
-                             "see `tunefleet models` for registered names, versions and aliases") from None
+        raise TunefleetError(
+            f"cannot load model {args.model_uri} from {settings.tracking_uri} ({first}); "
+            "see `tunefleet models` for registered names, versions and aliases"
+        ) from None
     try:
         out = model.predict(frame)
     except TunefleetError:
         raise
     except Exception as err:  # noqa: BLE001 - schema mismatch etc.
         first = (str(err).strip().splitlines() or [type(err).__name__])[0][:300]
-        raise TunefleetError(f"input {args.input} does not fit the model ({first}); pass the training feature columns") from None
+        raise TunefleetError(
+            f"input {args.input} does not fit the model ({first}); pass the training feature columns"
+        ) from None
     if args.output:
         out.to_csv(args.output, index=False)
         print(f"wrote {len(out)} predictions to {args.output}")
@@ -217,7 +259,9 @@ def cmd_promote(args: argparse.Namespace) -> int:
 
     settings, client = _client(args)
     p = promote_by_hand(client, settings, args.name, args.version, args.force)
-    print(f"{p.name} version {p.version} -> alias '{p.alias}' ({p.reason}); load with mlflow.pyfunc.load_model(\"{p.uri}\")")
+    print(
+        f"{p.name} version {p.version} -> alias '{p.alias}' ({p.reason}); load with mlflow.pyfunc.load_model(\"{p.uri}\")"
+    )
     return 0
 
 
@@ -225,7 +269,16 @@ def cmd_ui(args: argparse.Namespace) -> int:
     from pipeline.settings import load_tracking_settings
 
     settings = load_tracking_settings(args.tracking_uri, args.conf)
-    cmd = ["mlflow", "ui", "--backend-store-uri", settings.tracking_uri, "--host", "127.0.0.1", "--port", str(args.port)]
+    cmd = [
+        "mlflow",
+        "ui",
+        "--backend-store-uri",
+        settings.tracking_uri,
+        "--host",
+        "127.0.0.1",
+        "--port",
+        str(args.port),
+    ]
     print(f"MLflow UI on http://127.0.0.1:{args.port} (store {settings.tracking_uri}); Ctrl-C to stop", flush=True)
     os.execvp(cmd[0], cmd)
     return 0  # pragma: no cover
@@ -234,11 +287,21 @@ def cmd_ui(args: argparse.Namespace) -> int:
 def cmd_seeds(args: argparse.Namespace) -> int:
     from tunefleet.seeds import main as seeds_main
 
-    return seeds_main([*(["--mnist-root", args.mnist_root] if args.mnist_root else []), *(["--conf", args.conf] if args.conf else [])])
+    return seeds_main(
+        [*(["--mnist-root", args.mnist_root] if args.mnist_root else []), *(["--conf", args.conf] if args.conf else [])]
+    )
 
 
-COMMANDS = {"search": cmd_search, "run-all": cmd_run_all, "datasets": cmd_datasets, "models": cmd_models,
-            "predict": cmd_predict, "promote": cmd_promote, "ui": cmd_ui, "seeds": cmd_seeds}
+COMMANDS = {
+    "search": cmd_search,
+    "run-all": cmd_run_all,
+    "datasets": cmd_datasets,
+    "models": cmd_models,
+    "predict": cmd_predict,
+    "promote": cmd_promote,
+    "ui": cmd_ui,
+    "seeds": cmd_seeds,
+}
 
 
 def main(argv: list[str] | None = None) -> int:

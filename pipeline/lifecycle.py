@@ -15,16 +15,15 @@ import numpy as np
 import pandas as pd
 
 import tunefleet
-from search import ExperimentConfig, SearchResult, run_search
-from tunefleet.errors import TunefleetError
-from tunefleet.metrics import metric_mode
-from tunefleet.train import evaluate, evaluate_confusion, raw_features
-
 from pipeline import plots
 from pipeline.baseline import logistic_baseline
 from pipeline.registry import Promotion, register_and_promote
 from pipeline.settings import TrackingSettings
 from pipeline.tracking import MlflowTracker, connect, log_batch, numeric
+from search import ExperimentConfig, SearchResult, run_search
+from tunefleet.errors import TunefleetError
+from tunefleet.metrics import metric_mode
+from tunefleet.train import evaluate, evaluate_confusion, raw_features
 
 PYFUNC_FILE = Path(__file__).with_name("pyfunc_model.py")
 TUNEFLEET_SRC = Path(tunefleet.__file__).resolve().parent
@@ -58,13 +57,26 @@ class PipelineSummary:
     def as_json(self) -> dict[str, Any]:
         p = self.promotion
         return {
-            "dataset": self.dataset, "experiment": self.experiment, "parent_run_id": self.parent_run_id,
-            "search_name": self.search_name, "trials": self.counts, "metric": self.metric, "mode": self.mode,
-            "best_trial": self.best_trial, "best_config": self.best_config, "val_metrics": self.val_metrics,
-            "test_metrics": self.test_metrics, "baseline_metrics": self.baseline_metrics, "split_hash": self.split_hash,
-            "registered_model": p.name if p else None, "model_version": p.version if p else None,
-            "alias": p.alias if p else None, "promotion_reason": p.reason if p else None,
-            "model_uri": p.uri if p else None, "tracking_uri": self.tracking_uri, "wall_seconds": self.wall_seconds,
+            "dataset": self.dataset,
+            "experiment": self.experiment,
+            "parent_run_id": self.parent_run_id,
+            "search_name": self.search_name,
+            "trials": self.counts,
+            "metric": self.metric,
+            "mode": self.mode,
+            "best_trial": self.best_trial,
+            "best_config": self.best_config,
+            "val_metrics": self.val_metrics,
+            "test_metrics": self.test_metrics,
+            "baseline_metrics": self.baseline_metrics,
+            "split_hash": self.split_hash,
+            "registered_model": p.name if p else None,
+            "model_version": p.version if p else None,
+            "alias": p.alias if p else None,
+            "promotion_reason": p.reason if p else None,
+            "model_uri": p.uri if p else None,
+            "tracking_uri": self.tracking_uri,
+            "wall_seconds": self.wall_seconds,
         }
 
 
@@ -94,8 +106,12 @@ def _log_model(tracker: MlflowTracker, result: SearchResult, workdir: Path) -> t
     expected = result.best_bundle.predict_table(example)
     with mlflow.start_run(run_id=tracker.parent_id):
         info = mlflow.pyfunc.log_model(
-            name="model", python_model=str(PYFUNC_FILE), artifacts={"bundle": str(bundle_dir)},
-            code_paths=[str(TUNEFLEET_SRC)], signature=infer_signature(example, expected), input_example=example,
+            name="model",
+            python_model=str(PYFUNC_FILE),
+            artifacts={"bundle": str(bundle_dir)},
+            code_paths=[str(TUNEFLEET_SRC)],
+            signature=infer_signature(example, expected),
+            input_example=example,
             pip_requirements=pinned_requirements(),
         )
     return str(info.model_uri), example, expected
@@ -105,8 +121,17 @@ def _log_plots(tracker: MlflowTracker, result: SearchResult, exp: ExperimentConf
     assert result.best is not None and result.best_bundle is not None
     X_test = raw_features(result.data, "test")
     cm = evaluate_confusion(result.best_bundle, X_test, result.data.y_test)
-    for path in plots.make_all(workdir / "plots", result.trials, result.best, result.best_bundle, exp.metric, exp.mode,
-                               X_test, result.data.y_test, cm):
+    for path in plots.make_all(
+        workdir / "plots",
+        result.trials,
+        result.best,
+        result.best_bundle,
+        exp.metric,
+        exp.mode,
+        X_test,
+        result.data.y_test,
+        cm,
+    ):
         tracker.client.log_artifact(tracker.parent_id, str(path), artifact_path="plots")
 
 
@@ -129,16 +154,32 @@ def run_pipeline(
     data = exp.load()
     exp.check_task(data.task)
     tracker = MlflowTracker(settings, client, experiment_name, command)
-    result = run_search(exp, data=data, name=name, resume=resume, address=address, observers=[tracker], progress=progress)
-    summary = PipelineSummary(exp.name, tracker.experiment_name or settings.experiment_name(exp.name), tracker.parent_id,
-                              result.name, result.counts(), exp.metric, exp.mode, split_hash=data.split_hash,
-                              tracking_uri=settings.tracking_uri)
+    result = run_search(
+        exp, data=data, name=name, resume=resume, address=address, observers=[tracker], progress=progress
+    )
+    summary = PipelineSummary(
+        exp.name,
+        tracker.experiment_name or settings.experiment_name(exp.name),
+        tracker.parent_id,
+        result.name,
+        result.counts(),
+        exp.metric,
+        exp.mode,
+        split_hash=data.split_hash,
+        tracking_uri=settings.tracking_uri,
+    )
     try:
         summary.baseline_metrics = logistic_baseline(exp, data)
         if "baseline" not in tracker.logged:
-            run_id = tracker.child_run("baseline-logreg", "baseline", {"tunefleet.trial_id": "baseline", "model": "sklearn LogisticRegression"})
-            log_batch(client, run_id, metrics=[(k, v, 0) for k, v in summary.baseline_metrics.items()],
-                      params={"model": "LogisticRegression", "max_iter": "2000"})
+            run_id = tracker.child_run(
+                "baseline-logreg", "baseline", {"tunefleet.trial_id": "baseline", "model": "sklearn LogisticRegression"}
+            )
+            log_batch(
+                client,
+                run_id,
+                metrics=[(k, v, 0) for k, v in summary.baseline_metrics.items()],
+                params={"model": "LogisticRegression", "max_iter": "2000"},
+            )
             client.set_terminated(run_id)
         if result.best is None or result.best_bundle is None:
             raise TunefleetError(
@@ -147,16 +188,21 @@ def run_pipeline(
             )
         best = result.best
         summary.best_trial = best.trial_id
-        summary.best_config = {k: v for k, v in best.train_config.items() if k not in {"dataset", "dataset_options", "split"}}
+        summary.best_config = {
+            k: v for k, v in best.train_config.items() if k not in {"dataset", "dataset_options", "split"}
+        }
         summary.val_metrics = {k: v for k, v in numeric(best.metrics).items() if k.startswith("val_")}
         # the one and only use of the test split: the chosen model
         summary.test_metrics = evaluate(result.best_bundle, raw_features(data, "test"), data.y_test)
-        log_batch(client, tracker.parent_id,
-                  metrics=[(f"best_{k}", v, 0) for k, v in summary.val_metrics.items()]
-                  + [(k, v, 0) for k, v in summary.test_metrics.items()]
-                  + [(f"baseline_{k}", v, 0) for k, v in summary.baseline_metrics.items() if k.startswith("test_")]
-                  + [(f"trials_{k}", float(v), 0) for k, v in summary.counts.items()],
-                  tags={"best_trial_id": best.trial_id, "best_config": json.dumps(summary.best_config)[:5000]})
+        log_batch(
+            client,
+            tracker.parent_id,
+            metrics=[(f"best_{k}", v, 0) for k, v in summary.val_metrics.items()]
+            + [(k, v, 0) for k, v in summary.test_metrics.items()]
+            + [(f"baseline_{k}", v, 0) for k, v in summary.baseline_metrics.items() if k.startswith("test_")]
+            + [(f"trials_{k}", float(v), 0) for k, v in summary.counts.items()],
+            tags={"best_trial_id": best.trial_id, "best_config": json.dumps(summary.best_config)[:5000]},
+        )
         with tempfile.TemporaryDirectory() as tmp:
             workdir = Path(tmp)
             _log_plots(tracker, result, exp, workdir)
@@ -164,11 +210,22 @@ def run_pipeline(
         if register:
             gate_metric = summary.gate_metric()
             summary.promotion = register_and_promote(
-                client, settings, model_uri, model_name or settings.model_name(exp.name), tracker.parent_id,
-                metric=gate_metric, mode=exp.mode, value=summary.test_metrics[gate_metric], split_hash=data.split_hash,
-                example=example, expected=expected, extra_tags={"dataset": exp.name, "best_trial_id": best.trial_id},
+                client,
+                settings,
+                model_uri,
+                model_name or settings.model_name(exp.name),
+                tracker.parent_id,
+                metric=gate_metric,
+                mode=exp.mode,
+                value=summary.test_metrics[gate_metric],
+                split_hash=data.split_hash,
+                example=example,
+                expected=expected,
+                extra_tags={"dataset": exp.name, "best_trial_id": best.trial_id},
             )
-            client.set_tag(tracker.parent_id, "registered_model", f"{summary.promotion.name}/{summary.promotion.version}")
+            client.set_tag(
+                tracker.parent_id, "registered_model", f"{summary.promotion.name}/{summary.promotion.version}"
+            )
             client.set_tag(tracker.parent_id, "alias", summary.promotion.alias)
     except BaseException:
         tracker.finish("FAILED")  # the trials stay logged; --resume picks the search up again
@@ -200,7 +257,7 @@ def format_summary(s: PipelineSummary) -> str:
         p = s.promotion
         lines += [
             f"registered   {p.name} version {p.version} -> alias '{p.alias}' ({p.reason})",
-            f"load it      mlflow.pyfunc.load_model(\"{p.uri}\")   (MLFLOW_TRACKING_URI={s.tracking_uri})",
+            f'load it      mlflow.pyfunc.load_model("{p.uri}")   (MLFLOW_TRACKING_URI={s.tracking_uri})',
             f"predict      tunefleet predict {p.uri} --input rows.csv",
         ]
     lines.append(f"browse       tunefleet ui   (experiment {s.experiment}, run {s.parent_run_id})")

@@ -65,8 +65,15 @@ def roc_pr(y: np.ndarray, prob: np.ndarray, threshold: float, out: Path) -> list
 def confusion(cm: np.ndarray, labels: tuple, out: Path) -> Path:
     fig, ax = plt.subplots(figsize=(max(4, len(labels) * 0.6), max(4, len(labels) * 0.6)))
     ax.imshow(cm, cmap="Blues")
-    ax.set(xticks=range(len(labels)), yticks=range(len(labels)), xticklabels=[str(x) for x in labels],
-           yticklabels=[str(x) for x in labels], xlabel="predicted", ylabel="true", title="confusion matrix (test)")
+    ax.set(
+        xticks=range(len(labels)),
+        yticks=range(len(labels)),
+        xticklabels=[str(x) for x in labels],
+        yticklabels=[str(x) for x in labels],
+        xlabel="predicted",
+        ylabel="true",
+        title="confusion matrix (test)",
+    )
     for (i, j), v in np.ndenumerate(cm):
         ax.text(j, i, str(v), ha="center", va="center", color="black" if v < cm.max() / 2 else "white")
     return _save(fig, out / "confusion_matrix.png")
@@ -112,8 +119,16 @@ def parallel_coordinates(trials: list[TrialRecord], metric: str, out: Path) -> P
         v = t.metric(metric)
         if math.isnan(v):
             continue
-        rows.append([math.log10(t.params["lr"]), t.params["batch_size"], t.params.get("n_layers", 0), t.params["epochs"],
-                     math.log10(t.params["weight_decay"]), v])
+        rows.append(
+            [
+                math.log10(t.params["lr"]),
+                t.params["batch_size"],
+                t.params.get("n_layers", 0),
+                t.params["epochs"],
+                math.log10(t.params["weight_decay"]),
+                v,
+            ]
+        )
     fig, ax = plt.subplots(figsize=(9, 4))
     if rows:
         arr = np.asarray(rows, dtype=float)
@@ -127,12 +142,26 @@ def parallel_coordinates(trials: list[TrialRecord], metric: str, out: Path) -> P
     return _save(fig, out / "parallel_coordinates.png")
 
 
-def make_all(out: Path, trials: list[TrialRecord], best: TrialRecord, bundle: ModelBundle, metric: str, mode: str,
-             X_test: np.ndarray, y_test: np.ndarray, cm: np.ndarray) -> list[Path]:
+def make_all(
+    out: Path,
+    trials: list[TrialRecord],
+    best: TrialRecord,
+    bundle: ModelBundle,
+    metric: str,
+    mode: str,
+    X_test: np.ndarray,
+    y_test: np.ndarray,
+    cm: np.ndarray,
+) -> list[Path]:
     out.mkdir(parents=True, exist_ok=True)
     proba = bundle.predict_proba(X_test)
-    paths = [curves(best, metric, out), confusion(cm, bundle.class_labels, out), calibration(y_test, proba, out),
-             optimization_history(trials, metric, mode, out), parallel_coordinates(trials, metric, out)]
+    paths = [
+        curves(best, metric, out),
+        confusion(cm, bundle.class_labels, out),
+        calibration(y_test, proba, out),
+        optimization_history(trials, metric, mode, out),
+        parallel_coordinates(trials, metric, out),
+    ]
     if bundle.task == "binary":
         paths += roc_pr(y_test, proba[:, 1], bundle.threshold if bundle.threshold is not None else 0.5, out)
     return paths

@@ -14,9 +14,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from tunefleet.errors import TunefleetError
-
 from pipeline.settings import TrackingSettings
+from tunefleet.errors import TunefleetError
 
 TAG_METRIC, TAG_MODE, TAG_VALUE, TAG_SPLIT = "gate_metric", "gate_mode", "gate_value", "split_hash"
 
@@ -57,16 +56,26 @@ def _champion(client: Any, name: str, alias: str) -> Any | None:
         return None
 
 
-def gate(client: Any, settings: TrackingSettings, name: str, version: str, value: float, mode: str, split_hash: str,
-         metric: str) -> tuple[bool, str]:
+def gate(
+    client: Any,
+    settings: TrackingSettings,
+    name: str,
+    version: str,
+    value: float,
+    mode: str,
+    split_hash: str,
+    metric: str,
+) -> tuple[bool, str]:
     """(promote?, reason) comparing the new version with the current champion."""
     champ = _champion(client, name, settings.champion_alias)
     if champ is None or str(champ.version) == str(version):
         return True, "first model registered under this name"
     tags = champ.tags or {}
     if tags.get(TAG_SPLIT) != split_hash:
-        return False, (f"champion v{champ.version} was tested on split {tags.get(TAG_SPLIT)}, this on {split_hash}: "
-                       "not comparable; promote by hand with `tunefleet promote --force`")
+        return False, (
+            f"champion v{champ.version} was tested on split {tags.get(TAG_SPLIT)}, this on {split_hash}: "
+            "not comparable; promote by hand with `tunefleet promote --force`"
+        )
     if tags.get(TAG_METRIC) != metric:
         return False, f"champion v{champ.version} was gated on {tags.get(TAG_METRIC)}, not {metric}; promote by hand"
     old = float(tags.get(TAG_VALUE, "nan"))
@@ -76,13 +85,35 @@ def gate(client: Any, settings: TrackingSettings, name: str, version: str, value
     return False, f"{metric} {value:.4f} is worse than champion v{champ.version}'s {old:.4f}"
 
 
-def register_and_promote(client: Any, settings: TrackingSettings, model_uri: str, name: str, run_id: str, *,
-                         metric: str, mode: str, value: float, split_hash: str, example: pd.DataFrame,
-                         expected: pd.DataFrame, extra_tags: dict[str, str]) -> Promotion:
+def register_and_promote(
+    client: Any,
+    settings: TrackingSettings,
+    model_uri: str,
+    name: str,
+    run_id: str,
+    *,
+    metric: str,
+    mode: str,
+    value: float,
+    split_hash: str,
+    example: pd.DataFrame,
+    expected: pd.DataFrame,
+    extra_tags: dict[str, str],
+) -> Promotion:
     import mlflow
 
-    mv = mlflow.register_model(model_uri, name, tags={TAG_METRIC: metric, TAG_MODE: mode, TAG_VALUE: repr(float(value)),
-                                                      TAG_SPLIT: split_hash, "run_id": run_id, **extra_tags})
+    mv = mlflow.register_model(
+        model_uri,
+        name,
+        tags={
+            TAG_METRIC: metric,
+            TAG_MODE: mode,
+            TAG_VALUE: repr(float(value)),
+            TAG_SPLIT: split_hash,
+            "run_id": run_id,
+            **extra_tags,
+        },
+    )
     version = str(mv.version)
     problem = load_check(name, version, example, expected)
     if problem:
@@ -118,8 +149,16 @@ def promote_by_hand(client: Any, settings: TrackingSettings, name: str, version:
     if force:
         reason = "promoted by hand with --force"
     else:
-        ok, reason = gate(client, settings, name, version, float(tags.get(TAG_VALUE, "nan")), tags.get(TAG_MODE, "max"),
-                          tags.get(TAG_SPLIT, ""), tags.get(TAG_METRIC, ""))
+        ok, reason = gate(
+            client,
+            settings,
+            name,
+            version,
+            float(tags.get(TAG_VALUE, "nan")),
+            tags.get(TAG_MODE, "max"),
+            tags.get(TAG_SPLIT, ""),
+            tags.get(TAG_METRIC, ""),
+        )
         if not ok:
             raise TunefleetError(f"not promoted: {reason} (add --force to promote anyway)")
     client.set_registered_model_alias(name, settings.champion_alias, version)

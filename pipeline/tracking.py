@@ -17,12 +17,11 @@ from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
+from pipeline.settings import TrackingSettings
 from search.result import TrialRecord
 from search.spec import ExperimentConfig
 from tunefleet.errors import TunefleetError
 from tunefleet.splits import PreparedData
-
-from pipeline.settings import TrackingSettings
 
 TAG_SEARCH = "tunefleet.search_name"
 TAG_TRIAL = "tunefleet.trial_id"
@@ -52,8 +51,11 @@ def connect(settings: TrackingSettings) -> Any:
         client.search_experiments(max_results=1)
     except Exception as err:  # noqa: BLE001 - any failure to reach the store is one line
         text = str(err)
-        first = ("connection refused or timed out" if "Max retries" in text or "Connection refused" in text
-                 else (text.strip().splitlines() or [type(err).__name__])[0][:160])
+        first = (
+            "connection refused or timed out"
+            if "Max retries" in text or "Connection refused" in text
+            else (text.strip().splitlines() or [type(err).__name__])[0][:160]
+        )
         raise TunefleetError(
             f"cannot reach the MLflow tracking store at {settings.tracking_uri} ({first}); start the server "
             "(`mlflow server ...`) or fix --tracking-uri / MLFLOW_TRACKING_URI"
@@ -75,15 +77,26 @@ def flatten(mapping: Mapping[str, Any], prefix: str = "") -> dict[str, str]:
 
 def git_commit() -> str | None:
     try:
-        out = subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True, timeout=5, check=False,
-                             cwd=Path(__file__).resolve().parent)
+        out = subprocess.run(
+            ["git", "rev-parse", "HEAD"],
+            capture_output=True,
+            text=True,
+            timeout=5,
+            check=False,
+            cwd=Path(__file__).resolve().parent,
+        )
     except (OSError, subprocess.TimeoutExpired):
         return None
     return out.stdout.strip() or None
 
 
-def log_batch(client: Any, run_id: str, metrics: Iterable[tuple[str, float, int]] = (), params: Mapping[str, str] | None = None,
-              tags: Mapping[str, str] | None = None) -> None:
+def log_batch(
+    client: Any,
+    run_id: str,
+    metrics: Iterable[tuple[str, float, int]] = (),
+    params: Mapping[str, str] | None = None,
+    tags: Mapping[str, str] | None = None,
+) -> None:
     """Batched writes within MLflow's per-call limits (1000 metrics, 100 params, 100 tags)."""
     from mlflow.entities import Metric, Param, RunTag
 
@@ -92,7 +105,9 @@ def log_batch(client: Any, run_id: str, metrics: Iterable[tuple[str, float, int]
     param_list = [Param(k, v) for k, v in (params or {}).items()]
     tag_list = [RunTag(k, v) for k, v in (tags or {}).items()]
     while metric_list or param_list or tag_list:
-        client.log_batch(run_id, metrics=metric_list[:MAX_METRICS], params=param_list[:MAX_PARAMS], tags=tag_list[:MAX_TAGS])
+        client.log_batch(
+            run_id, metrics=metric_list[:MAX_METRICS], params=param_list[:MAX_PARAMS], tags=tag_list[:MAX_TAGS]
+        )
         metric_list, param_list, tag_list = metric_list[MAX_METRICS:], param_list[MAX_PARAMS:], tag_list[MAX_TAGS:]
 
 
@@ -103,8 +118,9 @@ def numeric(metrics: Mapping[str, Any]) -> dict[str, float]:
 class MlflowTracker:
     """SearchObserver writing the parent run and one child run per ended trial."""
 
-    def __init__(self, settings: TrackingSettings, client: Any, experiment_name: str | None = None,
-                 command: str | None = None) -> None:
+    def __init__(
+        self, settings: TrackingSettings, client: Any, experiment_name: str | None = None, command: str | None = None
+    ) -> None:
         self.settings, self.client = settings, client
         self.experiment_name = experiment_name
         self.command = command or " ".join(sys.argv)
@@ -123,11 +139,20 @@ class MlflowTracker:
             self.logged = self._logged_trials()
             self.client.update_run(self.parent_id, status="RUNNING")
             return
-        run = self.client.create_run(self.experiment_id, run_name=name, tags={
-            TAG_SEARCH: name, TAG_ROLE: "search", "dataset": exp.name, "split_hash": data.split_hash,
-            "backend": exp.search.backend, "command": self.command[:5000], "task": data.task,
-            **({"git_commit": commit} if (commit := git_commit()) else {}),
-        })
+        run = self.client.create_run(
+            self.experiment_id,
+            run_name=name,
+            tags={
+                TAG_SEARCH: name,
+                TAG_ROLE: "search",
+                "dataset": exp.name,
+                "split_hash": data.split_hash,
+                "backend": exp.search.backend,
+                "command": self.command[:5000],
+                "task": data.task,
+                **({"git_commit": commit} if (commit := git_commit()) else {}),
+            },
+        )
         self.parent_id = run.info.run_id
         settings = exp.model_dump(include={"metric", "mode", "search", "threshold", "split", "train"})
         params = flatten(settings)
@@ -139,10 +164,18 @@ class MlflowTracker:
     def on_trial_end(self, record: TrialRecord) -> None:
         if record.trial_id in self.logged or not self.parent_id:
             return
-        run = self.client.create_run(self.experiment_id, run_name=f"trial-{record.trial_id}", tags={
-            "mlflow.parentRunId": self.parent_id, TAG_TRIAL: record.trial_id, TAG_ROLE: "trial",
-            TAG_STATUS: record.status, "node_id": record.node_id or "", **({"error": record.error[:4000]} if record.error else {}),
-        })
+        run = self.client.create_run(
+            self.experiment_id,
+            run_name=f"trial-{record.trial_id}",
+            tags={
+                "mlflow.parentRunId": self.parent_id,
+                TAG_TRIAL: record.trial_id,
+                TAG_ROLE: "trial",
+                TAG_STATUS: record.status,
+                "node_id": record.node_id or "",
+                **({"error": record.error[:4000]} if record.error else {}),
+            },
+        )
         metrics: list[tuple[str, float, int]] = []
         for row in record.history:
             step = int(row.get("epoch", 0))
@@ -164,19 +197,27 @@ class MlflowTracker:
         return str(self.client.create_experiment(name, artifact_location=self.settings.artifact_uri()))
 
     def _find_parent(self, name: str) -> str | None:
-        runs = self.client.search_runs([self.experiment_id], filter_string=f"tags.`{TAG_SEARCH}` = '{name}' and tags.`{TAG_ROLE}` = 'search'",
-                                       max_results=1)
+        runs = self.client.search_runs(
+            [self.experiment_id],
+            filter_string=f"tags.`{TAG_SEARCH}` = '{name}' and tags.`{TAG_ROLE}` = 'search'",
+            max_results=1,
+        )
         return runs[0].info.run_id if runs else None
 
     def _logged_trials(self) -> set[str]:
-        runs = self.client.search_runs([self.experiment_id], filter_string=f"tags.`mlflow.parentRunId` = '{self.parent_id}'",
-                                       max_results=50000)
+        runs = self.client.search_runs(
+            [self.experiment_id], filter_string=f"tags.`mlflow.parentRunId` = '{self.parent_id}'", max_results=50000
+        )
         return {r.data.tags[TAG_TRIAL] for r in runs if TAG_TRIAL in r.data.tags} | {
             "baseline" for r in runs if r.data.tags.get(TAG_ROLE) == "baseline"
         }
 
     def child_run(self, name: str, role: str, tags: Mapping[str, str] | None = None) -> str:
-        run = self.client.create_run(self.experiment_id, run_name=name, tags={"mlflow.parentRunId": self.parent_id, TAG_ROLE: role, **(tags or {})})
+        run = self.client.create_run(
+            self.experiment_id,
+            run_name=name,
+            tags={"mlflow.parentRunId": self.parent_id, TAG_ROLE: role, **(tags or {})},
+        )
         return str(run.info.run_id)
 
     def finish(self, status: str = "FINISHED") -> None:

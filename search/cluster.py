@@ -33,7 +33,9 @@ def check_reachable(address: str, timeout_s: float = 5.0) -> None:
     hostport = address.split("://", 1)[-1].rstrip("/")
     host, _, port = hostport.rpartition(":")
     if not host or not port.isdigit():
-        raise TunefleetError(f"Ray address {address!r} is not host:port (or ray://host:port); fix --address / RAY_ADDRESS")
+        raise TunefleetError(
+            f"Ray address {address!r} is not host:port (or ray://host:port); fix --address / RAY_ADDRESS"
+        )
     try:
         with socket.create_connection((host, int(port)), timeout=timeout_s):
             pass
@@ -45,7 +47,9 @@ def check_reachable(address: str, timeout_s: float = 5.0) -> None:
 
 
 @contextmanager
-def ray_session(address: str | None = None, num_cpus: int | None = None, num_gpus: int | None = None) -> Iterator[dict[str, Any]]:
+def ray_session(
+    address: str | None = None, num_cpus: int | None = None, num_gpus: int | None = None
+) -> Iterator[dict[str, Any]]:
     """Yield the cluster's resources; shut Ray down afterwards only if we started it.
 
     With neither ``address`` nor ``RAY_ADDRESS`` a local Ray starts in-process (the

@@ -6,12 +6,11 @@ import time
 from pathlib import Path
 from typing import Any
 
+from search.result import ProgressPrinter, SearchObserver, SearchResult, TrialRecord, pick_best
+from search.spec import ExperimentConfig
 from tunefleet.bundle import ModelBundle
 from tunefleet.errors import TunefleetError
 from tunefleet.splits import PreparedData
-
-from search.result import ProgressPrinter, SearchObserver, SearchResult, TrialRecord, pick_best
-from search.spec import ExperimentConfig
 
 
 def new_name(exp: ExperimentConfig) -> str:
@@ -27,7 +26,9 @@ def latest_name(exp: ExperimentConfig) -> str:
         (p for p in storage.glob(f"{exp.name}-*") if p.is_dir()), key=lambda p: p.stat().st_mtime, reverse=True
     )
     if not candidates:
-        raise TunefleetError(f"nothing to resume: no experiment named {exp.name}-* under {storage}; drop --resume to start one")
+        raise TunefleetError(
+            f"nothing to resume: no experiment named {exp.name}-* under {storage}; drop --resume to start one"
+        )
     return candidates[0].name
 
 
@@ -76,7 +77,9 @@ def run_search(
 
         for obs in all_observers:
             obs.on_search_start(exp, data, name, path, resume)
-        records = run_optuna_search(exp, data, path, all_observers, threads=max(1, int(exp.search.resources.cpus_per_trial)), points=points)
+        records = run_optuna_search(
+            exp, data, path, all_observers, threads=max(1, int(exp.search.resources.cpus_per_trial)), points=points
+        )
     else:
         from search.cluster import ray_session
         from search.ray_backend import experiment_exists, run_ray_search

@@ -13,20 +13,22 @@ from pathlib import Path
 from typing import Any
 
 import optuna
-
-from tunefleet.bundle import ModelBundle
-from tunefleet.splits import PreparedData
-from tunefleet.train import train_one
+from optuna.storages.journal import JournalFileBackend
 
 from search.result import SearchObserver, TrialRecord, pick_best
 from search.space import sampler_for, train_config_for
 from search.spec import ExperimentConfig
+from tunefleet.bundle import ModelBundle
+from tunefleet.splits import PreparedData
+from tunefleet.train import train_one
 
 
 def make_pruner(exp: ExperimentConfig) -> optuna.pruners.BasePruner:
     sched = exp.search.scheduler
     if sched.name == "asha":
-        return optuna.pruners.SuccessiveHalvingPruner(min_resource=sched.grace_period, reduction_factor=sched.reduction_factor)
+        return optuna.pruners.SuccessiveHalvingPruner(
+            min_resource=sched.grace_period, reduction_factor=sched.reduction_factor
+        )
     if sched.name == "median":
         return optuna.pruners.MedianPruner(n_warmup_steps=sched.grace_period)
     return optuna.pruners.NopPruner()
@@ -60,7 +62,7 @@ def run_optuna_search(
     study = optuna.create_study(
         study_name="tunefleet",
         # an append-only journal: resumable like SQLite, without a commit per report
-        storage=optuna.storages.JournalStorage(optuna.storages.journal.JournalFileBackend(str(path / "optuna.journal"))),
+        storage=optuna.storages.JournalStorage(JournalFileBackend(str(path / "optuna.journal"))),
         load_if_exists=True,
         direction="maximize" if exp.mode == "max" else "minimize",
         sampler=optuna.samplers.TPESampler(seed=exp.search.seed),
@@ -120,16 +122,35 @@ def _run_trial(
         try:
             result = train_one(config, data, report=report)
         except optuna.TrialPruned:
-            return TrialRecord(trial_id, params, config, "stopped", dict(history[-1]) if history else {}, list(history),
-                               node_id="local", seconds=time.perf_counter() - started)
+            return TrialRecord(
+                trial_id,
+                params,
+                config,
+                "stopped",
+                dict(history[-1]) if history else {},
+                list(history),
+                node_id="local",
+                seconds=time.perf_counter() - started,
+            )
         except Exception as err:  # noqa: BLE001 - a failed trial is recorded, the search goes on
             error = f"{type(err).__name__}: {err}"
             continue
         bundle_dir = path / "bundles" / trial_id
         result.bundle.save(bundle_dir)
-        return TrialRecord(trial_id, params, config, "finished", dict(result.metrics), result.history,
-                           node_id="local", bundle_dir=str(bundle_dir), seconds=time.perf_counter() - started)
-    return TrialRecord(trial_id, params, config, "failed", node_id="local", error=error, seconds=time.perf_counter() - started)
+        return TrialRecord(
+            trial_id,
+            params,
+            config,
+            "finished",
+            dict(result.metrics),
+            result.history,
+            node_id="local",
+            bundle_dir=str(bundle_dir),
+            seconds=time.perf_counter() - started,
+        )
+    return TrialRecord(
+        trial_id, params, config, "failed", node_id="local", error=error, seconds=time.perf_counter() - started
+    )
 
 
 def best_bundle(records: list[TrialRecord], exp: ExperimentConfig) -> tuple[TrialRecord | None, ModelBundle | None]:
@@ -137,4 +158,3 @@ def best_bundle(records: list[TrialRecord], exp: ExperimentConfig) -> tuple[Tria
     if best is None or best.bundle_dir is None:
         return best, None
     return best, ModelBundle.load(best.bundle_dir)
-

@@ -16,12 +16,11 @@ import time
 from pathlib import Path
 from typing import Any
 
-from tunefleet.splits import PreparedData
-from tunefleet.train import train_one
-
 from search.result import SearchObserver, TrialRecord
 from search.space import sampler_for, train_config_for
 from search.spec import ExperimentConfig
+from tunefleet.splits import PreparedData
+from tunefleet.train import train_one
 
 # Observers of the running search. Module-level on purpose: Ray pickles the RunConfig
 # (callbacks included) into the experiment dir and restores it on --resume, so the
@@ -38,7 +37,12 @@ class ThrottledReporter:
     """
 
     def __init__(self, milestones: frozenset[int], every_epochs: int | None, every_s: float, last_epoch: int) -> None:
-        self.milestones, self.every_epochs, self.every_s, self.last_epoch = milestones, every_epochs, every_s, last_epoch
+        self.milestones, self.every_epochs, self.every_s, self.last_epoch = (
+            milestones,
+            every_epochs,
+            every_s,
+            last_epoch,
+        )
         self._last = time.monotonic()
 
     def due(self, epoch: int, now: float) -> bool:
@@ -89,7 +93,8 @@ def ray_trial(config: dict[str, Any], data: PreparedData, exp: ExperimentConfig)
         "node_id": ray.get_runtime_context().get_node_id(),
         "device": result.device,
         "train_seconds": time.perf_counter() - started,
-        "t_start": time.time() - (time.perf_counter() - started), "t_end": time.time(),
+        "t_start": time.time() - (time.perf_counter() - started),
+        "t_end": time.time(),
     }
     with tempfile.TemporaryDirectory() as tmp:
         result.bundle.save(tmp)
@@ -107,13 +112,27 @@ def _checkpoint_dir(checkpoint: Any) -> str | None:
     return str(checkpoint.to_directory())
 
 
-def make_record(exp: ExperimentConfig, trial_id: str, params: dict[str, Any], last: dict[str, Any] | None,
-                error: Any, checkpoint: Any, intermediate: list[dict[str, Any]] | None = None) -> TrialRecord:
+def make_record(
+    exp: ExperimentConfig,
+    trial_id: str,
+    params: dict[str, Any],
+    last: dict[str, Any] | None,
+    error: Any,
+    checkpoint: Any,
+    intermediate: list[dict[str, Any]] | None = None,
+) -> TrialRecord:
     """Tune's view of a trial -> a backend-neutral TrialRecord."""
     last = dict(last or {})
     config = train_config_for(exp, params)
-    metrics = {k: float(v) for k, v in last.items() if isinstance(v, int | float) and not isinstance(v, bool)
-               and (k.startswith("val_") or k in {"best_epoch", "epochs_run", "temperature", "threshold", "epoch", "train_loss"})}
+    metrics = {
+        k: float(v)
+        for k, v in last.items()
+        if isinstance(v, int | float)
+        and not isinstance(v, bool)
+        and (
+            k.startswith("val_") or k in {"best_epoch", "epochs_run", "temperature", "threshold", "epoch", "train_loss"}
+        )
+    }
     node_id = last.get("node_id")
     if error is not None:
         text = str(error).strip().splitlines()
@@ -121,8 +140,18 @@ def make_record(exp: ExperimentConfig, trial_id: str, params: dict[str, Any], la
     bundle_dir = _checkpoint_dir(checkpoint) if last.get("done_training") else None
     if bundle_dir:
         history = json.loads((Path(bundle_dir) / "history.json").read_text())
-        return TrialRecord(trial_id, params, config, "finished", metrics, history, node_id, None, bundle_dir,
-                           float(last.get("train_seconds", 0.0)))
+        return TrialRecord(
+            trial_id,
+            params,
+            config,
+            "finished",
+            metrics,
+            history,
+            node_id,
+            None,
+            bundle_dir,
+            float(last.get("train_seconds", 0.0)),
+        )
     history = [{k: float(v) for k, v in row.items() if isinstance(v, int | float)} for row in intermediate or []]
     return TrialRecord(trial_id, params, config, "stopped", metrics, history, node_id)
 
@@ -146,7 +175,7 @@ def _snapshot_time(experiment_dir: str) -> float:
 def _make_callback(exp: ExperimentConfig, experiment_dir: str) -> Any:
     from ray.tune import Callback
 
-    class ObserverCallback(Callback):  # type: ignore[misc]
+    class ObserverCallback(Callback):
         """Forwards ended trials to the active observers, on the driver.
 
         A trial is passed on only once Tune's experiment snapshot (what --resume
@@ -165,8 +194,15 @@ def _make_callback(exp: ExperimentConfig, experiment_dir: str) -> Any:
             )
 
         def on_trial_complete(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
-            record = make_record(exp, trial.trial_id, dict(trial.config), trial.last_result, None, trial.checkpoint,
-                                 self.intermediate.pop(trial.trial_id, []))
+            record = make_record(
+                exp,
+                trial.trial_id,
+                dict(trial.config),
+                trial.last_result,
+                None,
+                trial.checkpoint,
+                self.intermediate.pop(trial.trial_id, []),
+            )
             self.pending.append((time.time(), record))
 
         def on_trial_error(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
@@ -196,8 +232,12 @@ def _scheduler(exp: ExperimentConfig) -> Any:
     sched = exp.search.scheduler
     if sched.name == "asha":
         max_t = exp.space.max_epochs()
-        return ASHAScheduler(time_attr="epoch", max_t=max_t, grace_period=min(sched.grace_period, max_t),
-                             reduction_factor=sched.reduction_factor)
+        return ASHAScheduler(
+            time_attr="epoch",
+            max_t=max_t,
+            grace_period=min(sched.grace_period, max_t),
+            reduction_factor=sched.reduction_factor,
+        )
     if sched.name == "median":
         return MedianStoppingRule(time_attr="epoch", grace_period=sched.grace_period, min_samples_required=3)
     return FIFOScheduler()
@@ -212,8 +252,15 @@ def storage_uri(storage_path: str) -> str:
     return storage_path if "://" in storage_path else str(Path(storage_path).expanduser().resolve())
 
 
-def run_ray_search(exp: ExperimentConfig, data: PreparedData, name: str, observers: list[SearchObserver],
-                   resume: bool, points: list[dict[str, Any]] | None = None, concurrency: int = 2) -> list[TrialRecord]:
+def run_ray_search(
+    exp: ExperimentConfig,
+    data: PreparedData,
+    name: str,
+    observers: list[SearchObserver],
+    resume: bool,
+    points: list[dict[str, Any]] | None = None,
+    concurrency: int = 2,
+) -> list[TrialRecord]:
     """Run (or restore and finish) the Tune experiment ``name``; return every trial's record."""
     import optuna
     from ray import tune
@@ -237,26 +284,37 @@ def run_ray_search(exp: ExperimentConfig, data: PreparedData, name: str, observe
             tuner = tune.Tuner.restore(path, trainable=trainable, resume_unfinished=True, resume_errored=True)
         else:
             searcher = OptunaSearch(
-                sampler_for(exp, data.task), metric=exp.metric, mode=exp.mode,
-                sampler=optuna.samplers.TPESampler(seed=s.seed), points_to_evaluate=points or None,
+                sampler_for(exp, data.task),
+                metric=exp.metric,
+                mode=exp.mode,
+                sampler=optuna.samplers.TPESampler(seed=s.seed),
+                points_to_evaluate=points or None,
             )
             tuner = tune.Tuner(
                 trainable,
                 tune_config=tune.TuneConfig(
-                    metric=exp.metric, mode=exp.mode, search_alg=searcher, scheduler=_scheduler(exp),
-                    num_samples=s.num_samples, max_concurrent_trials=s.max_concurrent_trials,
-                    time_budget_s=s.time_budget_s, reuse_actors=True,
+                    metric=exp.metric,
+                    mode=exp.mode,
+                    search_alg=searcher,
+                    scheduler=_scheduler(exp),
+                    num_samples=s.num_samples,
+                    max_concurrent_trials=s.max_concurrent_trials,
+                    time_budget_s=s.time_budget_s,
+                    reuse_actors=True,
                     trial_dirname_creator=_trial_dirname,
                 ),
                 run_config=tune.RunConfig(
-                    name=name, storage_path=storage_uri(s.storage_path), verbose=0,
+                    name=name,
+                    storage_path=storage_uri(s.storage_path),
+                    verbose=0,
                     failure_config=tune.FailureConfig(max_failures=s.max_failures),
-                                        callbacks=[JsonLoggerCallback(), _make_callback(exp, path)],
+                    callbacks=[JsonLoggerCallback(), _make_callback(exp, path)],
                 ),
             )
         grid = tuner.fit()
         records = []
-        for res in grid:
+        for i in range(len(grid)):
+            res = grid[i]
             trial_id = str(res.metrics.get("trial_id", Path(res.path).name)) if res.metrics else Path(res.path).name
             history = res.metrics_dataframe.to_dict("records") if res.metrics_dataframe is not None else []
             record = make_record(exp, trial_id, dict(res.config or {}), res.metrics, res.error, res.checkpoint, history)
@@ -271,4 +329,3 @@ def experiment_exists(storage_path: str, name: str) -> bool:
     from ray import tune
 
     return bool(tune.Tuner.can_restore(f"{storage_uri(storage_path)}/{name}"))
-

@@ -7,10 +7,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal, Protocol
 
+from search.spec import ExperimentConfig
 from tunefleet.bundle import ModelBundle
 from tunefleet.splits import PreparedData
-
-from search.spec import ExperimentConfig
 
 Status = Literal["finished", "stopped", "failed"]
 
@@ -68,7 +67,9 @@ def pick_best(trials: list[TrialRecord], metric: str, mode: str) -> TrialRecord 
 class SearchObserver(Protocol):
     """Called on the driver as trials end, so results are persisted while the search runs."""
 
-    def on_search_start(self, exp: ExperimentConfig, data: PreparedData, name: str, path: Path, resumed: bool) -> None: ...
+    def on_search_start(
+        self, exp: ExperimentConfig, data: PreparedData, name: str, path: Path, resumed: bool
+    ) -> None: ...
 
     def on_trial_end(self, record: TrialRecord) -> None: ...
 
@@ -84,8 +85,11 @@ class ProgressPrinter:
     def on_search_start(self, exp: ExperimentConfig, data: PreparedData, name: str, path: Path, resumed: bool) -> None:
         if self.enabled:
             verb = "resuming" if resumed else "starting"
-            print(f"{verb} search {name}: {self.total} trials on {exp.name} ({data.task}, split {data.split_hash}, "
-                  f"train/val/test {'/'.join(map(str, data.sizes().values()))}); optimizing {self.metric} ({self.mode})", flush=True)
+            print(
+                f"{verb} search {name}: {self.total} trials on {exp.name} ({data.task}, split {data.split_hash}, "
+                f"train/val/test {'/'.join(map(str, data.sizes().values()))}); optimizing {self.metric} ({self.mode})",
+                flush=True,
+            )
 
     def on_trial_end(self, record: TrialRecord) -> None:
         self.done += 1

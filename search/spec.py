@@ -74,7 +74,7 @@ class SpaceConfig(StrictModel):
             raise ValueError("epochs.low must be at least 1")
         if self.n_layers.type == "int" and (self.n_layers.low or 0) < 0:
             raise ValueError("n_layers.low must be at least 0")
-        if self.threshold.type != "choice" and not (0 < (self.threshold.low or 0) and (self.threshold.high or 1) < 1):
+        if self.threshold.type != "choice" and not ((self.threshold.low or 0) > 0 and (self.threshold.high or 1) < 1):
             raise ValueError("threshold bounds must lie strictly between 0 and 1")
         return self
 
@@ -132,7 +132,9 @@ class ExperimentConfig(DatasetConf):
         searched = {"lr", "batch_size", "hidden_widths", "epochs", "optimizer", "momentum", "weight_decay"}
         fixed_and_searched = sorted(set(self.train) & searched)
         if fixed_and_searched:
-            raise ValueError(f"train.{fixed_and_searched[0]} is searched; fix it in space instead (e.g. a one-value choice)")
+            raise ValueError(
+                f"train.{fixed_and_searched[0]} is searched; fix it in space instead (e.g. a one-value choice)"
+            )
         return self
 
     def check_task(self, task: str) -> None:
@@ -173,7 +175,10 @@ def load_experiment(
         file_raw: dict[str, Any] = {"name": name, "metric": "val_loss", "mode": "min"}
         if dataset:
             file_raw = read_dataset_file(dataset, conf)
-        file_raw = deep_merge(file_raw, {"dataset": {"loader": loader_for_file(data_file), "options": {"path": str(data_file), "target": target}}})
+        file_raw = deep_merge(
+            file_raw,
+            {"dataset": {"loader": loader_for_file(data_file), "options": {"path": str(data_file), "target": target}}},
+        )
     else:
         if not dataset:
             raise ConfigError("name a dataset (see `tunefleet datasets`) or pass --data FILE --target COLUMN")

@@ -9,9 +9,9 @@ import subprocess
 import sys
 import time
 import urllib.request
-from contextlib import contextmanager
+from collections.abc import Iterator
+from contextlib import contextmanager, suppress
 from pathlib import Path
-from typing import Iterator
 
 BIN = Path(sys.executable).parent
 
@@ -37,12 +37,20 @@ def wait_http(url: str, timeout: float = 120.0, proc: subprocess.Popen | None = 
 
 
 @contextmanager
-def process(cmd: list[str], log: Path, env: dict[str, str] | None = None, cwd: Path | None = None) -> Iterator[subprocess.Popen]:
+def process(
+    cmd: list[str], log: Path, env: dict[str, str] | None = None, cwd: Path | None = None
+) -> Iterator[subprocess.Popen]:
     """Start ``cmd`` in its own session; kill its whole process group at the end."""
     with open(log, "w") as fh:
         path = f"{BIN}{os.pathsep}{os.environ.get('PATH', '')}"  # the venv's uvicorn/gunicorn, as if activated
-        proc = subprocess.Popen(cmd, stdout=fh, stderr=subprocess.STDOUT, env={**os.environ, "PATH": path, **(env or {})},
-                                cwd=cwd, start_new_session=True)
+        proc = subprocess.Popen(
+            cmd,
+            stdout=fh,
+            stderr=subprocess.STDOUT,
+            env={**os.environ, "PATH": path, **(env or {})},
+            cwd=cwd,
+            start_new_session=True,
+        )
         try:
             yield proc
         finally:
@@ -56,10 +64,8 @@ def stop(proc: subprocess.Popen, grace: float = 10.0) -> None:
         os.killpg(proc.pid, signal.SIGTERM)
         proc.wait(timeout=grace)
     except (ProcessLookupError, subprocess.TimeoutExpired):
-        try:
+        with suppress(ProcessLookupError):
             os.killpg(proc.pid, signal.SIGKILL)
-        except ProcessLookupError:
-            pass
         proc.wait(timeout=grace)
 
 
@@ -67,9 +73,21 @@ def stop(proc: subprocess.Popen, grace: float = 10.0) -> None:
 def mlflow_server(root: Path, backend: str | None = None) -> Iterator[str]:
     """A real `mlflow server` with a SQLite backend and served artifacts, on 127.0.0.1."""
     port = free_port()
-    cmd = [str(BIN / "mlflow"), "server", "--backend-store-uri", backend or f"sqlite:///{root}/server.db",
-           "--serve-artifacts", "--artifacts-destination", str(root / "server-artifacts"),
-           "--host", "127.0.0.1", "--port", str(port), "--workers", "1"]
+    cmd = [
+        str(BIN / "mlflow"),
+        "server",
+        "--backend-store-uri",
+        backend or f"sqlite:///{root}/server.db",
+        "--serve-artifacts",
+        "--artifacts-destination",
+        str(root / "server-artifacts"),
+        "--host",
+        "127.0.0.1",
+        "--port",
+        str(port),
+        "--workers",
+        "1",
+    ]
     with process(cmd, root / "mlflow-server.log") as proc:
         url = f"http://127.0.0.1:{port}"
         wait_http(f"{url}/health", proc=proc)

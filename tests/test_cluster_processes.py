@@ -41,13 +41,28 @@ def test_token_cluster_from_processes(tmp_path) -> None:
     address = f"127.0.0.1:{port}"
     ray = str(BIN / "ray")
     with ExitStack() as stack:
-        stack.enter_context(process([ray, "start", "--head", f"--port={port}", "--num-cpus=1", "--include-dashboard=false",
-                                     "--disable-usage-stats", "--block"], tmp_path / "head.log", env=env))
+        stack.enter_context(
+            process(
+                [
+                    ray,
+                    "start",
+                    "--head",
+                    f"--port={port}",
+                    "--num-cpus=1",
+                    "--include-dashboard=false",
+                    "--disable-usage-stats",
+                    "--block",
+                ],
+                tmp_path / "head.log",
+                env=env,
+            )
+        )
         deadline = time.monotonic() + 120
         while _alive_nodes(address, env) < 1 and time.monotonic() < deadline:
             time.sleep(1)
-        stack.enter_context(process([ray, "start", f"--address={address}", "--num-cpus=1", "--block"],
-                                    tmp_path / "worker.log", env=env))
+        stack.enter_context(
+            process([ray, "start", f"--address={address}", "--num-cpus=1", "--block"], tmp_path / "worker.log", env=env)
+        )
         while _alive_nodes(address, env) < 2 and time.monotonic() < deadline:
             time.sleep(1)
         assert _alive_nodes(address, env) == 2, (tmp_path / "worker.log").read_text()[-2000:]
@@ -55,10 +70,30 @@ def test_token_cluster_from_processes(tmp_path) -> None:
 
         # the documented command, against both
         search = subprocess.run(
-            [*CLI, "search", "breast_cancer", "--address", address, "--tracking-uri", url, "--trials", "6",
-             "--scheduler", "none", "--storage-path", str(tmp_path / "runs"), "--json", "s.json",
-             "--set", "space.epochs={type: int, low: 15, high: 30}"],
-            cwd=tmp_path, env=env, capture_output=True, text=True, timeout=400,
+            [
+                *CLI,
+                "search",
+                "breast_cancer",
+                "--address",
+                address,
+                "--tracking-uri",
+                url,
+                "--trials",
+                "6",
+                "--scheduler",
+                "none",
+                "--storage-path",
+                str(tmp_path / "runs"),
+                "--json",
+                "s.json",
+                "--set",
+                "space.epochs={type: int, low: 15, high: 30}",
+            ],
+            cwd=tmp_path,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=400,
         )
         assert search.returncode == 0, search.stdout[-3000:] + search.stderr[-3000:]
         summary = json.loads((tmp_path / "s.json").read_text())
@@ -66,8 +101,10 @@ def test_token_cluster_from_processes(tmp_path) -> None:
 
         client = MlflowClient(url, registry_uri=url)
         parent = client.get_run(summary["parent_run_id"])
-        trials = client.search_runs([parent.info.experiment_id],
-                                    f"tags.`mlflow.parentRunId` = '{parent.info.run_id}' and tags.`tunefleet.role` = 'trial'")
+        trials = client.search_runs(
+            [parent.info.experiment_id],
+            f"tags.`mlflow.parentRunId` = '{parent.info.run_id}' and tags.`tunefleet.role` = 'trial'",
+        )
         assert len(trials) == 6  # every trial is in the server's MLflow
         nodes = {t.data.tags["node_id"] for t in trials}
         assert len(nodes) == 2, f"trials ran on {nodes}"  # and they ran on both nodes
@@ -77,10 +114,29 @@ def test_token_cluster_from_processes(tmp_path) -> None:
         assert list(model.predict(rows).columns) == ["label", "probability"]
 
         # a client with the wrong token, or none, is refused
-        for bad_env in ({**env, "RAY_AUTH_TOKEN": "not-the-token"}, {k: v for k, v in env.items() if not k.startswith("RAY_AUTH")}):
-            refused = subprocess.run([*CLI, "search", "sign", "--smoke", "--address", address, "--tracking-uri", url,
-                                      "--storage-path", str(tmp_path / "runs")],
-                                     cwd=tmp_path, env=bad_env, capture_output=True, text=True, timeout=300)
+        for bad_env in (
+            {**env, "RAY_AUTH_TOKEN": "not-the-token"},
+            {k: v for k, v in env.items() if not k.startswith("RAY_AUTH")},
+        ):
+            refused = subprocess.run(
+                [
+                    *CLI,
+                    "search",
+                    "sign",
+                    "--smoke",
+                    "--address",
+                    address,
+                    "--tracking-uri",
+                    url,
+                    "--storage-path",
+                    str(tmp_path / "runs"),
+                ],
+                cwd=tmp_path,
+                env=bad_env,
+                capture_output=True,
+                text=True,
+                timeout=300,
+            )
             assert refused.returncode == 2, refused.stdout[-2000:] + refused.stderr[-2000:]
             assert refused.stderr.strip().splitlines()[-1].startswith(f"error: cannot connect to Ray at {address}")
     deadline = time.monotonic() + 30

@@ -33,7 +33,7 @@ def test_toy_definitions() -> None:
 def test_mnist_through_torchvision(mnist_root) -> None:
     ds = load_dataset("mnist", {"root": str(mnist_root), "download": False})
     assert ds.X.shape == (6000, 784) and ds.X_test is not None and ds.X_test.shape == (2000, 784)
-    assert 0.0 <= ds.X.min() and ds.X.max() <= 1.0 and ds.n_classes == 10
+    assert ds.X.min() >= 0.0 and ds.X.max() <= 1.0 and ds.n_classes == 10
     data = prepare_data(ds, SplitSpec())
     assert len(data.y_test) == 2000  # the official test split is kept
     assert len(data.y_train) + len(data.y_val) == 6000
@@ -77,7 +77,10 @@ def test_too_small_class_is_a_clear_error() -> None:
 
 def test_split_fractions_validated() -> None:
     with pytest.raises(ConfigError, match="train \\+ val \\+ test must be 1"):
-        dataset_conf("sign", raw={"name": "sign", "dataset": {"loader": "sign"}, "split": {"train": 0.5, "val": 0.2, "test": 0.2}})
+        dataset_conf(
+            "sign",
+            raw={"name": "sign", "dataset": {"loader": "sign"}, "split": {"train": 0.5, "val": 0.2, "test": 0.2}},
+        )
 
 
 def test_scaler_fitted_on_train_only(breast_cancer_data) -> None:
@@ -119,7 +122,11 @@ def test_parquet_numeric_labels(tmp_path) -> None:
 @pytest.mark.parametrize(
     ("frame", "target", "message"),
     [
-        (pd.DataFrame({"a": [1.0, 2.0, 3.0], "color": ["r", "g", "b"], "y": [0, 1, 0]}), "y", "feature column 'color' .* is not numeric"),
+        (
+            pd.DataFrame({"a": [1.0, 2.0, 3.0], "color": ["r", "g", "b"], "y": [0, 1, 0]}),
+            "y",
+            "feature column 'color' .* is not numeric",
+        ),
         (pd.DataFrame({"a": [1.0, None, 3.0], "y": [0, 1, 0]}), "y", "column 'a' .* 1 missing value.*row 2"),
         (pd.DataFrame({"a": [1.0, 2.0], "y": [0, 1]}), "label", "target column 'label' not found.*columns are: a, y"),
         (pd.DataFrame({"a": [1.0, 2.0, 3.0], "y": [1, 1, 1]}), "y", "single class"),

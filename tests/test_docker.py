@@ -25,7 +25,9 @@ def _hadolint() -> str:
 
 
 def test_hadolint_clean() -> None:
-    proc = subprocess.run([_hadolint(), "--failure-threshold", "info", str(DOCKER / "Dockerfile")], capture_output=True, text=True)
+    proc = subprocess.run(
+        [_hadolint(), "--failure-threshold", "info", str(DOCKER / "Dockerfile")], capture_output=True, text=True
+    )
     assert proc.returncode == 0, proc.stdout + proc.stderr
 
 
@@ -83,7 +85,9 @@ def test_published_ports_are_loopback_only() -> None:
     for name, svc in SERVICES.items():
         for port in svc.get("ports", []):
             assert str(port).startswith("127.0.0.1:"), f"{name} publishes {port} beyond loopback"
-    assert "127.0.0.1:5000:5000" in SERVICES["mlflow"]["ports"] and "127.0.0.1:8265:8265" in SERVICES["ray-head"]["ports"]
+    assert (
+        "127.0.0.1:5000:5000" in SERVICES["mlflow"]["ports"] and "127.0.0.1:8265:8265" in SERVICES["ray-head"]["ports"]
+    )
 
 
 def test_token_auth_and_no_literal_secrets() -> None:
@@ -92,7 +96,9 @@ def test_token_auth_and_no_literal_secrets() -> None:
         assert env["RAY_AUTH_MODE"] == "token", name
         assert str(env["RAY_AUTH_TOKEN"]).startswith("${RAY_AUTH_TOKEN"), name
     text = (DOCKER / "compose.yaml").read_text()
-    assert not re.search(r"(PASSWORD|SECRET|TOKEN)\w*:\s*['\"]?[A-Za-z0-9]{6,}", text.replace("${", "")), "literal secret"
+    assert not re.search(r"(PASSWORD|SECRET|TOKEN)\w*:\s*['\"]?[A-Za-z0-9]{6,}", text.replace("${", "")), (
+        "literal secret"
+    )
     example = (DOCKER / ".env.example").read_text()
     needed = set(re.findall(r"\$\{(\w+):\?", text)) | set(re.findall(r"\$\$(\w+)", text))
     defined = set(re.findall(r"^(\w+)=", example, re.M))
@@ -114,4 +120,6 @@ def test_kuberay_rayjob_manifest() -> None:
     head = job["spec"]["rayClusterSpec"]["headGroupSpec"]["template"]["spec"]["containers"][0]
     env = {e["name"]: e for e in head["env"]}
     assert env["RAY_AUTH_MODE"]["value"] == "token" and "secretKeyRef" in env["RAY_AUTH_TOKEN"]["valueFrom"]
-    assert job["spec"]["rayClusterSpec"]["workerGroupSpecs"][0]["template"]["spec"]["containers"][0]["env"] == head["env"]
+    assert (
+        job["spec"]["rayClusterSpec"]["workerGroupSpecs"][0]["template"]["spec"]["containers"][0]["env"] == head["env"]
+    )

@@ -52,7 +52,11 @@ SMOKE = ["breast_cancer", "student_hours", "sign", "threshold_1d", "mnist"]
 
 @pytest.mark.parametrize("name", SMOKE)
 def test_smoke_search_tracks_registers_and_serves(local_ray, store, mnist_root, name: str) -> None:
-    extra = ["--set", f"dataset.options.root={mnist_root}", "--set", "dataset.options.download=false"] if name == "mnist" else []
+    extra = (
+        ["--set", f"dataset.options.root={mnist_root}", "--set", "dataset.options.download=false"]
+        if name == "mnist"
+        else []
+    )
     summary = _search(store, name, *extra)
     assert sum(summary["trials"].values()) == 4
     client = MlflowClient()
@@ -65,17 +69,30 @@ def test_smoke_search_tracks_registers_and_serves(local_ray, store, mnist_root, 
     assert roles.count("trial") == 4 and roles.count("baseline") == 1 and len(children) == 5
     trial_ids = [c.data.tags["tunefleet.trial_id"] for c in children if c.data.tags["tunefleet.role"] == "trial"]
     assert len(set(trial_ids)) == 4
-    one = next(c for c in children if c.data.tags["tunefleet.role"] == "trial" and c.data.tags["tunefleet.status"] == "finished")
+    one = next(
+        c
+        for c in children
+        if c.data.tags["tunefleet.role"] == "trial" and c.data.tags["tunefleet.status"] == "finished"
+    )
     assert "lr" in one.data.params and len(client.get_metric_history(one.info.run_id, "val_loss")) >= 1
     artifacts = {a.path for a in client.list_artifacts(parent.info.run_id, "plots")}
-    assert {"plots/curves.png", "plots/confusion_matrix.png", "plots/calibration.png",
-            "plots/optimization_history.png", "plots/parallel_coordinates.png"} <= artifacts
+    assert {
+        "plots/curves.png",
+        "plots/confusion_matrix.png",
+        "plots/calibration.png",
+        "plots/optimization_history.png",
+        "plots/parallel_coordinates.png",
+    } <= artifacts
     # registered, promoted, loadable by alias, predicting from raw rows
     assert summary["registered_model"] == f"tunefleet-{name}" and summary["alias"] in {"champion", "challenger"}
     model = mlflow.pyfunc.load_model(f"models:/tunefleet-{name}@{summary['alias']}")
     conf = dataset_conf(name)
     if name == "mnist":
-        conf = conf.model_copy(update={"dataset": conf.dataset.model_copy(update={"options": {"root": str(mnist_root), "download": False}})})
+        conf = conf.model_copy(
+            update={
+                "dataset": conf.dataset.model_copy(update={"options": {"root": str(mnist_root), "download": False}})
+            }
+        )
     data = conf.load()
     rows = pd.DataFrame(raw_features(data, "test")[:7].astype(np.float64), columns=list(data.feature_names))
     pred = model.predict(rows)
@@ -91,9 +108,22 @@ def test_smoke_search_tracks_registers_and_serves(local_ray, store, mnist_root, 
 def test_weaker_search_does_not_take_champion(local_ray, store) -> None:
     first = _search(store, "breast_cancer", "--model-name", "gate-test")
     assert first["alias"] == "champion"
-    weak = _search(store, "breast_cancer", "--model-name", "gate-test", "--trials", "1",
-                   "--set", "space.epochs={type: int, low: 1, high: 1}", "--set", "space.lr={type: loguniform, low: 1.0e-6, high: 2.0e-6}",
-                   "--set", "space.optimizer={type: choice, values: [sgd]}", "--set", "space.momentum={type: uniform, low: 0.0, high: 0.01}")
+    weak = _search(
+        store,
+        "breast_cancer",
+        "--model-name",
+        "gate-test",
+        "--trials",
+        "1",
+        "--set",
+        "space.epochs={type: int, low: 1, high: 1}",
+        "--set",
+        "space.lr={type: loguniform, low: 1.0e-6, high: 2.0e-6}",
+        "--set",
+        "space.optimizer={type: choice, values: [sgd]}",
+        "--set",
+        "space.momentum={type: uniform, low: 0.0, high: 0.01}",
+    )
     assert weak["alias"] == "challenger", weak["promotion_reason"]
     assert "worse than champion" in weak["promotion_reason"]
     client = MlflowClient()
@@ -123,19 +153,30 @@ def test_predict_command(local_ray, store, capsys) -> None:
         (["search", "iris"], "unknown dataset 'iris'"),
         (["search", "--data", "nope.csv", "--target", "y"], "data file nope.csv does not exist"),
         (["search", "--data", "{csv}", "--target", "label"], "target column 'label' not found"),
-        (["search", "sign", "--tracking-uri", "http://127.0.0.1:9"], "cannot reach the MLflow tracking store at http://127.0.0.1:9"),
+        (
+            ["search", "sign", "--tracking-uri", "http://127.0.0.1:9"],
+            "cannot reach the MLflow tracking store at http://127.0.0.1:9",
+        ),
         (["search", "sign", "--set", "space.lr.low=2"], "space.lr: .*low \\(2\\) is above high"),
         (["search", "sign", "--gpus-per-trial", "0.5"], "the Ray cluster has no GPUs"),
-        (["predict", "models:/does-not-exist@champion", "--input", "{csv}"], "cannot load model models:/does-not-exist@champion"),
+        (
+            ["predict", "models:/does-not-exist@champion", "--input", "{csv}"],
+            "cannot load model models:/does-not-exist@champion",
+        ),
         (["predict", "models:/predict-test@champion", "--input", "{csv}"], "input .* does not fit the model"),
-        (["predict", "models:/tunefleet-sign@champion", "--input", "missing.csv"], "input file missing.csv does not exist"),
+        (
+            ["predict", "models:/tunefleet-sign@champion", "--input", "missing.csv"],
+            "input file missing.csv does not exist",
+        ),
         (["promote", "predict-test", "99"], "no registered model .predict-test. version 99"),
     ],
 )
 def test_bad_input_exits_2_with_one_line(store, capsys, monkeypatch, argv: list[str], message: str) -> None:
     import re
 
-    monkeypatch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{store}/mlruns.db")  # mlflow.set_tracking_uri leaks into the env
+    monkeypatch.setenv(
+        "MLFLOW_TRACKING_URI", f"sqlite:///{store}/mlruns.db"
+    )  # mlflow.set_tracking_uri leaks into the env
 
     csv = store / "bad.csv"
     pd.DataFrame({"a": [1.0, 2.0, 3.0, 4.0], "y": [0, 1, 0, 1]}).to_csv(csv, index=False)
@@ -155,8 +196,23 @@ def test_unreachable_ray_address_fails_fast(store) -> None:
     import time
 
     started = time.monotonic()
-    proc = subprocess.run([sys.executable, "-m", "pipeline", "search", "sign", "--smoke", "--address", "127.0.0.1:1",
-                           "--storage-path", str(store / "runs")], capture_output=True, text=True, timeout=120)
+    proc = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "pipeline",
+            "search",
+            "sign",
+            "--smoke",
+            "--address",
+            "127.0.0.1:1",
+            "--storage-path",
+            str(store / "runs"),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert proc.returncode == 2
     assert proc.stderr.strip().splitlines()[-1].startswith("error: cannot connect to Ray at 127.0.0.1:1")
     assert time.monotonic() - started < 60

@@ -46,8 +46,11 @@ def test_multi_node_search_survives_worker_loss(tmp_path) -> None:
         exp = load_experiment(
             "breast_cancer",
             overrides=[
-                f"search.storage_path={tmp_path}", "search.num_samples=8", "search.max_failures=3",
-                "search.scheduler.name=none", "space.epochs={type: int, low: 20, high: 40}",
+                f"search.storage_path={tmp_path}",
+                "search.num_samples=8",
+                "search.max_failures=3",
+                "search.scheduler.name=none",
+                "space.epochs={type: int, low: 20, high: 40}",
             ],
         )
         killer = RemoveWorkerAfter(cluster, worker, n=3)

@@ -37,7 +37,13 @@ def test_ray_search_on_each_toy_dataset(local_ray, tmp_path, name: str) -> None:
 
 
 def test_ray_search_on_mnist_subset(local_ray, tmp_path, mnist_root) -> None:
-    exp = _exp("mnist", tmp_path, "search.num_samples=2", f"dataset.options.root={mnist_root}", "dataset.options.download=false")
+    exp = _exp(
+        "mnist",
+        tmp_path,
+        "search.num_samples=2",
+        f"dataset.options.root={mnist_root}",
+        "dataset.options.download=false",
+    )
     result = run_search(exp, progress=False)
     assert result.counts()["finished"] + result.counts()["stopped"] == 2
     assert result.best is not None and result.best.metric("val_accuracy") > 0.5
@@ -45,15 +51,20 @@ def test_ray_search_on_mnist_subset(local_ray, tmp_path, mnist_root) -> None:
 
 
 def test_threshold_modes(local_ray, tmp_path) -> None:
-    searched = run_search(_exp("breast_cancer", tmp_path, "search.num_samples=2", "threshold.mode=search",
-                               "search.scheduler.name=none"), progress=False)
+    searched = run_search(
+        _exp("breast_cancer", tmp_path, "search.num_samples=2", "threshold.mode=search", "search.scheduler.name=none"),
+        progress=False,
+    )
     for t in searched.trials:
         assert t.metrics["threshold"] == pytest.approx(t.params["threshold"])
-    fixed = run_search(_exp("breast_cancer", tmp_path, "search.num_samples=1", "threshold.objective=fixed", "threshold.value=0.3"),
-                       progress=False)
+    fixed = run_search(
+        _exp("breast_cancer", tmp_path, "search.num_samples=1", "threshold.objective=fixed", "threshold.value=0.3"),
+        progress=False,
+    )
     assert fixed.best_bundle is not None and fixed.best_bundle.threshold == pytest.approx(0.3)
-    tuned = run_search(_exp("breast_cancer", tmp_path, "search.num_samples=1", "threshold.objective=balanced_accuracy"),
-                       progress=False)
+    tuned = run_search(
+        _exp("breast_cancer", tmp_path, "search.num_samples=1", "threshold.objective=balanced_accuracy"), progress=False
+    )
     assert tuned.best_bundle is not None
     from tunefleet.thresholds import ThresholdConfig, choose_threshold
 

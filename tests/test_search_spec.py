@@ -27,7 +27,9 @@ def test_dataset_file_overrides_defaults() -> None:
 
 
 def test_overrides_and_smoke() -> None:
-    exp = load_experiment("breast_cancer", overrides=["search.num_samples=64", "space.lr.high=0.5", "space.batch_size.values=[8, 16]"])
+    exp = load_experiment(
+        "breast_cancer", overrides=["search.num_samples=64", "space.lr.high=0.5", "space.batch_size.values=[8, 16]"]
+    )
     assert exp.search.num_samples == 64 and exp.space.lr.high == 0.5 and exp.space.batch_size.values == [8, 16]
     smoke = load_experiment("breast_cancer", smoke=True)
     assert smoke.search.num_samples == 4 and smoke.space.max_epochs() <= 6
@@ -37,7 +39,9 @@ def test_user_file_gets_defaults(tmp_path) -> None:
     path = tmp_path / "mine.csv"
     path.write_text("a,b,y\n1,2,0\n")
     exp = load_experiment(data_file=str(path), target="y")
-    assert exp.name == "mine" and exp.dataset.loader == "csv" and exp.dataset.options == {"path": str(path), "target": "y"}
+    assert (
+        exp.name == "mine" and exp.dataset.loader == "csv" and exp.dataset.options == {"path": str(path), "target": "y"}
+    )
 
 
 @pytest.mark.parametrize(

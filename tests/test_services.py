@@ -21,7 +21,9 @@ CLI = [sys.executable, "-m", "pipeline"]
 
 
 def _run(args: list[str], cwd, env=None, timeout: int = 400) -> subprocess.CompletedProcess:
-    proc = subprocess.run([*CLI, *args], cwd=cwd, env={**os.environ, **(env or {})}, capture_output=True, text=True, timeout=timeout)
+    proc = subprocess.run(
+        [*CLI, *args], cwd=cwd, env={**os.environ, **(env or {})}, capture_output=True, text=True, timeout=timeout
+    )
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     return proc
 
@@ -43,13 +45,25 @@ def test_tracking_server_over_http_and_models_serve(tmp_path) -> None:
         assert model.predict(pd.DataFrame({"x": [-5.0, 5.0]}))["label"].tolist() == [0, 1]
 
         port = free_port()
-        serve = [str(BIN / "mlflow"), "models", "serve", "-m", "models:/tunefleet-sign@champion", "--env-manager", "local",
-                 "--host", "127.0.0.1", "-p", str(port)]
+        serve = [
+            str(BIN / "mlflow"),
+            "models",
+            "serve",
+            "-m",
+            "models:/tunefleet-sign@champion",
+            "--env-manager",
+            "local",
+            "--host",
+            "127.0.0.1",
+            "-p",
+            str(port),
+        ]
         with process(serve, tmp_path / "serve.log", env={"MLFLOW_TRACKING_URI": url}) as server:
             wait_http(f"http://127.0.0.1:{port}/ping", timeout=180, proc=server)
             body = json.dumps({"dataframe_split": {"columns": ["x"], "data": [[-4.0], [6.0], [9.0]]}}).encode()
-            req = urllib.request.Request(f"http://127.0.0.1:{port}/invocations", data=body,
-                                         headers={"Content-Type": "application/json"})
+            req = urllib.request.Request(
+                f"http://127.0.0.1:{port}/invocations", data=body, headers={"Content-Type": "application/json"}
+            )
             with urllib.request.urlopen(req, timeout=30) as resp:
                 preds = json.loads(resp.read())["predictions"]
         assert [p["label"] for p in preds] == [0, 1, 1] and all(0 <= p["probability"] <= 1 for p in preds)
@@ -65,11 +79,25 @@ def _trial_children(db: str) -> list:
 
 def test_resume_after_killed_driver(tmp_path) -> None:
     db = f"sqlite:///{tmp_path}/mlruns.db"
-    args = ["search", "breast_cancer", "--trials", "10", "--scheduler", "none", "--set", "space.epochs={type: int, low: 20, high: 40}",
-            "--name", "resume-me", "--json", "s.json"]
+    args = [
+        "search",
+        "breast_cancer",
+        "--trials",
+        "10",
+        "--scheduler",
+        "none",
+        "--set",
+        "space.epochs={type: int, low: 20, high: 40}",
+        "--name",
+        "resume-me",
+        "--json",
+        "s.json",
+    ]
     env = {**os.environ, "MLFLOW_TRACKING_URI": db}
     with open(tmp_path / "first.log", "w") as log:
-        driver = subprocess.Popen([*CLI, *args], cwd=tmp_path, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+        driver = subprocess.Popen(
+            [*CLI, *args], cwd=tmp_path, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
+        )
         deadline = time.monotonic() + 300
         while len(_trial_children(db)) < 3 and time.monotonic() < deadline and driver.poll() is None:
             time.sleep(0.5)

@@ -55,7 +55,9 @@ def test_mnist_logistic_regression_within_5_epochs(mnist_root) -> None:
 def test_train_one_contract(breast_cancer_data) -> None:
     conf = dataset_conf("breast_cancer")
     seen: list[int] = []
-    result = train_one(conf.train_config(epochs=8, hidden_widths=[16]), breast_cancer_data, report=lambda e, m: seen.append(e))
+    result = train_one(
+        conf.train_config(epochs=8, hidden_widths=[16]), breast_cancer_data, report=lambda e, m: seen.append(e)
+    )
     assert seen == list(range(1, 9))
     assert len(result.history) == 8 and {"train_loss", "val_loss", "val_roc_auc"} <= set(result.history[0])
     best = min(result.history, key=lambda r: r["val_loss"])
@@ -74,14 +76,14 @@ def test_train_one_loads_data_itself_and_is_deterministic() -> None:
 
 
 def test_report_hook_can_stop_a_trial(breast_cancer_data) -> None:
-    class Stop(Exception):
+    class StopTrialError(Exception):
         pass
 
     def hook(epoch: int, _metrics: dict) -> None:
         if epoch == 2:
-            raise Stop
+            raise StopTrialError
 
-    with pytest.raises(Stop):
+    with pytest.raises(StopTrialError):
         train_one(dataset_conf("breast_cancer").train_config(epochs=10), breast_cancer_data, report=hook)
 
 
@@ -106,7 +108,9 @@ def test_multiclass_uses_cross_entropy_on_k_logits(tmp_path) -> None:
     frame["species"] = np.array(["a", "b", "c"])[y]
     path = tmp_path / "three.csv"
     frame.to_csv(path, index=False)
-    result = train_one({"dataset": "csv", "dataset_options": {"path": str(path), "target": "species"}, "epochs": 30, "lr": 0.05})
+    result = train_one(
+        {"dataset": "csv", "dataset_options": {"path": str(path), "target": "species"}, "epochs": 30, "lr": 0.05}
+    )
     assert result.bundle.network.n_outputs == 3 and result.metrics["val_accuracy"] > 0.9
     assert result.bundle.threshold is None
     assert set(result.bundle.predict(frame[["u", "v"]].head(10))) <= {"a", "b", "c"}

@@ -72,7 +72,9 @@ def load_dataset(loader: str, options: Mapping[str, Any] | None = None, name: st
         )
     dataset = fn(**options)
     if name and name != dataset.name:
-        dataset = Dataset(name, dataset.X, dataset.y, dataset.feature_names, dataset.class_labels, dataset.X_test, dataset.y_test)
+        dataset = Dataset(
+            name, dataset.X, dataset.y, dataset.feature_names, dataset.class_labels, dataset.X_test, dataset.y_test
+        )
     return dataset
 
 
@@ -141,7 +143,7 @@ def load_mnist(root: str = "data", download: bool = True) -> Dataset:
         ) from None
 
     def flat(images: Any) -> np.ndarray:
-        return (images.numpy().reshape(len(images), -1).astype(np.float32) / 255.0)
+        return images.numpy().reshape(len(images), -1).astype(np.float32) / 255.0
 
     names = tuple(f"pixel_{i}" for i in range(784))
     return Dataset(

@@ -21,7 +21,9 @@ def run_seed(name: str, conf_dir: str | Path | None = None, **options: Any) -> d
     """Train ``name``'s seed config; return its split sizes, val and test metrics."""
     conf = dataset_conf(name, conf_dir, read_dataset_file(name, conf_dir))
     if options:
-        conf = conf.model_copy(update={"dataset": conf.dataset.model_copy(update={"options": {**conf.dataset.options, **options}})})
+        conf = conf.model_copy(
+            update={"dataset": conf.dataset.model_copy(update={"options": {**conf.dataset.options, **options}})}
+        )
     data = conf.load()
     started = time.perf_counter()
     result = train_one(conf.train_config(torch_threads=1, seed=0), data)
@@ -50,7 +52,9 @@ def main(argv: list[str] | None = None) -> int:
             row = run_seed(name, args.conf, **opts)
             sizes = "/".join(str(v) for v in row["sizes"].values())
             f1 = row.get("test_f1", row.get("test_macro_f1", float("nan")))
-            print(f"{name:<15}{sizes:>16}{row['train_accuracy']:>10.3f}{row['test_accuracy']:>10.3f}{f1:>10.3f}{row['seconds']:>9.2f}")
+            print(
+                f"{name:<15}{sizes:>16}{row['train_accuracy']:>10.3f}{row['test_accuracy']:>10.3f}{f1:>10.3f}{row['seconds']:>9.2f}"
+            )
     except TunefleetError as err:
         print(f"error: {err}", file=sys.stderr)
         return 2

@@ -87,7 +87,7 @@ class PreparedData:
 
 
 def _round_half_up(x: float) -> int:
-    return int(math.floor(x + 0.5))
+    return math.floor(x + 0.5)
 
 
 def stratified_indices(

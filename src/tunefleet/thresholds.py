@@ -36,9 +36,7 @@ class ThresholdConfig(StrictModel):
         return self
 
 
-def _objective_values(
-    tp: np.ndarray, fp: np.ndarray, n_pos: int, n_neg: int, cfg: ThresholdConfig
-) -> np.ndarray:
+def _objective_values(tp: np.ndarray, fp: np.ndarray, n_pos: int, n_neg: int, cfg: ThresholdConfig) -> np.ndarray:
     fn = n_pos - tp
     tn = n_neg - fp
     if cfg.objective == "f1":

@@ -76,7 +76,9 @@ def resolve_device(choice: str) -> torch.device:
     return torch.device("cpu")
 
 
-def epoch_metrics(task: str, logits: np.ndarray, y: np.ndarray, cfg: ThresholdConfig, temperature: float = 1.0) -> tuple[dict[str, float], float | None]:
+def epoch_metrics(
+    task: str, logits: np.ndarray, y: np.ndarray, cfg: ThresholdConfig, temperature: float = 1.0
+) -> tuple[dict[str, float], float | None]:
     """Validation metrics for logits: binary metrics use the threshold chosen by ``cfg``."""
     prob = probabilities(logits, temperature)
     if task == "binary":
