@@ -12,6 +12,7 @@ import json
 import os
 import shlex
 import sys
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -305,6 +306,7 @@ COMMANDS = {
 
 
 def main(argv: list[str] | None = None) -> int:
+    warnings.filterwarnings("ignore", message="Add type hints to the `predict` method")
     args = build_parser().parse_args(argv)
     try:
         return COMMANDS[args.command](args)

@@ -9,8 +9,14 @@ and returns a DataFrame: ``label`` plus ``probability`` (binary) or one
 
 from __future__ import annotations
 
+import warnings
+
 import mlflow
 from mlflow.pyfunc import PythonModel, PythonModelContext
+
+# The signature logged with the model is the input schema; MLflow's nudge towards
+# type-hinted predict methods is noise here.
+warnings.filterwarnings("ignore", message="Add type hints to the `predict` method")
 
 
 class TunefleetModel(PythonModel):

@@ -67,7 +67,9 @@ def ray_session(
             check_reachable(target)
             kwargs["address"] = target
         else:
-            kwargs.update(num_cpus=num_cpus, num_gpus=num_gpus)
+            # "local" always starts a fresh in-process Ray; a bare ray.init() would join
+            # any cluster `ray start` left registered on this machine.
+            kwargs.update(address="local", num_cpus=num_cpus, num_gpus=num_gpus)
         try:
             ray.init(**kwargs)
         except Exception as err:  # noqa: BLE001 - every connection failure becomes one line

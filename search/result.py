@@ -103,6 +103,6 @@ class ProgressPrinter:
             print(
                 f"[{self.done:>3}/{self.total}] trial {record.trial_id:<14} {record.status:<8} {self.metric}={shown:<8} "
                 f"best={self.best:.4f}  lr={record.train_config.get('lr', float('nan')):.2e} "
-                f"widths={widths} epochs={int(record.metrics.get('epochs_run', 0))}/{record.train_config.get('epochs')}",
+                f"widths={widths} epochs={int(record.metrics.get('epochs_run', record.metrics.get('epoch', 0)))}/{record.train_config.get('epochs')}",
                 flush=True,
             )

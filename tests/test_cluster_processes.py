@@ -9,8 +9,10 @@ import os
 import secrets
 import subprocess
 import sys
+import tempfile
 import time
 from contextlib import ExitStack
+from pathlib import Path
 
 import mlflow
 import pandas as pd
@@ -139,6 +141,11 @@ def test_token_cluster_from_processes(tmp_path) -> None:
             )
             assert refused.returncode == 2, refused.stdout[-2000:] + refused.stderr[-2000:]
             assert refused.stderr.strip().splitlines()[-1].startswith(f"error: cannot connect to Ray at {address}")
+    # `ray start` registered the cluster in /tmp/ray/ray_current_cluster; stopping it by
+    # signal (not `ray stop`) leaves that file behind, so remove it as `ray stop` would.
+    current = Path(tempfile.gettempdir()) / "ray" / "ray_current_cluster"
+    if current.is_file() and str(port) in current.read_text():
+        current.unlink()
     deadline = time.monotonic() + 30
     while not _no_ray_left() and time.monotonic() < deadline:
         time.sleep(1)
