@@ -96,9 +96,23 @@ def _example(result: SearchResult, n: int = 5) -> pd.DataFrame:
     return pd.DataFrame(X, columns=list(result.data.feature_names))
 
 
+def _signature(result: SearchResult, expected: pd.DataFrame) -> Any:
+    """Positional double inputs, so the pyfunc takes arrays as well as DataFrames.
+
+    A named column schema would make MLflow reject plain arrays; the bundle itself
+    matches DataFrame columns by name (and names the missing ones), and the feature
+    names travel in the model's metadata and input example.
+    """
+    from mlflow.models import ModelSignature
+    from mlflow.types import ColSpec, Schema
+    from mlflow.types.utils import _infer_schema
+
+    inputs = Schema([ColSpec("double") for _ in result.data.feature_names])
+    return ModelSignature(inputs=inputs, outputs=_infer_schema(expected))
+
+
 def _log_model(tracker: MlflowTracker, result: SearchResult, workdir: Path) -> tuple[str, pd.DataFrame, pd.DataFrame]:
     import mlflow
-    from mlflow.models import infer_signature
 
     assert result.best_bundle is not None
     bundle_dir = result.best_bundle.save(workdir / "bundle")
@@ -110,9 +124,10 @@ def _log_model(tracker: MlflowTracker, result: SearchResult, workdir: Path) -> t
             python_model=str(PYFUNC_FILE),
             artifacts={"bundle": str(bundle_dir)},
             code_paths=[str(TUNEFLEET_SRC)],
-            signature=infer_signature(example, expected),
+            signature=_signature(result, expected),
             input_example=example,
             pip_requirements=pinned_requirements(),
+            metadata={"feature_names": list(result.data.feature_names), "class_labels": list(result.data.class_labels)},
         )
     return str(info.model_uri), example, expected
 

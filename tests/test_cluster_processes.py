@@ -112,7 +112,7 @@ def test_token_cluster_from_processes(tmp_path) -> None:
         assert len(nodes) == 2, f"trials ran on {nodes}"  # and they ran on both nodes
         mlflow.set_tracking_uri(url)
         model = mlflow.pyfunc.load_model("models:/tunefleet-breast_cancer@champion")
-        rows = pd.DataFrame([[float(v) for v in range(30)]], columns=model.metadata.get_input_schema().input_names())
+        rows = pd.DataFrame([[float(v) for v in range(30)]], columns=model.metadata.metadata["feature_names"])
         assert list(model.predict(rows).columns) == ["label", "probability"]
 
         # a client with the wrong token, or none, is refused

@@ -97,6 +97,9 @@ def test_smoke_search_tracks_registers_and_serves(local_ray, store, mnist_root, 
     rows = pd.DataFrame(raw_features(data, "test")[:7].astype(np.float64), columns=list(data.feature_names))
     pred = model.predict(rows)
     assert len(pred) == len(rows) and set(pred["label"]) <= set(data.class_labels)
+    as_array = model.predict(rows.to_numpy())  # plain arrays work too, columns in training order
+    assert as_array["label"].tolist() == pred["label"].tolist()
+    assert model.metadata.metadata["feature_names"] == list(data.feature_names)
     if data.task == "binary":
         assert list(pred.columns) == ["label", "probability"] and pred["probability"].between(0, 1).all()
     else:
@@ -163,7 +166,7 @@ def test_predict_command(local_ray, store, capsys) -> None:
             ["predict", "models:/does-not-exist@champion", "--input", "{csv}"],
             "cannot load model models:/does-not-exist@champion",
         ),
-        (["predict", "models:/predict-test@champion", "--input", "{csv}"], "input .* does not fit the model"),
+        (["predict", "models:/predict-test@champion", "--input", "{csv}"], "input is missing 1 feature column.*'x'"),
         (
             ["predict", "models:/tunefleet-sign@champion", "--input", "missing.csv"],
             "input file missing.csv does not exist",

@@ -119,3 +119,12 @@ def test_resume_after_killed_driver(tmp_path) -> None:
     assert len(parents) == 1 and parents[0].info.run_id == summary["parent_run_id"]
     assert {r.data.tags["mlflow.parentRunId"] for r in children} == {summary["parent_run_id"]}
     assert summary["alias"] == "champion"
+
+
+def test_tunefleet_ui_serves_the_embedded_store(tmp_path) -> None:
+    port = free_port()
+    cmd = [str(BIN / "tunefleet"), "ui", "--port", str(port), "--tracking-uri", f"sqlite:///{tmp_path}/mlruns.db"]
+    with process(cmd, tmp_path / "ui.log") as ui:
+        wait_http(f"http://127.0.0.1:{port}/health", timeout=120, proc=ui)
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/", timeout=10) as resp:
+            assert resp.status == 200 and b"MLflow" in resp.read()

@@ -68,7 +68,7 @@ class ModelBundle:
                 shown = ", ".join(repr(c) for c in missing[:5])
                 raise DataError(
                     f"input is missing {len(missing)} feature column(s): {shown}; pass the {self.n_features} "
-                    "training columns (see the model signature)"
+                    "training columns (the model metadata lists them as feature_names)"
                 )
             else:
                 values = X[list(self.feature_names)].to_numpy()
