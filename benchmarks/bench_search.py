@@ -106,6 +106,7 @@ def naive_trainable(config: dict[str, Any]) -> None:
 def run_naive(points: list[dict[str, Any]], storage: str) -> float:
     from ray import tune
 
+    os.environ.pop("TUNE_DISABLE_AUTO_CALLBACK_LOGGERS", None)  # the recipe's defaults: all loggers on
     started = time.perf_counter()
     tuner = tune.Tuner(
         naive_trainable,
