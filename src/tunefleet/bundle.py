@@ -18,6 +18,7 @@ import numpy as np
 import torch
 
 from tunefleet.calibration import probabilities
+from tunefleet.datasets import Labelled
 from tunefleet.errors import DataError
 from tunefleet.model import MLP, n_outputs_for
 
@@ -25,7 +26,7 @@ FORMAT_VERSION = 1
 
 
 @dataclass(frozen=True, eq=False)
-class ModelBundle:
+class ModelBundle(Labelled):
     """A self-contained trained classifier."""
 
     dataset: str
@@ -44,13 +45,9 @@ class ModelBundle:
     def n_features(self) -> int:
         return len(self.feature_names)
 
-    @property
-    def task(self) -> str:
-        return "binary" if len(self.class_labels) == 2 else "multiclass"
-
     @cached_property
     def network(self) -> MLP:
-        net = MLP(self.n_features, self.hidden_widths, n_outputs_for(len(self.class_labels)))
+        net = MLP(self.n_features, self.hidden_widths, n_outputs_for(self.n_classes))
         net.load_state_dict({k: torch.from_numpy(np.array(v)) for k, v in self.state_dict.items()})
         net.eval()
         return net

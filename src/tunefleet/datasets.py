@@ -22,8 +22,23 @@ Loader = Callable[..., "Dataset"]
 _REGISTRY: dict[str, Loader] = {}
 
 
+class Labelled:
+    """``n_classes`` and ``task`` for anything that carries ``class_labels``."""
+
+    class_labels: tuple[Any, ...]
+
+    @property
+    def n_classes(self) -> int:
+        return len(self.class_labels)
+
+    @property
+    def task(self) -> str:
+        """'binary' (one logit, a threshold) or 'multiclass' (K logits, argmax)."""
+        return "binary" if self.n_classes == 2 else "multiclass"
+
+
 @dataclass(frozen=True)
-class Dataset:
+class Dataset(Labelled):
     """Features and integer-coded labels, plus an optional official test split."""
 
     name: str
@@ -33,14 +48,6 @@ class Dataset:
     class_labels: tuple[Any, ...]
     X_test: np.ndarray | None = None
     y_test: np.ndarray | None = None
-
-    @property
-    def n_classes(self) -> int:
-        return len(self.class_labels)
-
-    @property
-    def task(self) -> str:
-        return "binary" if self.n_classes == 2 else "multiclass"
 
 
 def register_dataset(name: str) -> Callable[[Loader], Loader]:

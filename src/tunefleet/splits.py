@@ -16,7 +16,7 @@ import numpy as np
 from pydantic import Field, model_validator
 
 from tunefleet.config import StrictModel
-from tunefleet.datasets import Dataset
+from tunefleet.datasets import Dataset, Labelled
 from tunefleet.errors import DataError
 
 
@@ -55,7 +55,7 @@ class Standardizer:
 
 
 @dataclass(frozen=True)
-class PreparedData:
+class PreparedData(Labelled):
     """Standardized split arrays: what every trial of a search shares."""
 
     dataset: str
@@ -69,14 +69,6 @@ class PreparedData:
     y_test: np.ndarray
     scaler: Standardizer
     split_hash: str
-
-    @property
-    def n_classes(self) -> int:
-        return len(self.class_labels)
-
-    @property
-    def task(self) -> str:
-        return "binary" if self.n_classes == 2 else "multiclass"
 
     @property
     def n_features(self) -> int:
