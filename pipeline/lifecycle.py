@@ -6,6 +6,7 @@ import json
 import math
 import tempfile
 import time
+import warnings
 from dataclasses import dataclass, field
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
@@ -108,7 +109,10 @@ def _signature(result: SearchResult, expected: pd.DataFrame) -> Any:
     from mlflow.types.utils import _infer_schema
 
     inputs = Schema([ColSpec("double") for _ in result.data.feature_names])
-    return ModelSignature(inputs=inputs, outputs=_infer_schema(expected))
+    with warnings.catch_warnings():  # integer labels: the output has no missing values to worry about
+        warnings.filterwarnings("ignore", message="Hint: Inferred schema contains integer column")
+        outputs = _infer_schema(expected)
+    return ModelSignature(inputs=inputs, outputs=outputs)
 
 
 def _log_model(tracker: MlflowTracker, result: SearchResult, workdir: Path) -> tuple[str, pd.DataFrame, pd.DataFrame]:

@@ -227,3 +227,41 @@ def test_datasets_and_models_commands(store, capsys) -> None:
     for name in SMOKE:
         assert name in out
     assert main(["models"]) == 0
+
+
+def test_failure_after_trials_keeps_what_was_logged(local_ray, store, capsys, monkeypatch) -> None:
+    """Every trial fails for real (CUDA asked for on a machine without a GPU driver): the
+    trials and the baseline stay logged, the parent run is marked FAILED, exit code 2."""
+    import torch
+
+    if torch.cuda.is_available():
+        pytest.skip("needs a machine without a usable GPU")
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{store}/mlruns.db")
+    code = main(
+        [
+            "search",
+            "sign",
+            "--smoke",
+            "--quiet",
+            "--storage-path",
+            str(store / "runs"),
+            "--experiment",
+            "fails",
+            "--set",
+            "train.device=cuda",
+            "--set",
+            "search.max_failures=0",
+        ]
+    )
+    assert code == 2
+    err = capsys.readouterr().err.strip().splitlines()[-1]
+    assert err.startswith("error: no trial finished") and "'failed': 4" in err
+    client = MlflowClient()
+    exp = client.get_experiment_by_name("fails")
+    parent = client.search_runs([exp.experiment_id], "tags.`tunefleet.role` = 'search'")[0]
+    assert parent.info.status == "FAILED"
+    kids = _children(client, parent.info.run_id)
+    trials = [k for k in kids if k.data.tags["tunefleet.role"] == "trial"]
+    assert len(trials) == 4 and {k.data.tags["tunefleet.status"] for k in trials} == {"failed"}
+    assert all(k.info.status == "FAILED" and k.data.tags.get("error") for k in trials)
+    assert [k.data.tags["tunefleet.role"] for k in kids].count("baseline") == 1
