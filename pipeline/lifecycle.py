@@ -170,8 +170,7 @@ def run_pipeline(
     """Search with live MLflow logging, then test the best model once, register and gate it."""
     started = time.perf_counter()
     client = connect(settings)  # fail before any trial if the store is unreachable
-    data = exp.load()
-    exp.check_task(data.task)
+    data = exp.load()  # once, on the driver; run_search shares it with every trial
     tracker = MlflowTracker(settings, client, experiment_name, command)
     result = run_search(
         exp, data=data, name=name, resume=resume, address=address, observers=[tracker], progress=progress

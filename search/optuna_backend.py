@@ -15,10 +15,9 @@ from typing import Any
 import optuna
 from optuna.storages.journal import JournalFileBackend
 
-from search.result import SearchObserver, TrialRecord, pick_best
+from search.result import SearchObserver, TrialRecord
 from search.space import sampler_for, train_config_for
 from search.spec import ExperimentConfig
-from tunefleet.bundle import ModelBundle
 from tunefleet.splits import PreparedData
 from tunefleet.train import train_one
 
@@ -151,10 +150,3 @@ def _run_trial(
     return TrialRecord(
         trial_id, params, config, "failed", node_id="local", error=error, seconds=time.perf_counter() - started
     )
-
-
-def best_bundle(records: list[TrialRecord], exp: ExperimentConfig) -> tuple[TrialRecord | None, ModelBundle | None]:
-    best = pick_best(records, exp.metric, exp.mode)
-    if best is None or best.bundle_dir is None:
-        return best, None
-    return best, ModelBundle.load(best.bundle_dir)

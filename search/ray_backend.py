@@ -93,8 +93,6 @@ def ray_trial(config: dict[str, Any], data: PreparedData, exp: ExperimentConfig)
         "node_id": ray.get_runtime_context().get_node_id(),
         "device": result.device,
         "train_seconds": time.perf_counter() - started,
-        "t_start": time.time() - (time.perf_counter() - started),
-        "t_end": time.time(),
     }
     with tempfile.TemporaryDirectory() as tmp:
         result.bundle.save(tmp)

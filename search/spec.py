@@ -145,10 +145,9 @@ class ExperimentConfig(DatasetConf):
 
 
 def _validate(raw: dict[str, Any], where: str) -> ExperimentConfig:
-    raw = {k: v for k, v in raw.items()}
     exp = parse_model(ExperimentConfig, raw, where)
-    # validate fixed train settings with the real train_one config model
-    parse_model(TrainConfig, {k: v for k, v in exp.train.items()}, f"{where}: train")
+    # the fixed train settings are checked by the real train_one config model
+    parse_model(TrainConfig, exp.train, f"{where}: train")
     return exp
 
 
