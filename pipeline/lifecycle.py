@@ -200,9 +200,11 @@ def run_pipeline(
             )
             client.set_terminated(run_id)
         if result.best is None or result.best_bundle is None:
+            errors = [t.error for t in result.trials if t.error]
+            first = f"; first error: {errors[0][:200]}" if errors else ""
             raise TunefleetError(
-                f"no trial finished ({summary.counts}); the trials' errors are tagged on the child runs of "
-                f"MLflow run {tracker.parent_id}; fix the cause and rerun"
+                f"no trial finished ({summary.counts}){first}; every trial's error is tagged on the child runs "
+                f"of MLflow run {tracker.parent_id}; fix the cause and rerun"
             )
         best = result.best
         summary.best_trial = best.trial_id

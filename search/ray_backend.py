@@ -170,6 +170,14 @@ def _snapshot_time(experiment_dir: str) -> float:
     return max(times, default=0.0)
 
 
+def _trial_error(trial: Any) -> str:
+    """The failed trial's error text: Tune writes it to the trial's local dir first."""
+    local = trial.error_file
+    if local and Path(local).is_file():
+        return Path(local).read_text()
+    return str(trial.get_error() or "trial failed (no error text recorded)")
+
+
 def _make_callback(exp: ExperimentConfig, experiment_dir: str) -> Any:
     from ray.tune import Callback
 
@@ -204,7 +212,7 @@ def _make_callback(exp: ExperimentConfig, experiment_dir: str) -> Any:
             self.pending.append((time.time(), record))
 
         def on_trial_error(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
-            record = make_record(exp, trial.trial_id, dict(trial.config), trial.last_result, "trial failed", None)
+            record = make_record(exp, trial.trial_id, dict(trial.config), trial.last_result, _trial_error(trial), None)
             self.pending.append((time.time(), record))
 
         def on_step_end(self, iteration: int, trials: list, **info: Any) -> None:
