@@ -211,25 +211,15 @@ def cmd_models(args: argparse.Namespace) -> int:
     return 0
 
 
-def _read_frame(path: str) -> Any:
-    import pandas as pd
-
-    p = Path(path)
-    if not p.is_file():
-        raise TunefleetError(f"input file {path} does not exist; pass a CSV or Parquet file with --input")
-    try:
-        return pd.read_parquet(p) if p.suffix.lower() in {".parquet", ".pq"} else pd.read_csv(p)
-    except Exception as err:  # noqa: BLE001
-        raise TunefleetError(
-            f"could not read {path} ({type(err).__name__}: {str(err).splitlines()[0] if str(err) else ''})"
-        ) from None
-
-
 def cmd_predict(args: argparse.Namespace) -> int:
     import mlflow
 
     settings, _ = _client(args)
-    frame = _read_frame(args.input)
+    from tunefleet.datasets import loader_for_file, read_table
+
+    if not Path(args.input).is_file():
+        raise TunefleetError(f"input file {args.input} does not exist; pass a CSV or Parquet file with --input")
+    frame = read_table(Path(args.input), loader_for_file(args.input))
     try:
         model = mlflow.pyfunc.load_model(args.model_uri)
     except Exception as err:  # noqa: BLE001

@@ -163,5 +163,5 @@ def make_all(
         parallel_coordinates(trials, metric, out),
     ]
     if bundle.task == "binary":
-        paths += roc_pr(y_test, proba[:, 1], bundle.threshold if bundle.threshold is not None else 0.5, out)
+        paths += roc_pr(y_test, proba[:, 1], bundle.decision_threshold, out)
     return paths

@@ -26,7 +26,7 @@ from tunefleet.train import train_one
 # (callbacks included) into the experiment dir and restores it on --resume, so the
 # callback itself must hold no live objects (MLflow clients, files).
 _ACTIVE_OBSERVERS: list[SearchObserver] = []
-_EMITTED: set[str] = set()
+_EMITTED: dict[str, TrialRecord] = {}
 
 
 class ThrottledReporter:
@@ -157,7 +157,7 @@ def make_record(
 def _emit(record: TrialRecord) -> None:
     if record.trial_id in _EMITTED:
         return
-    _EMITTED.add(record.trial_id)
+    _EMITTED[record.trial_id] = record
     for obs in _ACTIVE_OBSERVERS:
         obs.on_trial_end(record)
 
@@ -249,8 +249,11 @@ def _scheduler(exp: ExperimentConfig) -> Any:
     return FIFOScheduler()
 
 
+TRIAL_DIR_PREFIX = "trial_"
+
+
 def _trial_dirname(trial: Any) -> str:
-    return f"trial_{trial.trial_id}"
+    return f"{TRIAL_DIR_PREFIX}{trial.trial_id}"
 
 
 def storage_uri(storage_path: str) -> str:
@@ -321,10 +324,14 @@ def run_ray_search(
         records = []
         for i in range(len(grid)):
             res = grid[i]
-            trial_id = str(res.metrics.get("trial_id", Path(res.path).name)) if res.metrics else Path(res.path).name
-            history = res.metrics_dataframe.to_dict("records") if res.metrics_dataframe is not None else []
-            record = make_record(exp, trial_id, dict(res.config or {}), res.metrics, res.error, res.checkpoint, history)
-            _emit(record)  # trials the callback did not see (e.g. finished before a driver crash)
+            trial_id = Path(res.path).name.removeprefix(TRIAL_DIR_PREFIX)
+            record = _EMITTED.get(trial_id)
+            if record is None:  # a trial the callback did not see (e.g. it ended before a driver crash)
+                history = res.metrics_dataframe.to_dict("records") if res.metrics_dataframe is not None else []
+                record = make_record(
+                    exp, trial_id, dict(res.config or {}), res.metrics, res.error, res.checkpoint, history
+                )
+                _emit(record)
             records.append(record)
         return records
     finally:

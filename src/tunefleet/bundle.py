@@ -45,6 +45,11 @@ class ModelBundle(Labelled):
     def n_features(self) -> int:
         return len(self.feature_names)
 
+    @property
+    def decision_threshold(self) -> float:
+        """The positive-class cut-off of a binary model (0.5 when none was tuned)."""
+        return 0.5 if self.threshold is None else self.threshold
+
     @cached_property
     def network(self) -> MLP:
         net = MLP(self.n_features, self.hidden_widths, n_outputs_for(self.n_classes))
@@ -103,8 +108,7 @@ class ModelBundle(Labelled):
     def codes_from_proba(self, proba: np.ndarray) -> np.ndarray:
         """Class codes: the tuned threshold on the positive class, else the argmax."""
         if self.task == "binary":
-            threshold = 0.5 if self.threshold is None else self.threshold
-            return (proba[:, 1] >= threshold).astype(np.int64)
+            return (proba[:, 1] >= self.decision_threshold).astype(np.int64)
         return proba.argmax(axis=1)
 
     def predict_codes(self, X: Any) -> np.ndarray:

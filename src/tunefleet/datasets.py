@@ -164,7 +164,8 @@ def load_mnist(root: str = "data", download: bool = True) -> Dataset:
     )
 
 
-def _read_table(path: Path, kind: str) -> Any:
+def read_table(path: Path, kind: str) -> Any:
+    """Read a CSV or Parquet file; a missing, empty or unreadable file is a one-line DataError."""
     import pandas as pd
 
     if not path.is_file():
@@ -220,13 +221,13 @@ def table_to_dataset(frame: Any, target: str, source: str, features: Sequence[st
 @register_dataset("csv")
 def load_csv(path: str, target: str, features: Sequence[str] | None = None) -> Dataset:
     """A user CSV file: numeric feature columns plus a target column (strings or numbers)."""
-    return table_to_dataset(_read_table(Path(path), "csv"), target, str(path), features)
+    return table_to_dataset(read_table(Path(path), "csv"), target, str(path), features)
 
 
 @register_dataset("parquet")
 def load_parquet(path: str, target: str, features: Sequence[str] | None = None) -> Dataset:
     """A user Parquet file: numeric feature columns plus a target column."""
-    return table_to_dataset(_read_table(Path(path), "parquet"), target, str(path), features)
+    return table_to_dataset(read_table(Path(path), "parquet"), target, str(path), features)
 
 
 def loader_for_file(path: str) -> str:

@@ -202,8 +202,7 @@ def evaluate(bundle: ModelBundle, X: np.ndarray, y: np.ndarray, prefix: str = "t
     """Metrics of a bundle on raw features ``X`` with true codes ``y``."""
     prob = bundle.predict_proba(X)
     if bundle.task == "binary":
-        threshold = 0.5 if bundle.threshold is None else bundle.threshold
-        return prefixed(binary_metrics(y, prob[:, 1], threshold), prefix)
+        return prefixed(binary_metrics(y, prob[:, 1], bundle.decision_threshold), prefix)
     return prefixed(multiclass_metrics(y, prob), prefix)
 
 
