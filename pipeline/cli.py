@@ -8,11 +8,12 @@ exits with code 2 and one line naming the problem and the fix.
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import os
 import shlex
+import signal
 import sys
-import warnings
 from pathlib import Path
 from typing import Any
 
@@ -76,38 +77,47 @@ def build_parser() -> argparse.ArgumentParser:
         "Ray Tune + Optuna, tracked in MLflow, promoted in the Model Registry.",
     )
     parser.add_argument("--conf", help="conf/ directory (default: $TUNEFLEET_CONF, ./conf, or the source tree's)")
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument(
+        "--verbose", action="store_true", help="show the libraries' own log lines and warnings (hidden by default)"
+    )
     sub = parser.add_subparsers(dest="command", required=True)
+    add = functools.partial(sub.add_parser, parents=[common])
 
-    s = sub.add_parser("search", help="search one dataset, log to MLflow, register and promote the best model")
+    s = add("search", help="search one dataset, log to MLflow, register and promote the best model")
     s.add_argument("dataset", nargs="?", help="a dataset in conf/datasets/ (see `tunefleet datasets`)")
     s.add_argument("--data", help="a CSV or Parquet file to use instead of a built-in dataset")
     s.add_argument("--target", help="with --data: the label column")
     _search_flags(s)
 
-    r = sub.add_parser("run-all", help="search every dataset in conf/datasets/")
+    r = add("run-all", help="search every dataset in conf/datasets/")
     _search_flags(r)
 
-    sub.add_parser("datasets", help="list the datasets in conf/datasets/")
-    m = sub.add_parser("models", help="registered models, versions, aliases and test metrics")
+    add("datasets", help="list the datasets in conf/datasets/")
+    m = add("models", help="registered models, versions, aliases and test metrics")
     m.add_argument("--tracking-uri")
 
-    pr = sub.add_parser("predict", help="predict with a registered model on a CSV/Parquet file")
+    pr = add("predict", help="predict with a registered model on a CSV/Parquet file")
     pr.add_argument("model_uri", help="e.g. models:/tunefleet-breast_cancer@champion")
-    pr.add_argument("--input", required=True, help="CSV or Parquet file with the training feature columns")
-    pr.add_argument("--output", help="write predictions here (CSV); default: print them")
+    pr.add_argument(
+        "--input",
+        required=True,
+        help="CSV or Parquet file with the training feature columns (others, e.g. the label, are ignored)",
+    )
+    pr.add_argument("--output", help="write predictions here (.csv or .parquet); default: print them as CSV")
     pr.add_argument("--tracking-uri")
 
-    po = sub.add_parser("promote", help="move the champion alias to a model version by hand")
+    po = add("promote", help="move the champion alias to a model version by hand")
     po.add_argument("name")
     po.add_argument("version")
     po.add_argument("--force", action="store_true", help="skip the metric comparison (the load check still runs)")
     po.add_argument("--tracking-uri")
 
-    ui = sub.add_parser("ui", help="start the MLflow UI on the configured store (127.0.0.1)")
+    ui = add("ui", help="start the MLflow UI on the configured store (127.0.0.1)")
     ui.add_argument("--port", type=int, default=5000)
     ui.add_argument("--tracking-uri")
 
-    sd = sub.add_parser("seeds", help="train each dataset's seed-tutorial config (core only) and print test metrics")
+    sd = add("seeds", help="train each dataset's seed-tutorial config (core only) and print test metrics")
     sd.add_argument("--mnist-root")
     return parser
 
@@ -139,6 +149,7 @@ def _search_one(
         register=not args.no_register,
         progress=not args.quiet,
         command=shlex.join(["tunefleet", *sys.argv[1:]]),
+        verbose=args.verbose,
     )
     print(format_summary(summary), flush=True)
     if args.json_path:
@@ -212,37 +223,10 @@ def cmd_models(args: argparse.Namespace) -> int:
 
 
 def cmd_predict(args: argparse.Namespace) -> int:
-    import mlflow
+    from pipeline.predict import predict_file
 
     settings, _ = _client(args)
-    from tunefleet.datasets import loader_for_file, read_table
-
-    if not Path(args.input).is_file():
-        raise TunefleetError(f"input file {args.input} does not exist; pass a CSV or Parquet file with --input")
-    frame = read_table(Path(args.input), loader_for_file(args.input))
-    try:
-        model = mlflow.pyfunc.load_model(args.model_uri)
-    except Exception as err:  # noqa: BLE001
-        first = (str(err).strip().splitlines() or [type(err).__name__])[0][:200]
-        raise TunefleetError(
-            f"cannot load model {args.model_uri} from {settings.tracking_uri} ({first}); "
-            "see `tunefleet models` for registered names, versions and aliases"
-        ) from None
-    try:
-        out = model.predict(frame)
-    except TunefleetError:
-        raise
-    except Exception as err:  # noqa: BLE001 - schema mismatch etc.
-        first = (str(err).strip().splitlines() or [type(err).__name__])[0][:300]
-        raise TunefleetError(
-            f"input {args.input} does not fit the model ({first}); pass the training feature columns"
-        ) from None
-    if args.output:
-        out.to_csv(args.output, index=False)
-        print(f"wrote {len(out)} predictions to {args.output}")
-    else:
-        print(out.to_csv(index=False), end="")
-    return 0
+    return predict_file(args.model_uri, Path(args.input), Path(args.output) if args.output else None, settings)
 
 
 def cmd_promote(args: argparse.Namespace) -> int:
@@ -257,22 +241,28 @@ def cmd_promote(args: argparse.Namespace) -> int:
 
 
 def cmd_ui(args: argparse.Namespace) -> int:
+    """The MLflow UI, run by the interpreter this CLI runs in (no activated venv needed)."""
+    import subprocess
+
     from pipeline.settings import load_tracking_settings
 
     settings = load_tracking_settings(args.tracking_uri, args.conf)
-    cmd = [
-        "mlflow",
-        "ui",
-        "--backend-store-uri",
-        settings.tracking_uri,
-        "--host",
-        "127.0.0.1",
-        "--port",
-        str(args.port),
-    ]
+    cmd = [sys.executable, "-m", "mlflow", "ui", "--backend-store-uri", settings.tracking_uri]
+    cmd += ["--host", "127.0.0.1", "--port", str(args.port)]
     print(f"MLflow UI on http://127.0.0.1:{args.port} (store {settings.tracking_uri}); Ctrl-C to stop", flush=True)
-    os.execvp(cmd[0], cmd)
-    return 0  # pragma: no cover
+    # Its own session: a terminal's Ctrl-C reaches this process only, and the server is
+    # then asked to stop once, as a whole (its workers are shut down by it, not killed).
+    with subprocess.Popen(cmd, start_new_session=True) as server:
+        try:
+            return server.wait()
+        except KeyboardInterrupt:
+            server.send_signal(signal.SIGINT)
+            try:
+                server.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                os.killpg(server.pid, signal.SIGKILL)
+            print("MLflow UI stopped", flush=True)
+            return 0
 
 
 def cmd_seeds(args: argparse.Namespace) -> int:
@@ -296,8 +286,10 @@ COMMANDS = {
 
 
 def main(argv: list[str] | None = None) -> int:
-    warnings.filterwarnings("ignore", message="Add type hints to the `predict` method")
+    from pipeline.quiet import configure_output
+
     args = build_parser().parse_args(argv)
+    configure_output(args.verbose)
     try:
         return COMMANDS[args.command](args)
     except TunefleetError as err:

@@ -97,22 +97,22 @@ def _example(result: SearchResult, n: int = 5) -> pd.DataFrame:
     return pd.DataFrame(X, columns=list(result.data.feature_names))
 
 
-def _signature(result: SearchResult, expected: pd.DataFrame) -> Any:
-    """Positional double inputs, so the pyfunc takes arrays as well as DataFrames.
-
-    A named column schema would make MLflow reject plain arrays; the bundle itself
-    matches DataFrame columns by name (and names the missing ones), and the feature
-    names travel in the model's metadata and input example.
-    """
-    from mlflow.models import ModelSignature
+def input_schema(feature_names: tuple[str, ...]) -> Any:
+    """One required, any-typed column per training feature (why: see pipeline/pyfunc_model.py)."""
     from mlflow.types import ColSpec, Schema
+    from mlflow.types.schema import AnyType
+
+    return Schema([ColSpec(AnyType(), name, required=True) for name in feature_names])
+
+
+def _signature(result: SearchResult, expected: pd.DataFrame) -> Any:
+    from mlflow.models import ModelSignature
     from mlflow.types.utils import _infer_schema
 
-    inputs = Schema([ColSpec("double") for _ in result.data.feature_names])
     with warnings.catch_warnings():  # integer labels: the output has no missing values to worry about
         warnings.filterwarnings("ignore", message="Hint: Inferred schema contains integer column")
         outputs = _infer_schema(expected)
-    return ModelSignature(inputs=inputs, outputs=outputs)
+    return ModelSignature(inputs=input_schema(result.data.feature_names), outputs=outputs)
 
 
 def _log_model(tracker: MlflowTracker, result: SearchResult, workdir: Path) -> tuple[str, pd.DataFrame, pd.DataFrame]:
@@ -131,7 +131,11 @@ def _log_model(tracker: MlflowTracker, result: SearchResult, workdir: Path) -> t
             signature=_signature(result, expected),
             input_example=example,
             pip_requirements=pinned_requirements(),
-            metadata={"feature_names": list(result.data.feature_names), "class_labels": list(result.data.class_labels)},
+            metadata={
+                "feature_names": list(result.data.feature_names),
+                "class_labels": list(result.data.class_labels),
+                "target": result.experiment.dataset.options.get("target"),
+            },
         )
     return str(info.model_uri), example, expected
 
@@ -166,6 +170,7 @@ def run_pipeline(
     register: bool = True,
     progress: bool = True,
     command: str | None = None,
+    verbose: bool = False,
 ) -> PipelineSummary:
     """Search with live MLflow logging, then test the best model once, register and gate it."""
     started = time.perf_counter()
@@ -173,7 +178,14 @@ def run_pipeline(
     data = exp.load()  # once, on the driver; run_search shares it with every trial
     tracker = MlflowTracker(settings, client, experiment_name, command)
     result = run_search(
-        exp, data=data, name=name, resume=resume, address=address, observers=[tracker], progress=progress
+        exp,
+        data=data,
+        name=name,
+        resume=resume,
+        address=address,
+        observers=[tracker],
+        progress=progress,
+        verbose=verbose,
     )
     summary = PipelineSummary(
         exp.name,

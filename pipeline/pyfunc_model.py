@@ -2,21 +2,41 @@
 
 MLflow runs this file when the model is loaded; ``tunefleet`` travels with the model
 as a code path, so loading needs torch, numpy and pandas but not this project.
-``predict`` takes raw features (a DataFrame with the training columns, or an array)
-and returns a DataFrame: ``label`` plus ``probability`` (binary) or one
+``predict`` returns a DataFrame: ``label`` plus ``probability`` (binary) or one
 ``probability_<class>`` column per class.
+
+How input is checked, and why this way. The model is logged with a *named* column
+schema: one required column per training feature, of MLflow's ``Any`` type
+(``pipeline.lifecycle.input_schema``). MLflow's own enforcement then does what it does
+well, before ``predict`` runs, for every way in (``predict`` in Python, and
+``dataframe_split`` / ``dataframe_records`` / ``inputs`` over REST):
+
+- a missing feature column is refused, by name ("Model is missing inputs [...]");
+- columns are put in training order, so any order works;
+- extra columns (the label, an id) are dropped;
+- a list of row dicts becomes a DataFrame.
+
+The column type is ``Any`` rather than ``double`` because MLflow's ``double`` refuses
+int64 columns (it only widens integers of up to 6 bytes) and booleans, which is exactly
+what users' clinical and tabular files hold. Typing each column as the training file's
+dtype would refuse the same column sent as floats. So the numeric conversion, and the
+errors for text and empty cells naming the column, live in one place:
+``tunefleet.inputs.feature_matrix``, which the bundle applies to whatever MLflow passes
+on. Schema enforcement stays on; only the dtype check is ours.
+
+The one thing a named schema costs: a bare numpy array has no column names, and MLflow
+refuses it before ``predict`` sees it. Pass ``pd.DataFrame(array, columns=feature_names)``
+(the names are in ``model.metadata.metadata["feature_names"]``), or use the bundle
+(``tunefleet.ModelBundle``), which takes arrays directly.
+
+``predict`` is type-hinted with ``pd.DataFrame``: that is MLflow 3's documented way to
+say "the signature, not the type hint, is the schema", and it is what stops the
+"Add type hints to the predict method" warning at its source.
 """
 
-from __future__ import annotations
-
-import warnings
-
 import mlflow
+import pandas as pd
 from mlflow.pyfunc import PythonModel, PythonModelContext
-
-# The signature logged with the model is the input schema; MLflow's nudge towards
-# type-hinted predict methods is noise here.
-warnings.filterwarnings("ignore", message="Add type hints to the `predict` method")
 
 
 class TunefleetModel(PythonModel):
@@ -25,9 +45,9 @@ class TunefleetModel(PythonModel):
 
         self.bundle = ModelBundle.load(context.artifacts["bundle"])
 
-    # No type hints on predict: MLflow would read them as a (list-typed) input schema;
-    # the logged signature is the schema.
-    def predict(self, context, model_input, params=None):  # type: ignore[no-untyped-def]
+    def predict(
+        self, context: PythonModelContext, model_input: pd.DataFrame, params: dict | None = None
+    ) -> pd.DataFrame:
         return self.bundle.predict_table(model_input)
 
 

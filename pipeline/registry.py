@@ -49,6 +49,23 @@ def load_check(name: str, version: str, example: pd.DataFrame, expected: pd.Data
     return None
 
 
+def create_version(client: Any, name: str, model_uri: str, run_id: str, tags: dict[str, str]) -> Any:
+    """Register ``model_uri`` (``models:/<model_id>``) as a new version of ``name``.
+
+    Through the client rather than ``mlflow.register_model``, which prints
+    "Successfully registered model ..." lines of its own on stderr.
+    """
+    from mlflow.exceptions import MlflowException
+
+    try:
+        client.create_registered_model(name)
+    except MlflowException as err:
+        if err.error_code not in {"RESOURCE_ALREADY_EXISTS", "ALREADY_EXISTS"}:
+            raise
+    model_id = model_uri.removeprefix("models:/") if model_uri.startswith("models:/") else None
+    return client.create_model_version(name, source=model_uri, run_id=run_id, tags=tags, model_id=model_id)
+
+
 def _champion(client: Any, name: str, alias: str) -> Any | None:
     try:
         return client.get_model_version_by_alias(name, alias)
@@ -100,12 +117,12 @@ def register_and_promote(
     expected: pd.DataFrame,
     extra_tags: dict[str, str],
 ) -> Promotion:
-    import mlflow
-
-    mv = mlflow.register_model(
-        model_uri,
+    mv = create_version(
+        client,
         name,
-        tags={
+        model_uri,
+        run_id,
+        {
             TAG_METRIC: metric,
             TAG_MODE: mode,
             TAG_VALUE: repr(float(value)),

@@ -17,6 +17,7 @@ from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
+from pipeline.lineage import EXPERIMENT_KIND_TAG, TRAINING_KIND, split_inputs
 from pipeline.settings import TrackingSettings
 from search.result import TrialRecord
 from search.spec import ExperimentConfig
@@ -128,11 +129,13 @@ class MlflowTracker:
         self.parent_id = ""
         self.logged: set[str] = set()
         self.resumed = False
+        self.inputs: dict[str, Any] = {}
 
     # -- SearchObserver ----------------------------------------------------------------
     def on_search_start(self, exp: ExperimentConfig, data: PreparedData, name: str, path: Path, resumed: bool) -> None:
         self.experiment_id = self._experiment(self.experiment_name or self.settings.experiment_name(exp.name))
         self.resumed = resumed
+        self.inputs = split_inputs(exp, data)
         existing = self._find_parent(name) if resumed else None
         if existing is not None:
             self.parent_id = existing
@@ -160,6 +163,7 @@ class MlflowTracker:
         params["data.n_features"] = str(data.n_features)
         params["data.storage_path"] = str(path)
         log_batch(self.client, self.parent_id, params=params)
+        self.client.log_inputs(self.parent_id, datasets=list(self.inputs.values()))
 
     def on_trial_end(self, record: TrialRecord) -> None:
         if record.trial_id in self.logged or not self.parent_id:
@@ -184,17 +188,23 @@ class MlflowTracker:
         metrics.append(("trial_seconds", record.seconds, 0))
         params = flatten({k: v for k, v in record.train_config.items() if k not in {"dataset_options", "split"}})
         log_batch(self.client, run.info.run_id, metrics=metrics, params=params)
+        self.client.log_inputs(run.info.run_id, datasets=[self.inputs["train"], self.inputs["val"]])
         self.client.set_terminated(run.info.run_id, status=RUN_STATUS[record.status])
         self.logged.add(record.trial_id)
 
     # -- helpers ---------------------------------------------------------------------------
     def _experiment(self, name: str) -> str:
+        """Find or create the experiment, marked as model training for MLflow 3's UI."""
         found = self.client.get_experiment_by_name(name)
-        if found is not None:
+        if found is None:
+            exp_id = str(self.client.create_experiment(name, artifact_location=self.settings.artifact_uri()))
+        else:
+            exp_id = str(found.experiment_id)
             if found.lifecycle_stage == "deleted":
-                self.client.restore_experiment(found.experiment_id)
-            return str(found.experiment_id)
-        return str(self.client.create_experiment(name, artifact_location=self.settings.artifact_uri()))
+                self.client.restore_experiment(exp_id)
+        if found is None or found.tags.get(EXPERIMENT_KIND_TAG) != TRAINING_KIND:
+            self.client.set_experiment_tag(exp_id, EXPERIMENT_KIND_TAG, TRAINING_KIND)
+        return exp_id
 
     def _find_parent(self, name: str) -> str | None:
         runs = self.client.search_runs(

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import logging
 import os
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
 from tunefleet.errors import TunefleetError
+
+AUTH_LOGGER = "ray._private.authentication.authentication_token_setup"
 
 
 def _quiet_env() -> None:
@@ -46,9 +49,19 @@ def check_reachable(address: str, timeout_s: float = 5.0) -> None:
         ) from None
 
 
+def job_runtime_env(verbose: bool) -> dict[str, Any]:
+    """What every worker of this job gets: the quieting/warming hook and the verbosity."""
+    from search.worker_setup import VERBOSE_ENV
+
+    return {
+        "worker_process_setup_hook": "search.worker_setup.setup_worker",
+        "env_vars": {VERBOSE_ENV: "1" if verbose else "0"},
+    }
+
+
 @contextmanager
 def ray_session(
-    address: str | None = None, num_cpus: int | None = None, num_gpus: int | None = None
+    address: str | None = None, num_cpus: int | None = None, num_gpus: int | None = None, verbose: bool = False
 ) -> Iterator[dict[str, Any]]:
     """Yield the cluster's resources; shut Ray down afterwards only if we started it.
 
@@ -62,7 +75,12 @@ def ray_session(
     started = False
     if not ray.is_initialized():
         target = address or os.environ.get("RAY_ADDRESS") or None
-        kwargs: dict[str, Any] = {"log_to_driver": True, "include_dashboard": False, "configure_logging": False}
+        kwargs: dict[str, Any] = {
+            "log_to_driver": True,
+            "include_dashboard": False,
+            "configure_logging": False,
+            "runtime_env": job_runtime_env(verbose),
+        }
         if target:
             check_reachable(target)
             kwargs["address"] = target
@@ -70,6 +88,10 @@ def ray_session(
             # "local" always starts a fresh in-process Ray; a bare ray.init() would join
             # any cluster `ray start` left registered on this machine.
             kwargs.update(address="local", num_cpus=num_cpus, num_gpus=num_gpus)
+        if not verbose:
+            # Ray 2.60 turns token auth on for a new local cluster and announces it on
+            # this logger every time; the search behaves the same either way.
+            logging.getLogger(AUTH_LOGGER).setLevel(logging.ERROR)
         try:
             ray.init(**kwargs)
         except Exception as err:  # noqa: BLE001 - every connection failure becomes one line

@@ -55,6 +55,7 @@ def run_search(
     observers: list[SearchObserver] | tuple[SearchObserver, ...] = (),
     progress: bool = True,
     points: list[dict[str, Any]] | None = None,
+    verbose: bool = False,
 ) -> SearchResult:
     """Run one search with the configured backend and return every trial plus the best.
 
@@ -84,7 +85,7 @@ def run_search(
         from search.cluster import ray_session
         from search.ray_backend import experiment_exists, run_ray_search
 
-        with ray_session(address) as resources:
+        with ray_session(address, verbose=verbose) as resources:
             _check_resources(exp, resources)
             if resume and not experiment_exists(exp.search.storage_path, name):
                 raise TunefleetError(f"cannot resume {name}: no Ray Tune experiment state under {path}")

@@ -14,6 +14,8 @@ from pipeline.cli import main
 from tunefleet.catalog import dataset_conf
 from tunefleet.train import raw_features
 
+pytestmark = pytest.mark.integration
+
 
 @pytest.fixture(scope="module")
 def local_ray():
@@ -97,9 +99,12 @@ def test_smoke_search_tracks_registers_and_serves(local_ray, store, mnist_root, 
     rows = pd.DataFrame(raw_features(data, "test")[:7].astype(np.float64), columns=list(data.feature_names))
     pred = model.predict(rows)
     assert len(pred) == len(rows) and set(pred["label"]) <= set(data.class_labels)
-    as_array = model.predict(rows.to_numpy())  # plain arrays work too, columns in training order
-    assert as_array["label"].tolist() == pred["label"].tolist()
-    assert model.metadata.metadata["feature_names"] == list(data.feature_names)
+    names = model.metadata.metadata["feature_names"]
+    assert names == list(data.feature_names)
+    shuffled = rows[names[::-1]].assign(row_id=range(len(rows)))  # any column order, extra columns ignored
+    assert model.predict(shuffled)["label"].tolist() == pred["label"].tolist()
+    records = model.predict(rows.head(2).to_dict("records"))  # a list of row dicts
+    assert records["label"].tolist() == pred["label"].tolist()[:2]
     if data.task == "binary":
         assert list(pred.columns) == ["label", "probability"] and pred["probability"].between(0, 1).all()
     else:
@@ -166,7 +171,7 @@ def test_predict_command(local_ray, store, capsys) -> None:
             ["predict", "models:/does-not-exist@champion", "--input", "{csv}"],
             "cannot load model models:/does-not-exist@champion",
         ),
-        (["predict", "models:/predict-test@champion", "--input", "{csv}"], "input is missing 1 feature column.*'x'"),
+        (["predict", "models:/predict-test@champion", "--input", "{csv}"], "lacks 1 of the model's feature column\\(s\\): x"),
         (
             ["predict", "models:/tunefleet-sign@champion", "--input", "missing.csv"],
             "input file missing.csv does not exist",

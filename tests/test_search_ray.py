@@ -22,6 +22,7 @@ def _exp(name: str, tmp_path, *overrides: str, **kw):
     return load_experiment(name, smoke=True, overrides=[f"search.storage_path={tmp_path}", *overrides], **kw)
 
 
+@pytest.mark.integration
 @pytest.mark.parametrize("name", ["student_hours", "sign", "threshold_1d", "breast_cancer"])
 def test_ray_search_on_each_toy_dataset(local_ray, tmp_path, name: str) -> None:
     exp = _exp(name, tmp_path, "search.num_samples=3")
@@ -36,6 +37,7 @@ def test_ray_search_on_each_toy_dataset(local_ray, tmp_path, name: str) -> None:
     assert result.best_bundle.predict(X).shape == (len(X),)
 
 
+@pytest.mark.integration
 def test_ray_search_on_mnist_subset(local_ray, tmp_path, mnist_root) -> None:
     exp = _exp(
         "mnist",
@@ -50,6 +52,7 @@ def test_ray_search_on_mnist_subset(local_ray, tmp_path, mnist_root) -> None:
     assert result.best_bundle is not None and len(result.best_bundle.class_labels) == 10
 
 
+@pytest.mark.integration
 def test_threshold_modes(local_ray, tmp_path) -> None:
     searched = run_search(
         _exp("breast_cancer", tmp_path, "search.num_samples=2", "threshold.mode=search", "search.scheduler.name=none"),
@@ -82,6 +85,7 @@ def test_optuna_backend_same_space_same_result_shape(tmp_path) -> None:
     assert len(again.trials) == 3
 
 
+@pytest.mark.integration
 def test_ray_and_optuna_backends_sample_the_same_first_trial(local_ray, tmp_path) -> None:
     a = run_search(_exp("sign", tmp_path, "search.num_samples=1"), progress=False)
     b = run_search(_exp("sign", tmp_path, "search.num_samples=1", "search.backend=optuna"), progress=False)

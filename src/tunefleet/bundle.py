@@ -20,6 +20,7 @@ import torch
 from tunefleet.calibration import probabilities
 from tunefleet.datasets import Labelled
 from tunefleet.errors import DataError
+from tunefleet.inputs import feature_matrix
 from tunefleet.model import MLP, n_outputs_for
 
 FORMAT_VERSION = 1
@@ -57,39 +58,9 @@ class ModelBundle(Labelled):
         net.eval()
         return net
 
-    # -- input checking -------------------------------------------------------------
     def as_matrix(self, X: Any) -> np.ndarray:
-        """Raw input (DataFrame with the training columns, or an array) -> float32 matrix."""
-        if hasattr(X, "columns"):
-            cols = [str(c) for c in X.columns]
-            missing = [c for c in self.feature_names if c not in cols]
-            if missing and all(c.isdigit() for c in cols) and len(cols) == self.n_features:
-                missing = []  # an array wrapped in a DataFrame with default integer columns
-                values = X.to_numpy()
-            elif missing:
-                shown = ", ".join(repr(c) for c in missing[:5])
-                raise DataError(
-                    f"input is missing {len(missing)} feature column(s): {shown}; pass the {self.n_features} "
-                    "training columns (the model metadata lists them as feature_names)"
-                )
-            else:
-                values = X[list(self.feature_names)].to_numpy()
-        else:
-            values = np.asarray(X)
-        if values.ndim == 1:
-            values = values.reshape(1, -1)
-        if values.ndim != 2 or values.shape[1] != self.n_features:
-            raise DataError(
-                f"input has {values.shape[-1] if values.ndim else 0} feature(s) per row, the model expects "
-                f"{self.n_features}; pass rows with the training columns in training order"
-            )
-        try:
-            matrix = values.astype(np.float32)
-        except (TypeError, ValueError):
-            raise DataError("input has non-numeric values; every feature must be a number") from None
-        if not np.isfinite(matrix).all():
-            raise DataError("input has missing or infinite values; fill them before predicting")
-        return matrix
+        """Raw input (DataFrame, row dicts or array) -> float32 matrix; see :mod:`tunefleet.inputs`."""
+        return feature_matrix(X, self.feature_names)
 
     # -- prediction -------------------------------------------------------------------
     def logits(self, X: Any) -> np.ndarray:

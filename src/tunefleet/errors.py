@@ -22,3 +22,14 @@ class DataError(TunefleetError):
 
 class ConfigError(TunefleetError):
     """A configuration file or override is invalid."""
+
+
+def first_line(err: BaseException | str, limit: int = 200) -> str:
+    """The first non-empty line of an exception (or text), cut to ``limit`` characters.
+
+    What a one-line error quotes from a library's multi-line message; an exception
+    with no text is named by its type.
+    """
+    text = str(err).strip()
+    line = text.splitlines()[0] if text else (type(err).__name__ if isinstance(err, BaseException) else "")
+    return line[:limit]

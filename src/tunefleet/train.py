@@ -93,6 +93,18 @@ def _make_optimizer(cfg: TrainConfig, params: Any) -> torch.optim.Optimizer:
     return torch.optim.Adam(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
 
 
+def as_tensor(array: np.ndarray, device: torch.device) -> torch.Tensor:
+    """A tensor on ``device`` that never aliases a read-only array.
+
+    Arrays that Ray hands to a trial from its object store are read-only, and
+    ``torch.from_numpy`` warns on them; copying those few (small, tabular) arrays once is
+    cheaper than the warning in every trial process and rules out writes into shared memory.
+    """
+    if not array.flags.writeable:
+        array = array.copy()
+    return torch.from_numpy(array).to(device)
+
+
 def _load_data(cfg: TrainConfig) -> PreparedData:
     return prepare_data(load_dataset(cfg.dataset, cfg.dataset_options), cfg.split)
 
@@ -120,10 +132,10 @@ def train_one(
     model = MLP(data.n_features, cfg.hidden_widths, n_outputs_for(data.n_classes)).to(device)
     loss_fn: nn.Module = nn.BCEWithLogitsLoss() if binary else nn.CrossEntropyLoss()
     optimizer = _make_optimizer(cfg, model.parameters())
-    X_train = torch.from_numpy(data.X_train).to(device)
-    y_train = torch.from_numpy(data.y_train).to(device)
+    X_train = as_tensor(data.X_train, device)
+    y_train = as_tensor(data.y_train, device)
     y_train = y_train.float() if binary else y_train
-    X_val = torch.from_numpy(data.X_val).to(device)
+    X_val = as_tensor(data.X_val, device)
     generator = torch.Generator().manual_seed(cfg.seed)
     n = len(X_train)
 

@@ -1,0 +1,44 @@
+"""The main command prints tunefleet's own lines only; --verbose brings the libraries' lines back."""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+import sys
+
+import pytest
+
+pytestmark = pytest.mark.integration
+NOISE = re.compile(r"Warning|INFO|Checkpoint successfully|Token authentication|\x1b\[")
+
+
+def _smoke(tmp_path, *extra: str) -> list[str]:
+    env = {**os.environ, "MLFLOW_TRACKING_URI": f"sqlite:///{tmp_path}/mlruns.db"}
+    proc = subprocess.run(
+        [sys.executable, "-m", "pipeline", "search", "breast_cancer", "--smoke", *extra],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-2000:]
+    return (proc.stdout + proc.stderr).splitlines()
+
+
+def test_smoke_search_prints_only_tunefleet_lines(tmp_path) -> None:
+    lines = _smoke(tmp_path)
+    noisy = [line for line in lines if NOISE.search(line)]
+    assert noisy == []
+    assert lines[0].startswith("starting search breast_cancer-")
+    assert sum(line.startswith("[  ") for line in lines) == 4  # one progress line per trial
+    assert any(line.startswith("registered   tunefleet-breast_cancer") for line in lines)
+    assert len(lines) <= 25
+
+
+@pytest.mark.slow
+def test_verbose_brings_the_library_lines_back(tmp_path) -> None:
+    lines = _smoke(tmp_path, "--verbose")
+    assert any("INFO mlflow" in line for line in lines)
+    assert any("Checkpoint successfully" in line for line in lines)

@@ -1,0 +1,201 @@
+"""A user's own CSV, end to end: integer, boolean and float features, string labels, an id column.
+
+Search it through the CLI (real Ray, real MLflow on SQLite), load the champion by alias
+in a fresh process and predict on the raw file (label and id columns still in it), run
+`tunefleet predict` on it, read runs and datasets through the UI's REST API, and call
+`mlflow models serve` with JSON integers.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import urllib.request
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from pipeline.cli import main
+from tests.services import BIN, free_port, process, wait_http
+
+pytestmark = pytest.mark.integration
+FEATURES = ["age", "visits", "smoker", "bmi"]
+MODEL = "tunefleet-clinic"
+
+
+def write_clinic_csv(path: Path, n: int = 300, seed: int = 0) -> Path:
+    """Integer, boolean and float features, string labels, and an id column that is not a feature."""
+    rng = np.random.default_rng(seed)
+    age, visits = rng.integers(20, 80, n), rng.integers(0, 12, n)
+    smoker, bmi = rng.random(n) < 0.3, rng.normal(27, 4, n).round(1)
+    score = 0.05 * (age - 50) + 0.3 * visits + 1.5 * smoker + 0.1 * (bmi - 27) + rng.normal(0, 1, n)
+    frame = pd.DataFrame({"patient_id": np.arange(n) + 1000, "age": age, "visits": visits, "smoker": smoker})
+    frame["bmi"] = bmi
+    frame["outcome"] = np.where(score > 0.8, "sick", "healthy")
+    frame.to_csv(path, index=False)
+    return path
+
+
+@pytest.fixture(scope="module")
+def searched(tmp_path_factory):
+    """One smoke search of the clinic file; the champion it registered."""
+    import ray
+
+    root = tmp_path_factory.mktemp("userfile")
+    csv = write_clinic_csv(root / "clinic.csv")
+    db = f"sqlite:///{root}/mlruns.db"
+    mp = pytest.MonkeyPatch()
+    mp.chdir(root)
+    mp.setenv("MLFLOW_TRACKING_URI", db)
+    ray.init(num_cpus=2, include_dashboard=False, configure_logging=False)
+    try:
+        code = main(
+            [
+                "search",
+                "--data",
+                str(csv),
+                "--target",
+                "outcome",
+                "--set",
+                f"dataset.options.features={json.dumps(FEATURES)}",
+                "--smoke",
+                "--quiet",
+                "--json",
+                str(root / "s.json"),
+            ]
+        )
+    finally:
+        ray.shutdown()
+    assert code == 0
+    yield root, csv, db, json.loads((root / "s.json").read_text())
+    mp.undo()
+
+
+def test_champion_loads_in_a_fresh_process_and_predicts_the_raw_file(searched) -> None:
+    _root, csv, db, summary = searched
+    assert summary["alias"] == "champion"
+    script = (
+        "import json, mlflow, pandas as pd\n"
+        f"m = mlflow.pyfunc.load_model('models:/{MODEL}@champion')\n"
+        f"raw = pd.read_csv({str(csv)!r})\n"
+        "out = m.predict(raw)\n"  # label and id columns still in it
+        "print(json.dumps({'labels': out['label'].tolist(), 'p': out['probability'].tolist(),"
+        " 'records': m.predict(raw.drop(columns='outcome').head(3).to_dict('records'))['label'].tolist()}))\n"
+    )
+    proc = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, env={**os.environ, "MLFLOW_TRACKING_URI": db}
+    )
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    got = json.loads(proc.stdout.strip().splitlines()[-1])
+    truth = pd.read_csv(csv)["outcome"]
+    assert set(got["labels"]) <= {"healthy", "sick"} and len(got["labels"]) == len(truth)
+    assert (np.array(got["labels"]) == truth.to_numpy()).mean() > 0.75  # it learned something real
+    assert got["records"] == got["labels"][:3]
+    assert all(0 <= p <= 1 for p in got["p"])
+
+
+def test_predict_command_on_the_training_file(searched, capsys) -> None:
+    root, csv, _db, summary = searched
+    out = root / "pred.parquet"
+    assert main(["predict", summary["model_uri"], "--input", str(csv), "--output", str(out)]) == 0
+    printed = capsys.readouterr()
+    assert "ignoring 2 column(s) the model does not use: patient_id, outcome" in printed.err
+    accuracy = float(printed.out.split("accuracy ")[1].split()[0])
+    pred = pd.read_parquet(out)
+    assert accuracy == pytest.approx((pred["label"] == pd.read_csv(csv)["outcome"]).mean())
+    assert "predicted" in printed.out and "sick" in printed.out
+    # a missing feature column is one line naming it
+    pd.read_csv(csv).drop(columns=["bmi"]).to_csv(root / "nobmi.csv", index=False)
+    assert main(["predict", summary["model_uri"], "--input", str(root / "nobmi.csv")]) == 2
+    assert "bmi" in capsys.readouterr().err
+
+
+def _get(url: str, body: dict | None = None) -> dict:
+    data = json.dumps(body).encode() if body is not None else None
+    req = urllib.request.Request(url, data=data, headers={"Content-Type": "application/json"})
+    with urllib.request.urlopen(req, timeout=30) as resp:
+        return json.loads(resp.read())
+
+
+def test_ui_from_the_venv_without_activation_shows_runs_and_datasets(searched) -> None:
+    root, _csv, db, summary = searched
+    port = free_port()
+    env = {k: v for k, v in os.environ.items() if k != "VIRTUAL_ENV"}
+    env["PATH"] = "/usr/bin:/bin"  # no venv on PATH: the CLI must find mlflow through its own interpreter
+    with open(root / "ui.log", "w") as log:
+        ui = subprocess.Popen(
+            [str(BIN / "tunefleet"), "ui", "--port", str(port), "--tracking-uri", db],
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            env=env,
+            cwd=root,
+            start_new_session=True,
+        )
+    try:
+        base = f"http://127.0.0.1:{port}"
+        wait_http(f"{base}/health", timeout=120, proc=ui)
+        # the same REST calls the UI makes
+        exp = _get(f"{base}/ajax-api/2.0/mlflow/experiments/get-by-name?experiment_name={MODEL}")["experiment"]
+        tags = {t["key"]: t["value"] for t in exp.get("tags", [])}
+        assert tags["mlflow.experimentKind"] == "custom_model_development"
+        runs = _get(f"{base}/ajax-api/2.0/mlflow/runs/search", {"experiment_ids": [exp["experiment_id"]]})["runs"]
+        by_role = {}
+        for run in runs:
+            role = {t["key"]: t["value"] for t in run["data"]["tags"]}["tunefleet.role"]
+            by_role.setdefault(role, []).append(run)
+        parent, trials = by_role["search"][0], by_role["trial"]
+        assert len(trials) == 4
+
+        def contexts(run: dict) -> dict[str, str]:
+            out = {}
+            for d in run["inputs"]["dataset_inputs"]:
+                context = {t["key"]: t["value"] for t in d["tags"]}["mlflow.data.context"]
+                out[context] = d["dataset"]["digest"]
+            return out
+
+        assert contexts(parent) == dict.fromkeys(("training", "validation", "test"), summary["split_hash"])
+        for trial in trials:
+            assert contexts(trial) == dict.fromkeys(("training", "validation"), summary["split_hash"])
+        # Ctrl-C stops the UI and its server cleanly
+        os.killpg(ui.pid, signal.SIGINT)
+        assert ui.wait(timeout=30) == 0
+        with pytest.raises(OSError):  # the server went with it
+            urllib.request.urlopen(f"{base}/health", timeout=2)
+    finally:
+        if ui.poll() is None:
+            os.killpg(ui.pid, signal.SIGKILL)
+    assert "Traceback" not in (root / "ui.log").read_text()
+
+
+@pytest.mark.slow
+def test_served_champion_takes_json_integers(searched) -> None:
+    root, csv, db, _summary = searched
+    port = free_port()
+    serve = [str(BIN / "mlflow"), "models", "serve", "-m", f"models:/{MODEL}@champion"]
+    serve += ["--env-manager", "local", "--host", "127.0.0.1", "-p", str(port)]
+    rows = pd.read_csv(csv).head(4)
+    import mlflow
+
+    mlflow.set_tracking_uri(db)
+    expected = mlflow.pyfunc.load_model(f"models:/{MODEL}@champion").predict(rows)["label"].tolist()
+    ints = rows[FEATURES].astype({"smoker": int}).to_dict("records")  # JSON integers for age/visits/smoker
+    bodies = {
+        "dataframe_split": {
+            "dataframe_split": {"columns": [*FEATURES, "outcome"], "data": [[*r.values(), "x"] for r in ints]}
+        },
+        "dataframe_records": {"dataframe_records": ints},
+        "inputs": {"inputs": {k: [r[k] for r in ints] for k in FEATURES}},
+    }
+    with process(serve, root / "serve.log", env={"MLFLOW_TRACKING_URI": db}) as server:
+        wait_http(f"http://127.0.0.1:{port}/ping", timeout=180, proc=server)
+        answers = {
+            name: _get(f"http://127.0.0.1:{port}/invocations", body)["predictions"] for name, body in bodies.items()
+        }
+    labels = {name: [p["label"] for p in preds] for name, preds in answers.items()}
+    assert labels["dataframe_split"] == labels["dataframe_records"] == labels["inputs"]
+    assert labels["inputs"] == expected
