@@ -171,7 +171,10 @@ def test_predict_command(local_ray, store, capsys) -> None:
             ["predict", "models:/does-not-exist@champion", "--input", "{csv}"],
             "cannot load model models:/does-not-exist@champion",
         ),
-        (["predict", "models:/predict-test@champion", "--input", "{csv}"], "lacks 1 of the model's feature column\\(s\\): x"),
+        (
+            ["predict", "models:/predict-test@champion", "--input", "{csv}"],
+            "lacks 1 of the model's feature column\\(s\\): x",
+        ),
         (
             ["predict", "models:/tunefleet-sign@champion", "--input", "missing.csv"],
             "input file missing.csv does not exist",
