@@ -141,17 +141,15 @@ def _pool_init(data: Any) -> None:
     _POOL_DATA = data
 
 
-def _pool_train(config: dict[str, Any]) -> float:
+def _pool_train(config: Any) -> float:
     from tunefleet.train import train_one
 
     return train_one(config, _POOL_DATA).metrics["val_roc_auc"]
 
 
 def run_floor(points: list[dict[str, Any]], storage: str, data: Any) -> float:
-    from search.space import train_config_for
-
     exp = _experiment(storage, "optuna", len(points))
-    configs = [train_config_for(exp, p, torch_threads=1) for p in points]
+    configs = [exp.trial_config(p).model_copy(update={"torch_threads": 1}) for p in points]
     started = time.perf_counter()
     with mp.get_context("fork").Pool(N_CPUS, initializer=_pool_init, initargs=(data,)) as pool:
         scores = pool.map(_pool_train, configs, chunksize=1)

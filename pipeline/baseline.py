@@ -15,13 +15,15 @@ from tunefleet.metrics import binary_metrics, multiclass_metrics, prefixed
 from tunefleet.splits import PreparedData
 from tunefleet.thresholds import choose_threshold
 
+BASELINE_PARAMS = {"model": "LogisticRegression", "max_iter": "2000"}
+
 
 def logistic_baseline(exp: ExperimentConfig, data: PreparedData) -> dict[str, float]:
     """Validation and test metrics (``val_*``, ``test_*``) of a LogisticRegression."""
     from sklearn.linear_model import LogisticRegression
 
     started = time.perf_counter()
-    model = LogisticRegression(max_iter=2000, random_state=exp.search.seed)
+    model = LogisticRegression(max_iter=int(BASELINE_PARAMS["max_iter"]), random_state=exp.search.seed)
     model.fit(data.X_train, data.y_train)
     out: dict[str, float] = {}
     val_proba = model.predict_proba(data.X_val)

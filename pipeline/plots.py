@@ -13,7 +13,8 @@ import matplotlib.pyplot as plt
 import numpy as np
 
 from search.result import TrialRecord
-from tunefleet.bundle import ModelBundle
+from tunefleet.evaluation import SplitScores
+from tunefleet.metrics import better
 
 
 def _save(fig: plt.Figure, path: Path) -> Path:
@@ -100,7 +101,7 @@ def optimization_history(trials: list[TrialRecord], metric: str, mode: str, out:
     values = [t.metric(metric) for t in trials]
     best, running = math.nan, []
     for v in values:
-        if not math.isnan(v) and (math.isnan(best) or (v > best if mode == "max" else v < best)):
+        if better(v, best, mode):
             best = v
         running.append(best)
     fig, ax = plt.subplots(figsize=(7, 4))
@@ -143,25 +144,18 @@ def parallel_coordinates(trials: list[TrialRecord], metric: str, out: Path) -> P
 
 
 def make_all(
-    out: Path,
-    trials: list[TrialRecord],
-    best: TrialRecord,
-    bundle: ModelBundle,
-    metric: str,
-    mode: str,
-    X_test: np.ndarray,
-    y_test: np.ndarray,
-    cm: np.ndarray,
+    out: Path, trials: list[TrialRecord], best: TrialRecord, test: SplitScores, metric: str, mode: str
 ) -> list[Path]:
+    """Every plot of a search; the test-split plots read the probabilities scored once in ``test``."""
     out.mkdir(parents=True, exist_ok=True)
-    proba = bundle.predict_proba(X_test)
+    bundle = test.bundle
     paths = [
         curves(best, metric, out),
-        confusion(cm, bundle.class_labels, out),
-        calibration(y_test, proba, out),
+        confusion(test.confusion(), bundle.class_labels, out),
+        calibration(test.y, test.proba, out),
         optimization_history(trials, metric, mode, out),
         parallel_coordinates(trials, metric, out),
     ]
     if bundle.task == "binary":
-        paths += roc_pr(y_test, proba[:, 1], bundle.decision_threshold, out)
+        paths += roc_pr(test.y, test.proba[:, 1], bundle.decision_threshold, out)
     return paths

@@ -3,9 +3,10 @@
 The noisy sources are fixed where they are (no read-only tensors, a typed pyfunc
 ``predict``, registration through the client, Ray's auth mode stated, Ray Train's
 checkpoint logger quieted in the workers by ``search.worker_setup``). What is left is
-MLflow's INFO logging (database migrations, input-example validation), set to WARNING
-here through MLflow's own knob: its logger, and ``MLFLOW_LOGGING_LEVEL`` for the
-processes this one starts. Warnings and errors still print.
+MLflow's INFO logging (database migrations, input-example validation) and its download
+progress bars, turned off here, once, through MLflow's own knobs: its logger, and
+``MLFLOW_LOGGING_LEVEL`` / ``MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR`` for this process and
+the ones it starts. Warnings and errors still print.
 """
 
 from __future__ import annotations
@@ -19,4 +20,5 @@ def configure_output(verbose: bool) -> None:
     level = logging.INFO if verbose else logging.WARNING
     if not verbose:
         os.environ.setdefault("MLFLOW_LOGGING_LEVEL", "WARNING")  # read when mlflow is imported
+        os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")  # tqdm bars on model downloads
     logging.getLogger("mlflow").setLevel(level)  # in case it already was

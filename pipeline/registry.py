@@ -8,14 +8,18 @@ otherwise it gets ``challenger`` and the reason is printed and tagged.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
+from pipeline.model_io import ModelPackage
 from pipeline.settings import TrackingSettings
-from tunefleet.errors import TunefleetError
+from pipeline.tracker import MlflowTracker
+from tunefleet.errors import TunefleetError, first_line
+from tunefleet.metrics import better
 
 TAG_METRIC, TAG_MODE, TAG_VALUE, TAG_SPLIT = "gate_metric", "gate_mode", "gate_value", "split_hash"
 
@@ -40,30 +44,15 @@ def load_check(name: str, version: str, example: pd.DataFrame, expected: pd.Data
         model = mlflow.pyfunc.load_model(f"models:/{name}/{version}")
         got = model.predict(example)
     except Exception as err:  # noqa: BLE001 - any load/predict failure blocks promotion
-        return f"version {version} failed to load or predict from the registry ({type(err).__name__}: {str(err)[:200]})"
+        return (
+            f"version {version} failed to load or predict from the registry ({type(err).__name__}: {first_line(err)})"
+        )
     if list(got.columns) != list(expected.columns) or list(got["label"]) != list(expected["label"]):
         return f"version {version} predicts different labels from the registry than the trained bundle"
     numeric = [c for c in expected.columns if c != "label"]
     if not np.allclose(got[numeric].to_numpy(float), expected[numeric].to_numpy(float), atol=1e-6):
         return f"version {version} predicts different probabilities from the registry than the trained bundle"
     return None
-
-
-def create_version(client: Any, name: str, model_uri: str, run_id: str, tags: dict[str, str]) -> Any:
-    """Register ``model_uri`` (``models:/<model_id>``) as a new version of ``name``.
-
-    Through the client rather than ``mlflow.register_model``, which prints
-    "Successfully registered model ..." lines of its own on stderr.
-    """
-    from mlflow.exceptions import MlflowException
-
-    try:
-        client.create_registered_model(name)
-    except MlflowException as err:
-        if err.error_code not in {"RESOURCE_ALREADY_EXISTS", "ALREADY_EXISTS"}:
-            raise
-    model_id = model_uri.removeprefix("models:/") if model_uri.startswith("models:/") else None
-    return client.create_model_version(name, source=model_uri, run_id=run_id, tags=tags, model_id=model_id)
 
 
 def _champion(client: Any, name: str, alias: str) -> Any | None:
@@ -96,56 +85,39 @@ def gate(
     if tags.get(TAG_METRIC) != metric:
         return False, f"champion v{champ.version} was gated on {tags.get(TAG_METRIC)}, not {metric}; promote by hand"
     old = float(tags.get(TAG_VALUE, "nan"))
-    better_or_equal = value >= old if mode == "max" else value <= old
-    if np.isnan(old) or better_or_equal:
+    if np.isnan(old) or not better(old, value, mode):  # ties go to the newer model
         return True, f"{metric} {value:.4f} vs champion v{champ.version} {old:.4f}"
     return False, f"{metric} {value:.4f} is worse than champion v{champ.version}'s {old:.4f}"
 
 
 def register_and_promote(
-    client: Any,
-    settings: TrackingSettings,
+    tracker: MlflowTracker,
     model_uri: str,
+    package: ModelPackage,
     name: str,
-    run_id: str,
     *,
     metric: str,
     mode: str,
     value: float,
     split_hash: str,
-    example: pd.DataFrame,
-    expected: pd.DataFrame,
-    extra_tags: dict[str, str],
+    extra_tags: Mapping[str, str],
 ) -> Promotion:
-    mv = create_version(
-        client,
-        name,
-        model_uri,
-        run_id,
-        {
-            TAG_METRIC: metric,
-            TAG_MODE: mode,
-            TAG_VALUE: repr(float(value)),
-            TAG_SPLIT: split_hash,
-            "run_id": run_id,
-            **extra_tags,
-        },
-    )
-    version = str(mv.version)
-    problem = load_check(name, version, example, expected)
+    """Register the tested model, then give it ``champion`` if it passes the gate, else ``challenger``."""
+    tags = {TAG_METRIC: metric, TAG_MODE: mode, TAG_VALUE: repr(float(value)), TAG_SPLIT: split_hash, **extra_tags}
+    version = tracker.register(model_uri, name, {**tags, "run_id": tracker.parent_id})
+    problem = load_check(name, version, package.example, package.expected)
     if problem:
         promote, reason = False, problem
     else:
-        promote, reason = gate(client, settings, name, version, value, mode, split_hash, metric)
-    alias = settings.champion_alias if promote else settings.challenger_alias
-    client.set_registered_model_alias(name, alias, version)
-    client.set_model_version_tag(name, version, "promotion", alias)
-    client.set_model_version_tag(name, version, "promotion_reason", reason[:4000])
+        promote, reason = gate(tracker.client, tracker.settings, name, version, value, mode, split_hash, metric)
+    alias = tracker.settings.champion_alias if promote else tracker.settings.challenger_alias
+    tracker.set_alias(name, version, alias, reason)
     return Promotion(name, version, alias, reason)
 
 
-def promote_by_hand(client: Any, settings: TrackingSettings, name: str, version: str, force: bool) -> Promotion:
+def promote_by_hand(tracker: MlflowTracker, name: str, version: str, force: bool) -> Promotion:
     """``tunefleet promote``: the same load check; the metric gate unless ``--force``."""
+    client, settings = tracker.client, tracker.settings
     import mlflow
     from mlflow.models import Model
 
@@ -178,7 +150,5 @@ def promote_by_hand(client: Any, settings: TrackingSettings, name: str, version:
         )
         if not ok:
             raise TunefleetError(f"not promoted: {reason} (add --force to promote anyway)")
-    client.set_registered_model_alias(name, settings.champion_alias, version)
-    client.set_model_version_tag(name, version, "promotion", settings.champion_alias)
-    client.set_model_version_tag(name, version, "promotion_reason", reason)
+    tracker.set_alias(name, version, settings.champion_alias, reason)
     return Promotion(name, version, settings.champion_alias, reason)

@@ -22,6 +22,21 @@ def _quiet_env() -> None:
     os.environ.setdefault("TUNE_DISABLE_AUTO_CALLBACK_LOGGERS", "1")
 
 
+def tcp_problem(host: str, port: int, timeout_s: float = 5.0) -> str | None:
+    """Why nothing answers a TCP connect to host:port (None if something does).
+
+    A server's own client (Ray's, MLflow's) retries for minutes before it gives up; a
+    plain connect tells in milliseconds.
+    """
+    import socket
+
+    try:
+        with socket.create_connection((host, port), timeout=timeout_s):
+            return None
+    except OSError as err:
+        return err.strerror or type(err).__name__
+
+
 def check_reachable(address: str, timeout_s: float = 5.0) -> None:
     """Fail fast, in one line, when nothing listens at a Ray address.
 
@@ -29,8 +44,6 @@ def check_reachable(address: str, timeout_s: float = 5.0) -> None:
     gives up; a plain TCP connect tells in milliseconds. ``auto`` (the local
     cluster started with ``ray start``) is left to Ray.
     """
-    import socket
-
     if address in {"auto", "local"}:
         return
     hostport = address.split("://", 1)[-1].rstrip("/")
@@ -39,14 +52,12 @@ def check_reachable(address: str, timeout_s: float = 5.0) -> None:
         raise TunefleetError(
             f"Ray address {address!r} is not host:port (or ray://host:port); fix --address / RAY_ADDRESS"
         )
-    try:
-        with socket.create_connection((host, int(port)), timeout=timeout_s):
-            pass
-    except OSError as err:
+    problem = tcp_problem(host, int(port), timeout_s)
+    if problem:
         raise TunefleetError(
-            f"cannot connect to Ray at {address} ({err.strerror or type(err).__name__}); check --address / RAY_ADDRESS "
+            f"cannot connect to Ray at {address} ({problem}); check --address / RAY_ADDRESS "
             "and that the head node is running (`ray start --head`)"
-        ) from None
+        )
 
 
 def job_runtime_env(verbose: bool) -> dict[str, Any]:

@@ -1,4 +1,4 @@
-"""Single-process backend: the same space and ``train_one`` under Optuna's own pruner.
+"""``search.backend: optuna``: the same space and ``train_one`` in one process, under Optuna's pruner.
 
 No Ray: for quick local runs and as the baseline in benchmarks. Resumable: the study
 lives in ``<storage>/<name>/optuna.journal`` and each ended trial's record in ``trials/``.
@@ -6,18 +6,21 @@ lives in ``<storage>/<name>/optuna.journal`` and each ended trial's record in ``
 
 from __future__ import annotations
 
-import json
 import math
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 import optuna
 from optuna.storages.journal import JournalFileBackend
 
+from search.backend import SearchRequest
 from search.result import SearchObserver, TrialRecord
-from search.space import sampler_for, train_config_for
+from search.space import sampler_for
 from search.spec import ExperimentConfig
+from tunefleet.errors import TunefleetError
 from tunefleet.splits import PreparedData
 from tunefleet.train import train_one
 
@@ -40,20 +43,45 @@ def _record_path(path: Path, trial_id: str) -> Path:
 def _save_record(path: Path, record: TrialRecord) -> None:
     target = _record_path(path, record.trial_id)
     target.parent.mkdir(parents=True, exist_ok=True)
-    target.write_text(json.dumps(record.__dict__, default=str))
+    target.write_text(record.to_json())
 
 
 def _load_records(path: Path) -> list[TrialRecord]:
-    return [TrialRecord(**json.loads(p.read_text())) for p in sorted((path / "trials").glob("*.json"))]
+    return [TrialRecord.from_json(p.read_text()) for p in sorted((path / "trials").glob("*.json"))]
 
 
-def run_optuna_search(
+class OptunaBackend:
+    """One process, this machine: no cluster to connect to, so only the GPU ask is checked."""
+
+    @contextmanager
+    def open(self, exp: ExperimentConfig, *, address: str | None, verbose: bool) -> Iterator[OptunaSession]:
+        import torch
+
+        if exp.search.resources.gpus_per_trial > 0 and not torch.cuda.is_available():
+            raise TunefleetError(
+                f"--gpus-per-trial {exp.search.resources.gpus_per_trial:g} asked for, but this machine has no GPU "
+                "that torch can use; drop the flag"
+            )
+        yield OptunaSession(exp)
+
+
+class OptunaSession:
+    def __init__(self, exp: ExperimentConfig) -> None:
+        self.exp = exp
+
+    def can_resume(self, name: str) -> bool:
+        return (Path(self.exp.search.storage_path).expanduser() / name / "optuna.journal").is_file()
+
+    def run(self, request: SearchRequest) -> list[TrialRecord]:
+        return run_study(request.exp, request.data, request.path, request.observers, list(request.points))
+
+
+def run_study(
     exp: ExperimentConfig,
     data: PreparedData,
     path: Path,
-    observers: list[SearchObserver],
-    threads: int = 1,
-    points: list[dict[str, Any]] | None = None,
+    observers: tuple[SearchObserver, ...],
+    points: list[dict[str, Any]],
 ) -> list[TrialRecord]:
     """Run (or continue) the study until ``num_samples`` trials have ended."""
     optuna.logging.set_verbosity(optuna.logging.WARNING)
@@ -71,7 +99,7 @@ def run_optuna_search(
         study.tell(stale.number, state=optuna.trial.TrialState.FAIL)  # killed mid-trial: will be re-run
     records = _load_records(path)
     if not study.trials:
-        for point in points or []:
+        for point in points:
             study.enqueue_trial(point)
     done = {r.trial_id for r in records}
     sample = sampler_for(exp, data.task)
@@ -82,7 +110,7 @@ def run_optuna_search(
         trial = study.ask()
         sample(trial)
         trial_id = f"optuna_{trial.number:05d}"
-        record = _run_trial(exp, data, trial, trial_id, path, threads)
+        record = _run_trial(exp, data, trial, trial_id, path)
         if record.status == "finished":
             study.tell(trial, record.metric(exp.metric))
         elif record.status == "stopped":
@@ -98,10 +126,10 @@ def run_optuna_search(
 
 
 def _run_trial(
-    exp: ExperimentConfig, data: PreparedData, trial: optuna.Trial, trial_id: str, path: Path, threads: int
+    exp: ExperimentConfig, data: PreparedData, trial: optuna.Trial, trial_id: str, path: Path
 ) -> TrialRecord:
     params = dict(trial.params)
-    config = train_config_for(exp, params, torch_threads=threads)
+    config = exp.trial_config(params)
     history: list[dict[str, float]] = []
 
     prune = exp.search.scheduler.name != "none"

@@ -2,25 +2,28 @@
 
 from __future__ import annotations
 
+import json
 import math
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Literal, Protocol
 
 from search.spec import ExperimentConfig
 from tunefleet.bundle import ModelBundle
+from tunefleet.metrics import better
 from tunefleet.splits import PreparedData
+from tunefleet.train import TrainConfig
 
 Status = Literal["finished", "stopped", "failed"]
 
 
 @dataclass
 class TrialRecord:
-    """One trial: what was sampled, how it ended, and what it measured."""
+    """One trial: what was sampled, the config it trained with, how it ended, what it measured."""
 
     trial_id: str
     params: dict[str, Any]
-    train_config: dict[str, Any]
+    config: TrainConfig
     status: Status
     metrics: dict[str, float] = field(default_factory=dict)
     history: list[dict[str, float]] = field(default_factory=list)
@@ -32,6 +35,14 @@ class TrialRecord:
     def metric(self, name: str) -> float:
         value = self.metrics.get(name)
         return float(value) if isinstance(value, int | float) else math.nan
+
+    def to_json(self) -> str:
+        return json.dumps({**asdict(self), "config": self.config.model_dump(mode="json")}, default=str)
+
+    @classmethod
+    def from_json(cls, text: str) -> TrialRecord:
+        raw = json.loads(text)
+        return cls(**{**raw, "config": TrainConfig.model_validate(raw["config"])})
 
 
 @dataclass
@@ -57,11 +68,11 @@ class SearchResult:
 
 def pick_best(trials: list[TrialRecord], metric: str, mode: str) -> TrialRecord | None:
     """The finished trial with the best final validation metric (NaN never wins)."""
-    finished = [t for t in trials if t.status == "finished" and not math.isnan(t.metric(metric))]
-    if not finished:
-        return None
-    sign = 1.0 if mode == "max" else -1.0
-    return max(finished, key=lambda t: sign * t.metric(metric))
+    best: TrialRecord | None = None
+    for trial in trials:
+        if trial.status == "finished" and better(trial.metric(metric), best.metric(metric) if best else math.nan, mode):
+            best = trial
+    return best
 
 
 class SearchObserver(Protocol):
@@ -94,15 +105,14 @@ class ProgressPrinter:
     def on_trial_end(self, record: TrialRecord) -> None:
         self.done += 1
         value = record.metric(self.metric)
-        if record.status == "finished" and not math.isnan(value):
-            better = math.isnan(self.best) or (value > self.best if self.mode == "max" else value < self.best)
-            self.best = value if better else self.best
+        if record.status == "finished" and better(value, self.best, self.mode):
+            self.best = value
         if self.enabled:
-            widths = record.train_config.get("hidden_widths", [])
+            cfg = record.config
             shown = f"{value:.4f}" if not math.isnan(value) else "-"
+            ran = int(record.metrics.get("epochs_run", record.metrics.get("epoch", 0)))
             print(
                 f"[{self.done:>3}/{self.total}] trial {record.trial_id:<14} {record.status:<8} {self.metric}={shown:<8} "
-                f"best={self.best:.4f}  lr={record.train_config.get('lr', float('nan')):.2e} "
-                f"widths={widths} epochs={int(record.metrics.get('epochs_run', record.metrics.get('epoch', 0)))}/{record.train_config.get('epochs')}",
+                f"best={self.best:.4f}  lr={cfg.lr:.2e} widths={list(cfg.hidden_widths)} epochs={ran}/{cfg.epochs}",
                 flush=True,
             )

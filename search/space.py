@@ -1,8 +1,8 @@
-"""The define-by-run search space and the mapping from sampled params to a train config.
+"""The define-by-run search space.
 
 Both backends sample through :class:`SpaceSampler` (an Optuna define-by-run function,
 picklable so Ray can checkpoint the searcher) and turn the flat sampled params into a
-``train_one`` config with :func:`train_config_for`.
+``train_one`` config with :meth:`search.spec.ExperimentConfig.trial_config`.
 """
 
 from __future__ import annotations
@@ -52,31 +52,3 @@ class SpaceSampler:
 
 def sampler_for(exp: ExperimentConfig, task: str) -> SpaceSampler:
     return SpaceSampler(exp.space, search_threshold=task == "binary" and exp.threshold.mode == "search")
-
-
-def hidden_widths(params: dict[str, Any]) -> list[int]:
-    return [int(params[f"width_{i}"]) for i in range(int(params.get("n_layers", 0)))]
-
-
-def train_config_for(exp: ExperimentConfig, params: dict[str, Any], **extra: Any) -> dict[str, Any]:
-    """Flat sampled params (lr, n_layers, width_0, ...) -> a ``train_one`` config mapping."""
-    threshold = exp.threshold.model_dump()
-    if "threshold" in params:
-        threshold["value"] = float(params["threshold"])
-    searched = {
-        "lr": float(params["lr"]),
-        "batch_size": int(params["batch_size"]),
-        "hidden_widths": hidden_widths(params),
-        "epochs": int(params["epochs"]),
-        "optimizer": str(params["optimizer"]),
-        "momentum": float(params.get("momentum", 0.0)),
-        "weight_decay": float(params["weight_decay"]),
-    }
-    base = {
-        "dataset": exp.dataset.loader,
-        "dataset_options": dict(exp.dataset.options),
-        "split": exp.split.model_dump(),
-        "seed": exp.search.seed,
-        **exp.train,
-    }
-    return {**base, **searched, "threshold": threshold, **extra}

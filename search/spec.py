@@ -7,13 +7,22 @@ one-line ConfigError naming the key.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, Literal
 
 from pydantic import Field, model_validator
 
 from tunefleet.catalog import DatasetConf, read_dataset_file
-from tunefleet.config import StrictModel, apply_override, deep_merge, find_conf_dir, load_yaml, parse_model
+from tunefleet.config import (
+    StrictModel,
+    apply_override,
+    deep_merge,
+    find_conf_dir,
+    load_yaml,
+    parse_model,
+    set_value,
+)
 from tunefleet.datasets import loader_for_file
 from tunefleet.errors import ConfigError
 from tunefleet.metrics import BINARY_METRICS, MULTICLASS_METRICS, metric_names
@@ -93,9 +102,48 @@ class ResourcesConfig(StrictModel):
     cpus_per_trial: float = Field(1.0, gt=0)
     gpus_per_trial: float = Field(0.0, ge=0)
 
+    @property
+    def torch_threads(self) -> int:
+        """A CPU trial runs one torch thread per whole CPU it holds."""
+        return max(1, int(self.cpus_per_trial))
+
+
+class TrainSettings(StrictModel):
+    """The ``train:`` section: fixed settings of every trial (hyperparameters are searched)."""
+
+    keep: Literal["best", "last"] = "best"
+    calibrate: bool = True
+    patience: int | None = Field(None, ge=1)
+    device: Literal["auto", "cpu", "cuda"] = "auto"
+
+
+# What the space decides for a trial: a ``train:`` key among these is an error, not an override.
+SEARCHED_KEYS = frozenset({"lr", "batch_size", "hidden_widths", "epochs", "optimizer", "momentum", "weight_decay"})
+
+
+def hidden_widths(params: Mapping[str, Any]) -> list[int]:
+    """``n_layers`` then ``width_0``, ``width_1``, ... -> the hidden-layer widths."""
+    return [int(params[f"width_{i}"]) for i in range(int(params.get("n_layers", 0)))]
+
+
+def searched_values(params: Mapping[str, Any]) -> dict[str, Any]:
+    """Flat sampled params (lr, n_layers, width_0, ..., threshold) -> train_one values."""
+    values = {
+        "lr": float(params["lr"]),
+        "batch_size": int(params["batch_size"]),
+        "hidden_widths": hidden_widths(params),
+        "epochs": int(params["epochs"]),
+        "optimizer": str(params["optimizer"]),
+        "momentum": float(params.get("momentum", 0.0)),
+        "weight_decay": float(params["weight_decay"]),
+    }
+    if "threshold" in params:
+        values["threshold"] = {"value": float(params["threshold"])}
+    return values
+
 
 class SearchSettings(StrictModel):
-    backend: Literal["ray", "optuna"] = "ray"
+    backend: str = "ray"  # a name in search.backend.BACKENDS, checked when the search starts
     num_samples: int = Field(24, ge=1)
     max_concurrent_trials: int | None = Field(None, ge=1)
     time_budget_s: float | None = Field(None, gt=0)
@@ -117,25 +165,35 @@ class ExperimentConfig(DatasetConf):
     metric: str = "val_loss"
     mode: Literal["min", "max"] = "min"
     search: SearchSettings = SearchSettings()
-    train: dict[str, Any] = Field(default_factory=dict)
+    train: TrainSettings = TrainSettings()
     space: SpaceConfig
     smoke: dict[str, Any] = Field(default_factory=dict)
 
+    @model_validator(mode="before")
+    @classmethod
+    def _searched_not_fixed(cls, raw: Any) -> Any:
+        fixed = sorted(set((raw or {}).get("train") or {}) & SEARCHED_KEYS) if isinstance(raw, Mapping) else []
+        if fixed:
+            raise ValueError(f"train.{fixed[0]} is searched; fix it in space instead (e.g. a one-value choice)")
+        return raw
+
     @model_validator(mode="after")
-    def _check_metric_and_train(self) -> ExperimentConfig:
+    def _check_metric(self) -> ExperimentConfig:
         if self.metric not in REPORTED_METRICS:
             known = ", ".join(sorted(REPORTED_METRICS))
             raise ValueError(f"metric {self.metric!r} is never reported by trials; use one of: {known}")
-        unknown = sorted(set(self.train) - set(TrainConfig.model_fields))
-        if unknown:
-            raise ValueError(f"train.{unknown[0]} is not a train_one setting")
-        searched = {"lr", "batch_size", "hidden_widths", "epochs", "optimizer", "momentum", "weight_decay"}
-        fixed_and_searched = sorted(set(self.train) & searched)
-        if fixed_and_searched:
-            raise ValueError(
-                f"train.{fixed_and_searched[0]} is searched; fix it in space instead (e.g. a one-value choice)"
-            )
         return self
+
+    def trial_config(self, params: Mapping[str, Any]) -> TrainConfig:
+        """The config a trial with sampled ``params`` trains with (every backend calls this)."""
+        return self.train_config(
+            {
+                **self.train.model_dump(),
+                "seed": self.search.seed,
+                "torch_threads": self.search.resources.torch_threads,
+                **searched_values(params),
+            }
+        )
 
     def check_task(self, task: str) -> None:
         """After loading data: the metric must exist for this task (e.g. no ROC AUC for 10 classes)."""
@@ -144,25 +202,21 @@ class ExperimentConfig(DatasetConf):
             raise ConfigError(f"metric: {self.metric!r} is not reported for {task} problems; use one of: {names}")
 
 
-def _validate(raw: dict[str, Any], where: str) -> ExperimentConfig:
-    exp = parse_model(ExperimentConfig, raw, where)
-    # the fixed train settings are checked by the real train_one config model
-    parse_model(TrainConfig, exp.train, f"{where}: train")
-    return exp
-
-
 def load_experiment(
     dataset: str | None = None,
     *,
     data_file: str | None = None,
     target: str | None = None,
     overrides: list[str] | tuple[str, ...] = (),
+    values: Mapping[str, Any] | None = None,
     smoke: bool = False,
     conf_dir: str | Path | None = None,
 ) -> ExperimentConfig:
     """Merge search defaults, the dataset file and overrides; validate the result.
 
-    A user file (``data_file`` + ``target``) gets the defaults, or ``dataset`` names a
+    ``overrides`` are ``key.path=value`` strings whose values are YAML (``--set``);
+    ``values`` maps key paths to already-typed values (the CLI's typed flags), set as
+    they are. A user file (``data_file`` + ``target``) gets the defaults, or ``dataset`` names a
     conf file to take its settings from.
     """
     conf = find_conf_dir(conf_dir)
@@ -187,5 +241,7 @@ def load_experiment(
         merged = deep_merge(merged, merged.get("smoke", {}))
     for assignment in overrides:
         merged = apply_override(merged, assignment)
+    for key, value in (values or {}).items():
+        merged = set_value(merged, key, value)
     where = f"conf/datasets/{merged.get('name', dataset)}.yaml (merged with conf/search.yaml and overrides)"
-    return _validate(merged, where)
+    return parse_model(ExperimentConfig, merged, where)

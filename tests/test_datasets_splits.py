@@ -160,3 +160,17 @@ def test_table_to_dataset_selected_features() -> None:
     frame = pd.DataFrame({"a": [1.0, 2, 3, 4], "b": ["x", "y", "z", "w"], "y": [0, 1, 0, 1]})
     ds = table_to_dataset(frame, "y", "mem", features=["a"])
     assert ds.feature_names == ("a",)
+
+
+@pytest.mark.parametrize(("suffix", "sep"), [(".tsv", "\t"), (".txt", ";"), (".csv", ",")])
+def test_delimited_text_files_by_suffix(tmp_path, suffix: str, sep: str) -> None:
+    from search.spec import load_experiment
+    from tunefleet.datasets import load_dataset
+
+    path = tmp_path / f"rows{suffix}"
+    path.write_text(
+        sep.join(["a", "b", "y"]) + "\n" + "\n".join(sep.join([str(i), str(i * 2.5), str(i % 2)]) for i in range(10))
+    )
+    exp = load_experiment(data_file=str(path), target="y")
+    data = load_dataset(exp.dataset.loader, exp.dataset.options)
+    assert data.feature_names == ("a", "b") and data.X.shape == (10, 2) and data.X[3, 1] == 7.5

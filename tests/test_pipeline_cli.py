@@ -12,7 +12,7 @@ from mlflow.tracking import MlflowClient
 
 from pipeline.cli import main
 from tunefleet.catalog import dataset_conf
-from tunefleet.train import raw_features
+from tunefleet.evaluation import raw_features
 
 pytestmark = pytest.mark.integration
 
@@ -144,8 +144,14 @@ def test_weaker_search_does_not_take_champion(local_ray, store) -> None:
     assert str(client.get_model_version_by_alias("gate-test", "champion").version) == weak["model_version"]
 
 
-def test_predict_command(local_ray, store, capsys) -> None:
-    summary = _search(store, "sign", "--model-name", "predict-test")
+@pytest.fixture(scope="module")
+def predict_model(local_ray, store) -> dict:
+    """A sign model registered as `predict-test`: what the predict / promote / models tests use."""
+    return _search(store, "sign", "--model-name", "predict-test")
+
+
+def test_predict_command(predict_model, store, capsys) -> None:
+    summary = predict_model
     rows = store / "rows.csv"
     pd.DataFrame({"x": [-3.0, 4.0, 7.0]}).to_csv(rows, index=False)
     out = store / "pred.csv"
@@ -182,7 +188,9 @@ def test_predict_command(local_ray, store, capsys) -> None:
         (["promote", "predict-test", "99"], "no registered model .predict-test. version 99"),
     ],
 )
-def test_bad_input_exits_2_with_one_line(store, capsys, monkeypatch, argv: list[str], message: str) -> None:
+def test_bad_input_exits_2_with_one_line(
+    predict_model, store, capsys, monkeypatch, argv: list[str], message: str
+) -> None:
     import re
 
     monkeypatch.setenv(
@@ -229,12 +237,15 @@ def test_unreachable_ray_address_fails_fast(store) -> None:
     assert time.monotonic() - started < 60
 
 
-def test_datasets_and_models_commands(store, capsys) -> None:
+def test_datasets_and_models_commands(predict_model, store, capsys) -> None:
     assert main(["datasets"]) == 0
-    out = capsys.readouterr().out
-    for name in SMOKE:
-        assert name in out
+    rows = {line.split()[0]: line.split() for line in capsys.readouterr().out.splitlines()[1:6]}
+    assert sorted(rows) == sorted(SMOKE) and rows["breast_cancer"][1:4] == ["breast_cancer", "val_roc_auc", "max"]
     assert main(["models"]) == 0
+    lines = [line.split() for line in capsys.readouterr().out.splitlines()]
+    mine = next(line for line in lines if line[0] == "predict-test" and line[1] == predict_model["model_version"])
+    assert mine[2] == "champion" and mine[3] == "test_loss" and mine[5] == predict_model["split_hash"]
+    assert float(mine[4]) == pytest.approx(predict_model["test_metrics"]["test_loss"], abs=1e-4)
 
 
 def test_failure_after_trials_keeps_what_was_logged(local_ray, store, capsys, monkeypatch) -> None:
@@ -276,3 +287,16 @@ def test_failure_after_trials_keeps_what_was_logged(local_ray, store, capsys, mo
         "error"
     ]
     assert [k.data.tags["tunefleet.role"] for k in kids].count("baseline") == 1
+
+
+def test_same_sampled_config_logs_identical_params_under_both_backends(local_ray, store) -> None:
+    client = MlflowClient()
+    params = {}
+    for backend in ("ray", "optuna"):
+        summary = _search(
+            store, "sign", "--trials", "1", "--backend", backend, "--experiment", f"params-{backend}", "--no-register"
+        )
+        trial = next(c for c in _children(client, summary["parent_run_id"]) if c.data.tags["tunefleet.role"] == "trial")
+        params[backend] = trial.data.params
+    assert params["ray"] == params["optuna"]
+    assert {"lr", "hidden_widths", "torch_threads", "threshold.objective", "seed"} <= set(params["ray"])

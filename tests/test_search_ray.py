@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from search import load_experiment, run_search
-from tunefleet.train import raw_features
+from tunefleet.evaluation import raw_features
 
 
 @pytest.fixture(scope="module")

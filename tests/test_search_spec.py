@@ -5,18 +5,30 @@ from __future__ import annotations
 import optuna
 import pytest
 
-from search.space import SpaceSampler, hidden_widths, train_config_for
-from search.spec import load_experiment
+from pipeline.cli import build_parser
+from pipeline.commands import flag_values
+from search.space import SpaceSampler
+from search.spec import hidden_widths, load_experiment
 from tunefleet.catalog import catalog_names
 from tunefleet.errors import ConfigError
-from tunefleet.train import TrainConfig
+
+LOADERS = {
+    "breast_cancer": "breast_cancer",
+    "mnist": "mnist",
+    "sign": "sign",
+    "student_hours": "student_hours",
+    "threshold_1d": "threshold_1d",
+}
 
 
-@pytest.mark.parametrize("name", ["breast_cancer", "mnist", "sign", "student_hours", "threshold_1d"])
+def test_the_catalog_is_the_dataset_files() -> None:
+    assert catalog_names() == sorted(LOADERS)
+
+
+@pytest.mark.parametrize("name", sorted(LOADERS))
 def test_every_dataset_file_loads(name: str) -> None:
     exp = load_experiment(name)
-    assert exp.name == name and exp.search.num_samples >= 1
-    assert name in catalog_names()
+    assert exp.name == name and exp.dataset.loader == LOADERS[name] and exp.search.num_samples == 24
 
 
 def test_dataset_file_overrides_defaults() -> None:
@@ -55,7 +67,7 @@ def test_user_file_gets_defaults(tmp_path) -> None:
         ("metric=val_accuracyy", r"metric 'val_accuracyy' is never reported"),
         ("space.lr.type=normal", r"space\.lr\.type: Input should be 'loguniform'"),
         ("train.lr=0.1", r"train\.lr is searched"),
-        ("train.pateince=3", r"train\.pateince is not a train_one setting"),
+        ("train.pateince=3", r"train\.pateince: unknown key"),
         ("search.scheduler.name=hyperband", r"search\.scheduler\.name"),
         ("nonsense", r"must look like key\.path=value"),
     ],
@@ -97,8 +109,8 @@ def test_variable_length_widths_space() -> None:
     depths = {len(hidden_widths(p)) for p in params}
     assert depths == {0, 1, 2}
     for p in params:
-        cfg = TrainConfig.model_validate(train_config_for(exp, p))
-        assert len(cfg.hidden_widths) == p["n_layers"]
+        cfg = exp.trial_config(p)
+        assert len(cfg.hidden_widths) == p["n_layers"] and cfg.lr == p["lr"] and cfg.seed == exp.search.seed
         assert ("momentum" in p) == (p["optimizer"] == "sgd")  # conditional parameter
         assert "threshold" not in p
 
@@ -107,6 +119,21 @@ def test_threshold_search_mode_samples_threshold() -> None:
     exp = load_experiment("breast_cancer", overrides=["threshold.mode=search"])
     params = _sample(exp, 5, search_threshold=True)
     for p in params:
-        cfg = train_config_for(exp, p)
-        assert cfg["threshold"]["mode"] == "search" and cfg["threshold"]["value"] == p["threshold"]
+        cfg = exp.trial_config(p)
+        assert cfg.threshold.mode == "search" and cfg.threshold.value == p["threshold"]
         assert 0.05 <= p["threshold"] <= 0.95
+
+
+def test_typed_flags_are_set_as_they_are_not_reparsed() -> None:
+    args = build_parser().parse_args(
+        ["search", "sign", "--storage-path", "2024", "--trials", "3", "--set", "search.seed=7"]
+    )
+    exp = load_experiment("sign", overrides=args.overrides, values=flag_values(args))
+    assert exp.search.storage_path == "2024" and exp.search.num_samples == 3 and exp.search.seed == 7
+
+
+def test_trial_config_carries_the_fixed_train_settings() -> None:
+    exp = load_experiment("breast_cancer", overrides=["train.patience=4", "search.resources.cpus_per_trial=2"])
+    params = _sample(exp, 1)[0]
+    cfg = exp.trial_config(params)
+    assert cfg.patience == 4 and cfg.torch_threads == 2 and cfg.threshold.objective == exp.threshold.objective

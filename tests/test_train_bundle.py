@@ -9,10 +9,13 @@ import torch
 
 from tunefleet import ModelBundle, train_one
 from tunefleet.catalog import dataset_conf
+from tunefleet.datasets import load_dataset
 from tunefleet.errors import ConfigError, DataError
+from tunefleet.evaluation import evaluate, raw_features
 from tunefleet.model import MLP
 from tunefleet.seeds import run_seed
-from tunefleet.train import evaluate, raw_features
+from tunefleet.splits import SplitSpec, prepare_data
+from tunefleet.train import TrainConfig
 
 
 def test_mlp_shapes_and_logistic_regression() -> None:
@@ -56,7 +59,7 @@ def test_train_one_contract(breast_cancer_data) -> None:
     conf = dataset_conf("breast_cancer")
     seen: list[int] = []
     result = train_one(
-        conf.train_config(epochs=8, hidden_widths=[16]), breast_cancer_data, report=lambda e, m: seen.append(e)
+        conf.seed_train_config(epochs=8, hidden_widths=[16]), breast_cancer_data, report=lambda e, m: seen.append(e)
     )
     assert seen == list(range(1, 9))
     assert len(result.history) == 8 and {"train_loss", "val_loss", "val_roc_auc"} <= set(result.history[0])
@@ -67,9 +70,9 @@ def test_train_one_contract(breast_cancer_data) -> None:
     assert set(result.metrics) >= {"val_f1", "val_roc_auc", "val_brier", "val_log_loss", "val_pr_auc"}
 
 
-def test_train_one_loads_data_itself_and_is_deterministic() -> None:
-    cfg = dataset_conf("breast_cancer").train_config(epochs=3, hidden_widths=[8], torch_threads=1, seed=5)
-    a, b = train_one(cfg), train_one(cfg)
+def test_train_one_is_deterministic(breast_cancer_data) -> None:
+    cfg = dataset_conf("breast_cancer").seed_train_config(epochs=3, hidden_widths=[8], torch_threads=1, seed=5)
+    a, b = train_one(cfg, breast_cancer_data), train_one(cfg, breast_cancer_data)
     assert a.history == b.history
     for k in a.bundle.state_dict:
         assert np.array_equal(a.bundle.state_dict[k], b.bundle.state_dict[k])
@@ -84,20 +87,24 @@ def test_report_hook_can_stop_a_trial(breast_cancer_data) -> None:
             raise StopTrialError
 
     with pytest.raises(StopTrialError):
-        train_one(dataset_conf("breast_cancer").train_config(epochs=10), breast_cancer_data, report=hook)
+        train_one(dataset_conf("breast_cancer").seed_train_config(epochs=10), breast_cancer_data, report=hook)
 
 
 def test_patience_stops_early(breast_cancer_data) -> None:
-    cfg = dataset_conf("breast_cancer").train_config(epochs=200, lr=0.05, patience=3)
+    cfg = dataset_conf("breast_cancer").seed_train_config(epochs=200, lr=0.05, patience=3)
     result = train_one(cfg, breast_cancer_data)
-    assert result.metrics["epochs_run"] < 200
+    # it stops exactly `patience` epochs after the last improvement of validation loss
+    assert result.metrics["epochs_run"] == result.best_epoch + 3 < 200
+    losses = [row["val_loss"] for row in result.history]
+    assert min(losses[result.best_epoch :]) >= losses[result.best_epoch - 1] - 1e-9
 
 
 def test_bad_train_config_names_the_key() -> None:
+    conf = dataset_conf("breast_cancer")
     with pytest.raises(ConfigError, match="lr: Input should be greater than 0"):
-        train_one({"lr": -1})
+        conf.train_config({"lr": -1})
     with pytest.raises(ConfigError, match="learning_rate: unknown key"):
-        train_one({"learning_rate": 0.1})
+        conf.train_config({"learning_rate": 0.1})
 
 
 def test_multiclass_uses_cross_entropy_on_k_logits(tmp_path) -> None:
@@ -108,9 +115,8 @@ def test_multiclass_uses_cross_entropy_on_k_logits(tmp_path) -> None:
     frame["species"] = np.array(["a", "b", "c"])[y]
     path = tmp_path / "three.csv"
     frame.to_csv(path, index=False)
-    result = train_one(
-        {"dataset": "csv", "dataset_options": {"path": str(path), "target": "species"}, "epochs": 30, "lr": 0.05}
-    )
+    data = prepare_data(load_dataset("csv", {"path": str(path), "target": "species"}), SplitSpec())
+    result = train_one(TrainConfig(epochs=30, lr=0.05), data)
     assert result.bundle.network.n_outputs == 3 and result.metrics["val_accuracy"] > 0.9
     assert result.bundle.threshold is None
     assert set(result.bundle.predict(frame[["u", "v"]].head(10))) <= {"a", "b", "c"}
@@ -119,7 +125,9 @@ def test_multiclass_uses_cross_entropy_on_k_logits(tmp_path) -> None:
 # ---- bundle ------------------------------------------------------------------------
 @pytest.fixture(scope="module")
 def trained(breast_cancer_data):
-    return train_one(dataset_conf("breast_cancer").train_config(epochs=5, hidden_widths=[16, 8]), breast_cancer_data)
+    return train_one(
+        dataset_conf("breast_cancer").seed_train_config(epochs=5, hidden_widths=[16, 8]), breast_cancer_data
+    )
 
 
 def test_bundle_round_trip_is_exact(tmp_path, trained, breast_cancer_data) -> None:
@@ -152,5 +160,5 @@ def test_bundle_predicts_from_raw_frames_and_checks_columns(trained, breast_canc
 
 
 def test_test_metrics_via_bundle_match_training_view(trained, breast_cancer_data) -> None:
-    m = evaluate(trained.bundle, raw_features(breast_cancer_data, "val"), breast_cancer_data.y_val, "val")
+    m = evaluate(trained.bundle, breast_cancer_data, "val")
     assert m["val_f1"] == pytest.approx(trained.metrics["val_f1"], abs=1e-6)

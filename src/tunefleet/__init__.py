@@ -6,8 +6,9 @@ No Ray and no MLflow here: the search and pipeline packages build on this.
 from tunefleet.bundle import ModelBundle
 from tunefleet.datasets import Dataset, dataset_names, load_dataset
 from tunefleet.errors import ConfigError, DataError, TunefleetError
+from tunefleet.evaluation import evaluate
 from tunefleet.splits import PreparedData, SplitSpec, prepare_data
-from tunefleet.train import TrainConfig, TrainResult, evaluate, train_one
+from tunefleet.train import TrainConfig, TrainResult, train_one
 
 __all__ = [
     "ConfigError",

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from tunefleet.metrics import log_loss
+
 
 def probabilities(logits: np.ndarray, temperature: float = 1.0) -> np.ndarray:
     """Sigmoid of 1-D binary logits, or softmax of (n, K) logits, after scaling."""
@@ -21,11 +23,7 @@ def probabilities(logits: np.ndarray, temperature: float = 1.0) -> np.ndarray:
 
 
 def _nll(logits: np.ndarray, y: np.ndarray, temperature: float) -> float:
-    p = probabilities(logits, temperature)
-    if p.ndim == 1:
-        p = np.clip(p, 1e-12, 1 - 1e-12)
-        return float(-np.mean(y * np.log(p) + (1 - y) * np.log(1 - p)))
-    return float(-np.mean(np.log(np.clip(p[np.arange(len(y)), y], 1e-12, 1.0))))
+    return log_loss(y, probabilities(logits, temperature))
 
 
 MIN_ROWS = 30

@@ -7,6 +7,7 @@ layer validates the whole file, search space included, with a model that extends
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -17,6 +18,7 @@ from tunefleet.datasets import load_dataset
 from tunefleet.errors import ConfigError
 from tunefleet.splits import PreparedData, SplitSpec, prepare_data
 from tunefleet.thresholds import ThresholdConfig
+from tunefleet.train import TrainConfig
 
 
 class DatasetSection(StrictModel):
@@ -39,17 +41,19 @@ class DatasetConf(StrictModel):
         """Load and split the dataset (done once per search, on the driver)."""
         return prepare_data(load_dataset(self.dataset.loader, self.dataset.options, self.name), self.split)
 
-    def train_config(self, **overrides: Any) -> dict[str, Any]:
-        """A train_one config for this dataset: seed config, then overrides."""
-        threshold = {**self.threshold.model_dump(), **self.seed_config.get("threshold", {})}
-        base = {
-            "dataset": self.dataset.loader,
-            "dataset_options": dict(self.dataset.options),
-            "split": self.split.model_dump(),
-            **self.seed_config,
-            "threshold": threshold,
-        }
-        return {**base, **overrides}
+    def train_config(self, values: Mapping[str, Any] | None = None, **overrides: Any) -> TrainConfig:
+        """The one builder of a ``train_one`` config, validated here and nowhere else.
+
+        ``values`` (a seed config, or a trial's hyperparameters and settings) and
+        ``overrides`` go on top of this dataset's threshold settings.
+        """
+        merged = {**(values or {}), **overrides}
+        threshold = {**self.threshold.model_dump(), **merged.get("threshold", {})}
+        return parse_model(TrainConfig, {**merged, "threshold": threshold}, f"{self.name}: train config")
+
+    def seed_train_config(self, **overrides: Any) -> TrainConfig:
+        """This dataset's seed-tutorial config (``seed_config`` in its file)."""
+        return self.train_config(self.seed_config, **overrides)
 
 
 def catalog_names(conf_dir: str | Path | None = None) -> list[str]:

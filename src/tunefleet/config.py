@@ -73,22 +73,11 @@ def deep_merge(base: Mapping[str, Any], override: Mapping[str, Any]) -> dict[str
     return merged
 
 
-def apply_override(data: dict[str, Any], assignment: str) -> dict[str, Any]:
-    """Apply one ``dotted.key=value`` override; the value is parsed as YAML.
-
-    One syntax for every override: ``search.num_samples=64``, ``space.lr.high=0.5``,
-    ``space.batch_size.values=[32,64]``.
-    """
-    if "=" not in assignment:
-        raise ConfigError(f"override {assignment!r} must look like key.path=value")
-    key, raw = assignment.split("=", 1)
+def set_value(data: Mapping[str, Any], key: str, value: Any) -> dict[str, Any]:
+    """A copy of ``data`` with ``value`` (kept as it is) at the dotted ``key``."""
     parts = [p for p in key.strip().split(".") if p]
     if not parts:
-        raise ConfigError(f"override {assignment!r} has an empty key; use key.path=value")
-    try:
-        value = yaml.safe_load(raw) if raw.strip() else None
-    except yaml.YAMLError:
-        value = raw
+        raise ConfigError(f"override {key!r} has an empty key; use key.path=value")
     result = dict(data)
     node = result
     for part in parts[:-1]:
@@ -101,6 +90,27 @@ def apply_override(data: dict[str, Any], assignment: str) -> dict[str, Any]:
         node = node[part]
     node[parts[-1]] = value
     return result
+
+
+def apply_override(data: Mapping[str, Any], assignment: str) -> dict[str, Any]:
+    """Apply one ``dotted.key=value`` override whose value is YAML text (``--set``).
+
+    One syntax for every override: ``search.num_samples=64``, ``space.lr.high=0.5``,
+    ``space.batch_size.values=[32,64]``.
+    """
+    if "=" not in assignment:
+        raise ConfigError(f"override {assignment!r} must look like key.path=value")
+    key, raw = assignment.split("=", 1)
+    try:
+        value = yaml.safe_load(raw) if raw.strip() else None
+    except yaml.YAMLError:
+        value = raw
+    return set_value(data, key, value)
+
+
+def is_uri(path: str) -> bool:
+    """``s3://...``, ``file://...``, ``http://...``: a location for a library, not a local path."""
+    return "://" in path
 
 
 def find_conf_dir(explicit: str | Path | None = None) -> Path:

@@ -164,6 +164,10 @@ def load_mnist(root: str = "data", download: bool = True) -> Dataset:
     )
 
 
+# delimiter by suffix: tabs for .tsv, sniffed for .txt, commas otherwise
+TEXT_READERS: dict[str, dict[str, Any]] = {".tsv": {"sep": "\t"}, ".txt": {"sep": None, "engine": "python"}}
+
+
 def read_table(path: Path, kind: str) -> Any:
     """Read a CSV or Parquet file; a missing, empty or unreadable file is a one-line DataError."""
     import pandas as pd
@@ -173,7 +177,7 @@ def read_table(path: Path, kind: str) -> Any:
     try:
         if kind == "parquet":
             return pd.read_parquet(path)
-        return pd.read_csv(path)
+        return pd.read_csv(path, **TEXT_READERS.get(path.suffix.lower(), {}))
     except pd.errors.EmptyDataError:
         raise DataError(f"data file {path} is empty; it needs a header row and at least one data row") from None
     except Exception as err:  # noqa: BLE001 - any reader failure becomes one line

@@ -7,6 +7,8 @@ the tests check each one against scikit-learn.
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 
 EPS = 1e-12
@@ -28,6 +30,31 @@ def metric_mode(name: str) -> str:
     """'min' for losses, 'max' for everything else; accepts prefixed names."""
     base = name.removeprefix("val_").removeprefix("test_")
     return "min" if base in MINIMIZED else "max"
+
+
+def better(value: float, best: float, mode: str) -> bool:
+    """Is ``value`` better than ``best`` under ``mode`` ('max' or 'min')?
+
+    NaN is never better, and anything is better than a NaN best (no best yet).
+    """
+    if math.isnan(value):
+        return False
+    return math.isnan(best) or (value > best if mode == "max" else value < best)
+
+
+def lift(test: float, baseline: float, name: str) -> float:
+    """How much better ``test`` is than ``baseline`` (positive: better), for losses too."""
+    return baseline - test if metric_mode(name) == "min" else test - baseline
+
+
+def log_loss(y: np.ndarray, prob: np.ndarray) -> float:
+    """Mean negative log-likelihood of positive-class probabilities (1-D) or (n, K) probabilities."""
+    y = np.asarray(y, dtype=np.int64)
+    prob = np.asarray(prob, dtype=np.float64)
+    if prob.ndim == 1:
+        p = np.clip(prob, EPS, 1 - EPS)
+        return float(-np.mean(y * np.log(p) + (1 - y) * np.log(1 - p)))
+    return float(-np.mean(np.log(np.clip(prob[np.arange(len(y)), y], EPS, 1.0))))
 
 
 def confusion_matrix(y_true: np.ndarray, y_pred: np.ndarray, n_classes: int) -> np.ndarray:
@@ -84,10 +111,9 @@ def binary_metrics(y: np.ndarray, prob: np.ndarray, threshold: float) -> dict[st
     precision = _safe_div(tp, tp + fp)
     recall = _safe_div(tp, tp + fn)
     specificity = _safe_div(tn, tn + fp)
-    p = np.clip(prob, EPS, 1 - EPS)
-    log_loss = float(-np.mean(y * np.log(p) + (1 - y) * np.log(1 - p)))
+    nll = log_loss(y, prob)
     return {
-        "loss": log_loss,
+        "loss": nll,
         "accuracy": (tp + tn) / len(y),
         "balanced_accuracy": (recall + specificity) / 2,
         "precision": precision,
@@ -95,7 +121,7 @@ def binary_metrics(y: np.ndarray, prob: np.ndarray, threshold: float) -> dict[st
         "f1": _safe_div(2 * tp, 2 * tp + fp + fn),
         "roc_auc": roc_auc(y, prob),
         "pr_auc": average_precision(y, prob),
-        "log_loss": log_loss,
+        "log_loss": nll,
         "brier": float(np.mean((prob - y) ** 2)),
     }
 
@@ -110,12 +136,12 @@ def multiclass_metrics(y: np.ndarray, prob: np.ndarray) -> dict[str, float]:
     denom = cm.sum(axis=0) + cm.sum(axis=1)
     f1 = np.divide(2 * tp, denom, out=np.zeros_like(tp), where=denom > 0)
     present = cm.sum(axis=1) + cm.sum(axis=0) > 0
-    log_loss = float(-np.mean(np.log(np.clip(prob[np.arange(len(y)), y], EPS, 1.0))))
+    nll = log_loss(y, prob)
     return {
-        "loss": log_loss,
+        "loss": nll,
         "accuracy": float(tp.sum() / len(y)),
         "macro_f1": float(f1[present].mean()),
-        "log_loss": log_loss,
+        "log_loss": nll,
     }
 
 

@@ -14,7 +14,8 @@ from typing import Any
 
 from tunefleet.catalog import catalog_names, dataset_conf, read_dataset_file
 from tunefleet.errors import TunefleetError
-from tunefleet.train import evaluate, raw_features, train_one
+from tunefleet.evaluation import evaluate
+from tunefleet.train import train_one
 
 
 def run_seed(name: str, conf_dir: str | Path | None = None, **options: Any) -> dict[str, Any]:
@@ -26,9 +27,9 @@ def run_seed(name: str, conf_dir: str | Path | None = None, **options: Any) -> d
         )
     data = conf.load()
     started = time.perf_counter()
-    result = train_one(conf.train_config(torch_threads=1, seed=0), data)
-    test = evaluate(result.bundle, raw_features(data, "test"), data.y_test)
-    train = evaluate(result.bundle, raw_features(data, "train"), data.y_train, prefix="train")
+    result = train_one(conf.seed_train_config(torch_threads=1, seed=0), data)
+    test = evaluate(result.bundle, data, "test")
+    train = evaluate(result.bundle, data, "train")
     return {
         "dataset": name,
         "sizes": data.sizes(),

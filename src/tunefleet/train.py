@@ -1,14 +1,15 @@
 """``train_one``: the one training function every search backend runs.
 
 Pure: it knows nothing of Ray or MLflow. The search layer passes a ``report`` hook to
-see (and, by raising, stop) a trial between epochs.
+see (and, by raising, stop) a trial between epochs. The config holds hyperparameters
+and training settings only; the data is an argument, loaded once by the caller.
 """
 
 from __future__ import annotations
 
 import copy
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -19,11 +20,10 @@ from torch import nn
 
 from tunefleet.bundle import ModelBundle
 from tunefleet.calibration import fit_temperature, probabilities
-from tunefleet.config import StrictModel, parse_model
-from tunefleet.datasets import load_dataset
-from tunefleet.metrics import binary_metrics, confusion_matrix, multiclass_metrics, prefixed
+from tunefleet.config import StrictModel
+from tunefleet.metrics import binary_metrics, multiclass_metrics, prefixed
 from tunefleet.model import MLP, n_outputs_for
-from tunefleet.splits import PreparedData, SplitSpec, prepare_data
+from tunefleet.splits import PreparedData
 from tunefleet.thresholds import ThresholdConfig, choose_threshold
 
 ReportHook = Callable[[int, dict[str, float]], None]
@@ -32,9 +32,6 @@ ReportHook = Callable[[int, dict[str, float]], None]
 class TrainConfig(StrictModel):
     """Hyperparameters and settings of one training run (one trial)."""
 
-    dataset: str = "breast_cancer"
-    dataset_options: dict[str, Any] = Field(default_factory=dict)
-    split: SplitSpec = SplitSpec()
     lr: float = Field(1e-2, gt=0)
     batch_size: int = Field(32, ge=1)
     hidden_widths: tuple[int, ...] = ()
@@ -105,23 +102,14 @@ def as_tensor(array: np.ndarray, device: torch.device) -> torch.Tensor:
     return torch.from_numpy(array).to(device)
 
 
-def _load_data(cfg: TrainConfig) -> PreparedData:
-    return prepare_data(load_dataset(cfg.dataset, cfg.dataset_options), cfg.split)
-
-
-def train_one(
-    config: Mapping[str, Any] | TrainConfig,
-    data: PreparedData | None = None,
-    report: ReportHook | None = None,
-) -> TrainResult:
+def train_one(config: TrainConfig, data: PreparedData, report: ReportHook | None = None) -> TrainResult:
     """Train one classifier and return its curves, validation metrics and bundle.
 
     Batches are slices of a seeded random permutation of in-memory tensors (no
     per-sample DataLoader). The weights of the best epoch by validation loss are kept
     (``keep: last`` keeps the final ones). Binary thresholds are chosen on validation.
     """
-    cfg = config if isinstance(config, TrainConfig) else parse_model(TrainConfig, config, "train config")
-    data = data if data is not None else _load_data(cfg)
+    cfg = config
     started = time.perf_counter()
     if cfg.torch_threads:
         torch.set_num_threads(cfg.torch_threads)
@@ -208,22 +196,3 @@ def train_one(
         seconds=time.perf_counter() - started,
         device=str(device),
     )
-
-
-def evaluate(bundle: ModelBundle, X: np.ndarray, y: np.ndarray, prefix: str = "test") -> dict[str, float]:
-    """Metrics of a bundle on raw features ``X`` with true codes ``y``."""
-    prob = bundle.predict_proba(X)
-    if bundle.task == "binary":
-        return prefixed(binary_metrics(y, prob[:, 1], bundle.decision_threshold), prefix)
-    return prefixed(multiclass_metrics(y, prob), prefix)
-
-
-def evaluate_confusion(bundle: ModelBundle, X: np.ndarray, y: np.ndarray) -> np.ndarray:
-    """Confusion matrix (rows true, columns predicted) of a bundle on raw features."""
-    return confusion_matrix(np.asarray(y, dtype=np.int64), bundle.predict_codes(X), len(bundle.class_labels))
-
-
-def raw_features(data: PreparedData, split: str) -> np.ndarray:
-    """Undo the standardization of a split (for evaluating bundles, which take raw input)."""
-    X = getattr(data, f"X_{split}")
-    return (X * data.scaler.scale + data.scaler.mean).astype(np.float32)

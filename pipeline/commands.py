@@ -1,0 +1,199 @@
+"""What each ``tunefleet`` command does (the parser is in :mod:`pipeline.cli`)."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shlex
+import signal
+import sys
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from tunefleet.errors import TunefleetError
+
+if TYPE_CHECKING:
+    from pipeline.settings import TrackingSettings
+
+# the typed search flags: argparse attribute -> config key path
+FLAG_KEYS = {
+    "trials": "search.num_samples",
+    "backend": "search.backend",
+    "cpus_per_trial": "search.resources.cpus_per_trial",
+    "gpus_per_trial": "search.resources.gpus_per_trial",
+    "max_concurrent": "search.max_concurrent_trials",
+    "time_budget": "search.time_budget_s",
+    "scheduler": "search.scheduler.name",
+    "storage_path": "search.storage_path",
+}
+
+
+def flag_values(args: argparse.Namespace) -> dict[str, Any]:
+    """The typed search flags that were given, as config key paths -> values (never re-parsed)."""
+    return {key: getattr(args, attr) for attr, key in FLAG_KEYS.items() if getattr(args, attr) is not None}
+
+
+def _search_one(
+    args: argparse.Namespace, dataset: str | None, data_file: str | None = None, target: str | None = None
+) -> int:
+    from pipeline.lifecycle import RunOptions, run_pipeline
+    from pipeline.settings import load_tracking_settings
+    from pipeline.summary import format_summary
+    from search.spec import load_experiment
+
+    exp = load_experiment(
+        dataset,
+        data_file=data_file,
+        target=target,
+        overrides=args.overrides,
+        values=flag_values(args),
+        smoke=args.smoke,
+        conf_dir=args.conf,
+    )
+    settings = load_tracking_settings(args.tracking_uri, args.conf)
+    options = RunOptions(
+        name=args.name,
+        resume=args.resume,
+        address=args.address,
+        experiment_name=args.experiment,
+        model_name=args.model_name,
+        register=not args.no_register,
+        progress=not args.quiet,
+        command=shlex.join(["tunefleet", *sys.argv[1:]]),
+        verbose=args.verbose,
+    )
+    summary = run_pipeline(exp, settings, options)
+    print(format_summary(summary), flush=True)
+    if args.json_path:
+        Path(args.json_path).write_text(json.dumps(summary.as_json(), indent=2, default=str))
+    return 0
+
+
+def cmd_search(args: argparse.Namespace) -> int:
+    if args.data and not Path(args.data).is_file():
+        raise TunefleetError(f"data file {args.data} does not exist; check the path passed with --data")
+    return _search_one(args, args.dataset, args.data, args.target)
+
+
+def cmd_run_all(args: argparse.Namespace) -> int:
+    from tunefleet.catalog import catalog_names
+
+    failed = []
+    for name in catalog_names(args.conf):
+        print(f"\n### {name}", flush=True)
+        try:
+            _search_one(args, name)
+        except TunefleetError as err:
+            print(f"error: {name}: {err}", file=sys.stderr, flush=True)
+            failed.append(name)
+    if failed:
+        print(f"run-all: {len(failed)} dataset(s) failed: {', '.join(failed)}", file=sys.stderr)
+        return 1
+    return 0
+
+
+def cmd_datasets(args: argparse.Namespace) -> int:
+    from search.spec import load_experiment
+    from tunefleet.catalog import catalog_names
+
+    print(f"{'name':<16}{'loader':<15}{'metric':<16}{'mode':<6}{'threshold':<22}split")
+    for name in catalog_names(args.conf):
+        exp = load_experiment(name, conf_dir=args.conf)
+        s = exp.split
+        thr = f"{exp.threshold.mode}/{exp.threshold.objective}"
+        print(
+            f"{name:<16}{exp.dataset.loader:<15}{exp.metric:<16}{exp.mode:<6}{thr:<22}{s.train:g}/{s.val:g}/{s.test:g} seed {s.seed}"
+        )
+    print("\nor any file: tunefleet search --data FILE.csv|FILE.parquet --target COLUMN")
+    return 0
+
+
+def _client(args: argparse.Namespace) -> tuple[TrackingSettings, Any]:
+    from pipeline.settings import load_tracking_settings
+    from pipeline.tracking import connect
+
+    settings = load_tracking_settings(args.tracking_uri, args.conf)
+    return settings, connect(settings)
+
+
+def cmd_models(args: argparse.Namespace) -> int:
+    settings, client = _client(args)
+    models = client.search_registered_models(max_results=1000)
+    if not models:
+        print(f"no registered models in {settings.tracking_uri}; run `tunefleet search DATASET` first")
+        return 0
+    print(f"{'model':<30}{'version':>8}  {'aliases':<22}{'gate metric':<18}{'test value':>11}  split")
+    for rm in models:
+        for mv in sorted(client.search_model_versions(f"name='{rm.name}'"), key=lambda v: int(v.version)):
+            tags = mv.tags or {}
+            aliases = ",".join(getattr(mv, "aliases", []) or []) or "-"
+            value = tags.get("gate_value", "nan")
+            print(
+                f"{rm.name:<30}{mv.version:>8}  {aliases:<22}{tags.get('gate_metric', '-'):<18}{float(value):>11.4f}  {tags.get('split_hash', '-')}"
+            )
+    return 0
+
+
+def cmd_predict(args: argparse.Namespace) -> int:
+    from pipeline.predict import predict_file
+
+    settings, _ = _client(args)
+    return predict_file(args.model_uri, Path(args.input), Path(args.output) if args.output else None, settings)
+
+
+def cmd_promote(args: argparse.Namespace) -> int:
+    from pipeline.registry import promote_by_hand
+    from pipeline.tracker import MlflowTracker
+
+    settings, client = _client(args)
+    p = promote_by_hand(MlflowTracker(settings, client), args.name, args.version, args.force)
+    print(
+        f"{p.name} version {p.version} -> alias '{p.alias}' ({p.reason}); load with mlflow.pyfunc.load_model(\"{p.uri}\")"
+    )
+    return 0
+
+
+def cmd_ui(args: argparse.Namespace) -> int:
+    """The MLflow UI, run by the interpreter this CLI runs in (no activated venv needed)."""
+    import subprocess
+
+    from pipeline.settings import load_tracking_settings
+
+    settings = load_tracking_settings(args.tracking_uri, args.conf)
+    cmd = [sys.executable, "-m", "mlflow", "ui", "--backend-store-uri", settings.tracking_uri]
+    cmd += ["--host", "127.0.0.1", "--port", str(args.port)]
+    print(f"MLflow UI on http://127.0.0.1:{args.port} (store {settings.tracking_uri}); Ctrl-C to stop", flush=True)
+    # Its own session: a terminal's Ctrl-C reaches this process only, and the server is
+    # then asked to stop once, as a whole (its workers are shut down by it, not killed).
+    with subprocess.Popen(cmd, start_new_session=True) as server:
+        try:
+            return server.wait()
+        except KeyboardInterrupt:
+            server.send_signal(signal.SIGINT)
+            try:
+                server.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                os.killpg(server.pid, signal.SIGKILL)
+            print("MLflow UI stopped", flush=True)
+            return 0
+
+
+def cmd_seeds(args: argparse.Namespace) -> int:
+    from tunefleet.seeds import main as seeds_main
+
+    return seeds_main(
+        [*(["--mnist-root", args.mnist_root] if args.mnist_root else []), *(["--conf", args.conf] if args.conf else [])]
+    )
+
+
+COMMANDS = {
+    "search": cmd_search,
+    "run-all": cmd_run_all,
+    "datasets": cmd_datasets,
+    "models": cmd_models,
+    "predict": cmd_predict,
+    "promote": cmd_promote,
+    "ui": cmd_ui,
+    "seeds": cmd_seeds,
+}

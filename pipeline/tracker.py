@@ -1,0 +1,203 @@
+"""``MlflowTracker``: the one writer to MLflow.
+
+One parent run per search, one nested child run per trial and one for the baseline,
+then the results, plots and model on the parent, and the registry version, alias and
+tags. Everything is written from the driver (workers never talk to the tracking
+server). A resumed search reuses its parent run and skips trials already logged (each
+child is tagged with its trial id).
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+from pipeline.lineage import EXPERIMENT_KIND_TAG, TRAINING_KIND, split_inputs
+from pipeline.model_io import PYFUNC_FILE, TUNEFLEET_SRC, ModelPackage, pinned_requirements
+from pipeline.settings import TrackingSettings
+from pipeline.tracking import flatten, git_commit, log_batch, numeric
+from search.result import TrialRecord
+from search.spec import ExperimentConfig
+from tunefleet.splits import PreparedData
+
+TAG_SEARCH = "tunefleet.search_name"
+TAG_TRIAL = "tunefleet.trial_id"
+TAG_ROLE = "tunefleet.role"
+TAG_STATUS = "tunefleet.status"
+RUN_STATUS = {"finished": "FINISHED", "stopped": "FINISHED", "failed": "FAILED"}
+
+
+class MlflowTracker:
+    """SearchObserver for the trials, and every other MLflow write of a search or a promotion."""
+
+    def __init__(
+        self, settings: TrackingSettings, client: Any, experiment_name: str | None = None, command: str | None = None
+    ) -> None:
+        self.settings, self.client = settings, client
+        self.experiment_name = experiment_name
+        self.command = command or " ".join(sys.argv)
+        self.experiment_id = ""
+        self.parent_id = ""
+        self.logged: set[str] = set()
+        self.inputs: dict[str, Any] = {}
+
+    # -- the parent run -----------------------------------------------------------------
+    @contextmanager
+    def search_run(self) -> Iterator[MlflowTracker]:
+        """Ends the parent run FINISHED, or FAILED on any exception (trials stay; --resume goes on)."""
+        try:
+            yield self
+        except BaseException:
+            self._end("FAILED")
+            raise
+        self._end("FINISHED")
+
+    def _end(self, status: str) -> None:
+        if self.parent_id:
+            self.client.set_terminated(self.parent_id, status=status)
+
+    def on_search_start(self, exp: ExperimentConfig, data: PreparedData, name: str, path: Path, resumed: bool) -> None:
+        self.experiment_name = self.experiment_name or self.settings.experiment_name(exp.name)
+        self.experiment_id = self._experiment(self.experiment_name)
+        self.inputs = split_inputs(exp, data)
+        existing = self._find_parent(name) if resumed else None
+        if existing is not None:
+            self.parent_id = existing
+            self.logged = self._logged_trials()
+            self.client.update_run(self.parent_id, status="RUNNING")
+            return
+        tags = {
+            TAG_SEARCH: name,
+            TAG_ROLE: "search",
+            "dataset": exp.name,
+            "split_hash": data.split_hash,
+            "backend": exp.search.backend,
+            "command": self.command[:5000],
+            "task": data.task,
+            **({"git_commit": commit} if (commit := git_commit()) else {}),
+        }
+        self.parent_id = self.client.create_run(self.experiment_id, run_name=name, tags=tags).info.run_id
+        params = flatten(exp.model_dump(include={"metric", "mode", "search", "threshold", "split", "train"}))
+        params.update({f"data.{k}_rows": str(v) for k, v in data.sizes().items()})
+        params.update({"data.n_features": str(data.n_features), "data.storage_path": str(path)})
+        log_batch(self.client, self.parent_id, params=params)
+        self.client.log_inputs(self.parent_id, datasets=list(self.inputs.values()))
+
+    # -- child runs ----------------------------------------------------------------------
+    def on_trial_end(self, record: TrialRecord) -> None:
+        if record.trial_id in self.logged or not self.parent_id:
+            return
+        tags = {TAG_TRIAL: record.trial_id, TAG_STATUS: record.status, "node_id": record.node_id or ""}
+        if record.error:
+            tags["error"] = record.error[:4000]
+        run_id = self._child(f"trial-{record.trial_id}", "trial", tags)
+        metrics: list[tuple[str, float, int]] = []
+        for row in record.history:
+            step = int(row.get("epoch", 0))
+            metrics += [(k, v, step) for k, v in numeric(row).items() if k != "epoch"]
+        metrics += [(k, v, 0) for k, v in numeric(record.metrics).items() if k != "epoch"]
+        metrics.append(("trial_seconds", record.seconds, 0))
+        log_batch(self.client, run_id, metrics=metrics, params=flatten(record.config.model_dump(mode="json")))
+        self.client.log_inputs(run_id, datasets=[self.inputs["train"], self.inputs["val"]])
+        self.client.set_terminated(run_id, status=RUN_STATUS[record.status])
+        self.logged.add(record.trial_id)
+
+    def log_baseline(self, metrics: Mapping[str, float], params: Mapping[str, str]) -> None:
+        """The baseline's sibling child run (once per search, also across --resume)."""
+        if "baseline" in self.logged:
+            return
+        run_id = self._child("baseline-logreg", "baseline", {TAG_TRIAL: "baseline", "model": params["model"]})
+        log_batch(self.client, run_id, metrics=[(k, v, 0) for k, v in metrics.items()], params=params)
+        self.client.set_terminated(run_id)
+        self.logged.add("baseline")
+
+    # -- results on the parent -----------------------------------------------------------
+    def log_results(self, metrics: Mapping[str, float], tags: Mapping[str, str]) -> None:
+        log_batch(self.client, self.parent_id, metrics=[(k, v, 0) for k, v in metrics.items()], tags=tags)
+
+    def log_plots(self, paths: list[Path]) -> None:
+        for path in paths:
+            self.client.log_artifact(self.parent_id, str(path), artifact_path="plots")
+
+    def log_model(self, package: ModelPackage, workdir: Path) -> str:
+        """The bundle as an MLflow pyfunc ("models from code") on the parent run; its ``models:/`` URI."""
+        import mlflow
+
+        bundle_dir = package.bundle.save(workdir / "bundle")
+        with mlflow.start_run(run_id=self.parent_id):
+            info = mlflow.pyfunc.log_model(
+                name="model",
+                python_model=str(PYFUNC_FILE),
+                artifacts={"bundle": str(bundle_dir)},
+                code_paths=[str(TUNEFLEET_SRC)],
+                signature=package.signature(),
+                input_example=package.example,
+                pip_requirements=pinned_requirements(),
+                metadata=package.metadata(),
+            )
+        return str(info.model_uri)
+
+    # -- registry ------------------------------------------------------------------------
+    def register(self, model_uri: str, name: str, tags: Mapping[str, str]) -> str:
+        """A new version of ``name`` from ``models:/<model_id>``; its version number.
+
+        Through the client rather than ``mlflow.register_model``, which prints
+        "Successfully registered model ..." lines of its own.
+        """
+        from mlflow.exceptions import MlflowException
+
+        try:
+            self.client.create_registered_model(name)
+        except MlflowException as err:
+            if err.error_code not in {"RESOURCE_ALREADY_EXISTS", "ALREADY_EXISTS"}:
+                raise
+        model_id = model_uri.removeprefix("models:/") if model_uri.startswith("models:/") else None
+        mv = self.client.create_model_version(
+            name, source=model_uri, run_id=self.parent_id, tags=dict(tags), model_id=model_id
+        )
+        return str(mv.version)
+
+    def set_alias(self, name: str, version: str, alias: str, reason: str) -> None:
+        """Point ``alias`` at ``version`` and say why on the version (and on the search run, if any)."""
+        self.client.set_registered_model_alias(name, alias, version)
+        self.client.set_model_version_tag(name, version, "promotion", alias)
+        self.client.set_model_version_tag(name, version, "promotion_reason", reason[:4000])
+        if self.parent_id:
+            log_batch(self.client, self.parent_id, tags={"registered_model": f"{name}/{version}", "alias": alias})
+
+    # -- helpers -------------------------------------------------------------------------
+    def _child(self, name: str, role: str, tags: Mapping[str, str]) -> str:
+        run = self.client.create_run(
+            self.experiment_id, run_name=name, tags={"mlflow.parentRunId": self.parent_id, TAG_ROLE: role, **tags}
+        )
+        return str(run.info.run_id)
+
+    def _experiment(self, name: str) -> str:
+        """Find or create the experiment, marked as model training for MLflow 3's UI."""
+        found = self.client.get_experiment_by_name(name)
+        if found is None:
+            exp_id = str(self.client.create_experiment(name, artifact_location=self.settings.artifact_uri()))
+        else:
+            exp_id = str(found.experiment_id)
+            if found.lifecycle_stage == "deleted":
+                self.client.restore_experiment(exp_id)
+        if found is None or found.tags.get(EXPERIMENT_KIND_TAG) != TRAINING_KIND:
+            self.client.set_experiment_tag(exp_id, EXPERIMENT_KIND_TAG, TRAINING_KIND)
+        return exp_id
+
+    def _find_parent(self, name: str) -> str | None:
+        runs = self.client.search_runs(
+            [self.experiment_id],
+            filter_string=f"tags.`{TAG_SEARCH}` = '{name}' and tags.`{TAG_ROLE}` = 'search'",
+            max_results=1,
+        )
+        return runs[0].info.run_id if runs else None
+
+    def _logged_trials(self) -> set[str]:
+        runs = self.client.search_runs(
+            [self.experiment_id], filter_string=f"tags.`mlflow.parentRunId` = '{self.parent_id}'", max_results=50000
+        )
+        return {r.data.tags[TAG_TRIAL] for r in runs if TAG_TRIAL in r.data.tags}

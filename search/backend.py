@@ -1,0 +1,73 @@
+"""The search-backend protocol and its registry.
+
+A backend turns a :class:`SearchRequest` into one :class:`TrialRecord` per trial. It
+opens a :class:`BackendSession` first, in which it acquires what trials run on (a Ray
+cluster, or nothing for the one-process Optuna backend) and refuses, in one line,
+resources it cannot have; the driver starts the observers only once that succeeded.
+A new backend is a new class registered here by name, not another branch in the driver.
+"""
+
+from __future__ import annotations
+
+import importlib
+from collections.abc import Callable
+from contextlib import AbstractContextManager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Protocol
+
+from search.result import SearchObserver, TrialRecord
+from search.spec import ExperimentConfig
+from tunefleet.errors import ConfigError
+from tunefleet.splits import PreparedData
+
+
+@dataclass(frozen=True)
+class SearchRequest:
+    """Everything a backend needs to run (or resume) one search."""
+
+    exp: ExperimentConfig
+    data: PreparedData
+    name: str
+    path: Path
+    resume: bool
+    observers: tuple[SearchObserver, ...]
+    points: tuple[dict[str, Any], ...] = ()  # sampled-param dicts evaluated before the sampler takes over
+
+
+class BackendSession(Protocol):
+    def can_resume(self, name: str) -> bool:
+        """Whether a search of this name left state to resume from."""
+        ...
+
+    def run(self, request: SearchRequest) -> list[TrialRecord]:
+        """Run or resume the search; call every observer's ``on_trial_end`` as trials end."""
+        ...
+
+
+class SearchBackend(Protocol):
+    def open(
+        self, exp: ExperimentConfig, *, address: str | None, verbose: bool
+    ) -> AbstractContextManager[BackendSession]:
+        """Acquire and check the resources ``exp`` asks for; release them on exit."""
+        ...
+
+
+# name -> "module:Class"; imported on first use, so the Optuna backend never imports Ray
+BACKENDS: dict[str, str] = {
+    "ray": "search.ray_driver:RayBackend",
+    "optuna": "search.optuna_backend:OptunaBackend",
+}
+
+
+def register_backend(name: str, target: str) -> None:
+    """Make ``search.backend: NAME`` run the class at ``target`` ("module:Class")."""
+    BACKENDS[name] = target
+
+
+def get_backend(name: str) -> SearchBackend:
+    if name not in BACKENDS:
+        raise ConfigError(f"search.backend: unknown backend {name!r}; use one of: {', '.join(sorted(BACKENDS))}")
+    module, _, cls = BACKENDS[name].partition(":")
+    factory: Callable[[], SearchBackend] = getattr(importlib.import_module(module), cls)
+    return factory()

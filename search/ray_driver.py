@@ -1,0 +1,158 @@
+"""Driver side of the Ray backend: Ray Tune + OptunaSearch (seeded TPE) + a scheduler.
+
+Speed choices, from measurements on a 2-core machine (32 breast_cancer trials):
+actors are reused (a fresh actor re-imports torch: 95.7 s -> 12.7 s), reports are
+throttled to the scheduler's decision epochs (each ``tune.report`` costs ~1.7 ms), each
+CPU trial runs one torch thread per CPU it holds, and the data is put in Ray's object
+store once (``tune.with_parameters``) instead of being reloaded per trial. What runs
+inside a trial is in :mod:`search.ray_worker`.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+from search.backend import SearchRequest
+from search.cluster import ray_session
+from search.ray_callback import RELAY, make_callback, make_record
+from search.ray_worker import ray_trial
+from search.result import TrialRecord
+from search.space import sampler_for
+from search.spec import ExperimentConfig
+from tunefleet.config import is_uri
+from tunefleet.errors import TunefleetError
+
+
+def _scheduler(exp: ExperimentConfig) -> Any:
+    from ray.tune.schedulers import ASHAScheduler, FIFOScheduler, MedianStoppingRule
+
+    sched = exp.search.scheduler
+    if sched.name == "asha":
+        max_t = exp.space.max_epochs()
+        return ASHAScheduler(
+            time_attr="epoch",
+            max_t=max_t,
+            grace_period=min(sched.grace_period, max_t),
+            reduction_factor=sched.reduction_factor,
+        )
+    if sched.name == "median":
+        return MedianStoppingRule(time_attr="epoch", grace_period=sched.grace_period, min_samples_required=3)
+    return FIFOScheduler()
+
+
+TRIAL_DIR_PREFIX = "trial_"
+
+
+def _trial_dirname(trial: Any) -> str:
+    return f"{TRIAL_DIR_PREFIX}{trial.trial_id}"
+
+
+def storage_uri(storage_path: str) -> str:
+    """Ray needs absolute local paths; URIs (s3://, gs://, file://) pass through."""
+    return storage_path if is_uri(storage_path) else str(Path(storage_path).expanduser().resolve())
+
+
+def check_resources(exp: ExperimentConfig, resources: dict[str, float]) -> int:
+    """How many trials fit at once on the cluster; a one-line error for what cannot fit."""
+    need = exp.search.resources
+    if need.gpus_per_trial > 0 and resources.get("GPU", 0) <= 0:
+        raise TunefleetError(
+            f"--gpus-per-trial {need.gpus_per_trial:g} asked for, but the Ray cluster has no GPUs; "
+            "drop the flag or connect to a cluster with GPUs (--address)"
+        )
+    if need.cpus_per_trial > resources.get("CPU", 0):
+        raise TunefleetError(
+            f"--cpus-per-trial {need.cpus_per_trial:g} is more than the cluster's {resources.get('CPU', 0):g} CPUs; lower it"
+        )
+    slots = int(resources.get("CPU", 1) // need.cpus_per_trial)
+    if need.gpus_per_trial > 0:
+        slots = min(slots, int(resources.get("GPU", 0) / need.gpus_per_trial))
+    return max(1, min(exp.search.max_concurrent_trials or slots, slots))
+
+
+class RayBackend:
+    """``search.backend: ray`` (the default): trials as Ray Tune trials on a local Ray or a cluster."""
+
+    @contextmanager
+    def open(self, exp: ExperimentConfig, *, address: str | None, verbose: bool) -> Iterator[RaySession]:
+        with ray_session(address, verbose=verbose) as resources:
+            yield RaySession(exp, check_resources(exp, resources))
+
+
+class RaySession:
+    def __init__(self, exp: ExperimentConfig, concurrency: int) -> None:
+        self.exp, self.concurrency = exp, concurrency
+
+    def can_resume(self, name: str) -> bool:
+        from ray import tune
+
+        return bool(tune.Tuner.can_restore(f"{storage_uri(self.exp.search.storage_path)}/{name}"))
+
+    def run(self, request: SearchRequest) -> list[TrialRecord]:
+        """Run (or restore and finish) the Tune experiment; return every trial's record."""
+        with RELAY.connected(request.observers):
+            grid = self._tuner(request).fit()
+            records = []
+            for i in range(len(grid)):
+                res = grid[i]
+                trial_id = Path(res.path).name.removeprefix(TRIAL_DIR_PREFIX)
+                record = RELAY.emitted.get(trial_id)
+                if record is None:  # a trial the callback did not see (e.g. it ended before a driver crash)
+                    history = res.metrics_dataframe.to_dict("records") if res.metrics_dataframe is not None else []
+                    record = make_record(
+                        request.exp, trial_id, dict(res.config or {}), res.metrics, res.error, res.checkpoint, history
+                    )
+                    RELAY.emit(record)
+                records.append(record)
+            return records
+
+    def _tuner(self, request: SearchRequest) -> Any:
+        import optuna
+        from ray import tune
+        from ray.tune.logger import JsonLoggerCallback
+        from ray.tune.search.optuna import OptunaSearch
+
+        exp, s = request.exp, request.exp.search
+        optuna.logging.set_verbosity(optuna.logging.WARNING)
+        trainable = tune.with_resources(
+            tune.with_parameters(ray_trial, data=request.data, exp=exp),
+            {"cpu": s.resources.cpus_per_trial, "gpu": s.resources.gpus_per_trial},
+        )
+        # Tune lets only one trial wait for resources when a searcher is used, which on
+        # short trials serialises them (measured: 29 s -> 17 s for 32 trials on 2 CPUs).
+        os.environ.setdefault("TUNE_MAX_PENDING_TRIALS_PG", str(max(2, self.concurrency)))
+        path = f"{storage_uri(s.storage_path)}/{request.name}"
+        if request.resume:
+            return tune.Tuner.restore(path, trainable=trainable, resume_unfinished=True, resume_errored=True)
+        searcher = OptunaSearch(
+            sampler_for(exp, request.data.task),
+            metric=exp.metric,
+            mode=exp.mode,
+            sampler=optuna.samplers.TPESampler(seed=s.seed),
+            points_to_evaluate=list(request.points) or None,
+        )
+        return tune.Tuner(
+            trainable,
+            tune_config=tune.TuneConfig(
+                metric=exp.metric,
+                mode=exp.mode,
+                search_alg=searcher,
+                scheduler=_scheduler(exp),
+                num_samples=s.num_samples,
+                max_concurrent_trials=s.max_concurrent_trials,
+                time_budget_s=s.time_budget_s,
+                reuse_actors=True,
+                trial_dirname_creator=_trial_dirname,
+            ),
+            run_config=tune.RunConfig(
+                name=request.name,
+                storage_path=storage_uri(s.storage_path),
+                verbose=0,
+                failure_config=tune.FailureConfig(max_failures=s.max_failures),
+                callbacks=[JsonLoggerCallback(), make_callback(exp, path)],
+            ),
+        )

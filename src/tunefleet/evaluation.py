@@ -1,0 +1,52 @@
+"""Scoring a finished bundle on a split: what the pipeline reports and gates on.
+
+Bundles take raw (unscaled) features, so a split's standardized arrays are mapped back
+first. The test split's probabilities are computed once (:class:`SplitScores`) and
+every test metric, the confusion matrix and the plots read them.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from tunefleet.bundle import ModelBundle
+from tunefleet.metrics import binary_metrics, confusion_matrix, multiclass_metrics, prefixed
+from tunefleet.splits import PreparedData
+
+
+def raw_features(data: PreparedData, split: str) -> np.ndarray:
+    """Undo the standardization of a split (for evaluating bundles, which take raw input)."""
+    X = getattr(data, f"X_{split}")
+    return (X * data.scaler.scale + data.scaler.mean).astype(np.float32)
+
+
+@dataclass(frozen=True)
+class SplitScores:
+    """A bundle's probabilities on one split, with the true codes: scored once, read many times."""
+
+    bundle: ModelBundle
+    X: np.ndarray
+    y: np.ndarray
+    proba: np.ndarray
+
+    @classmethod
+    def of(cls, bundle: ModelBundle, data: PreparedData, split: str) -> SplitScores:
+        X = raw_features(data, split)
+        return cls(bundle, X, np.asarray(getattr(data, f"y_{split}"), dtype=np.int64), bundle.predict_proba(X))
+
+    def metrics(self, prefix: str = "test") -> dict[str, float]:
+        if self.bundle.task == "binary":
+            return prefixed(binary_metrics(self.y, self.proba[:, 1], self.bundle.decision_threshold), prefix)
+        return prefixed(multiclass_metrics(self.y, self.proba), prefix)
+
+    def confusion(self) -> np.ndarray:
+        """Rows true, columns predicted."""
+        codes = self.bundle.codes_from_proba(self.proba)
+        return confusion_matrix(self.y, codes, len(self.bundle.class_labels))
+
+
+def evaluate(bundle: ModelBundle, data: PreparedData, split: str) -> dict[str, float]:
+    """Metrics of ``bundle`` on one split of ``data``, prefixed with the split's name."""
+    return SplitScores.of(bundle, data, split).metrics(prefix=split)
