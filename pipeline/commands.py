@@ -125,9 +125,12 @@ def cmd_models(args: argparse.Namespace) -> int:
         return 0
     print(f"{'model':<30}{'version':>8}  {'aliases':<22}{'gate metric':<18}{'test value':>11}  split")
     for rm in models:
+        by_version: dict[str, list[str]] = {}
+        for alias, version in (rm.aliases or {}).items():  # search_model_versions leaves aliases empty
+            by_version.setdefault(str(version), []).append(alias)
         for mv in sorted(client.search_model_versions(f"name='{rm.name}'"), key=lambda v: int(v.version)):
             tags = mv.tags or {}
-            aliases = ",".join(getattr(mv, "aliases", []) or []) or "-"
+            aliases = ",".join(sorted(by_version.get(str(mv.version), []))) or "-"
             value = tags.get("gate_value", "nan")
             print(
                 f"{rm.name:<30}{mv.version:>8}  {aliases:<22}{tags.get('gate_metric', '-'):<18}{float(value):>11.4f}  {tags.get('split_hash', '-')}"

@@ -1,5 +1,7 @@
 """Tune's view of a trial -> the backend-neutral TrialRecord, and the callback that relays it.
 
+Imported by the Ray backend only (it imports Ray Tune).
+
 Runs on the driver. A trial is passed to the observers (MLflow logging) only once
 Tune's experiment snapshot covers it, so a driver killed in between cannot leave a
 logged trial that the resumed search does not know.
@@ -13,6 +15,8 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
+
+from ray.tune import Callback
 
 from search.ray_worker import CONFIG_KEY
 from search.result import SearchObserver, TrialRecord
@@ -127,55 +131,52 @@ def _trial_error(trial: Any) -> str:
     return str(trial.get_error() or "trial failed (no error text recorded)")
 
 
-def make_callback(exp: ExperimentConfig, experiment_dir: str) -> Any:
-    from ray.tune import Callback
+class ObserverCallback(Callback):
+    """Forwards ended trials to the active observers, on the driver.
 
-    class ObserverCallback(Callback):
-        """Forwards ended trials to the active observers, on the driver.
+    A trial is passed on only once Tune's experiment snapshot (what --resume restores)
+    was written after it ended. Otherwise a driver killed in between would leave a
+    trial logged that the restored search does not know, and the search would end with
+    more logged trials than requested.
 
-        A trial is passed on only once Tune's experiment snapshot (what --resume
-        restores) was written after it ended. Otherwise a driver killed in between
-        would leave a trial logged that the restored search does not know, and the
-        search would end with more logged trials than requested.
-        """
+    A module-level class on purpose: Tune pickles its callbacks into the experiment
+    state, and cloudpickle stores a class defined inside a function by value, together
+    with the globals it uses, so a restored callback would relay to a stale copy of
+    :data:`RELAY` (and a live observer's locks would not pickle at all).
+    """
 
-        def __init__(self) -> None:
-            self.intermediate: dict[str, list[dict[str, Any]]] = {}
-            self.pending: list[tuple[float, TrialRecord]] = []
+    def __init__(self, exp: ExperimentConfig, experiment_dir: str) -> None:
+        self.exp, self.experiment_dir = exp, experiment_dir
+        self.intermediate: dict[str, list[dict[str, Any]]] = {}
+        self.pending: list[tuple[float, TrialRecord]] = []
 
-        def on_trial_result(self, iteration: int, trials: list, trial: Any, result: dict, **info: Any) -> None:
-            self.intermediate.setdefault(trial.trial_id, []).append(
-                {k: v for k, v in result.items() if k == "epoch" or k == "train_loss" or k.startswith("val_")}
-            )
+    def on_trial_result(self, iteration: int, trials: list, trial: Any, result: dict, **info: Any) -> None:
+        self.intermediate.setdefault(trial.trial_id, []).append(
+            {k: v for k, v in result.items() if k == "epoch" or k == "train_loss" or k.startswith("val_")}
+        )
 
-        def on_trial_complete(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
-            record = make_record(
-                exp,
-                trial.trial_id,
-                dict(trial.config),
-                trial.last_result,
-                None,
-                trial.checkpoint,
-                self.intermediate.pop(trial.trial_id, []),
-            )
-            self.pending.append((time.time(), record))
+    def on_trial_complete(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
+        history = self.intermediate.pop(trial.trial_id, [])
+        record = make_record(
+            self.exp, trial.trial_id, dict(trial.config), trial.last_result, None, trial.checkpoint, history
+        )
+        self.pending.append((time.time(), record))
 
-        def on_trial_error(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
-            record = make_record(exp, trial.trial_id, dict(trial.config), trial.last_result, _trial_error(trial), None)
-            self.pending.append((time.time(), record))
+    def on_trial_error(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
+        error = _trial_error(trial)
+        record = make_record(self.exp, trial.trial_id, dict(trial.config), trial.last_result, error, None)
+        self.pending.append((time.time(), record))
 
-        def on_step_end(self, iteration: int, trials: list, **info: Any) -> None:
-            if not self.pending:
-                return
-            saved = _snapshot_time(experiment_dir)
-            ready = [r for ended, r in self.pending if ended <= saved]
-            self.pending = [(ended, r) for ended, r in self.pending if ended > saved]
-            for record in ready:
-                RELAY.emit(record)
+    def on_step_end(self, iteration: int, trials: list, **info: Any) -> None:
+        if not self.pending:
+            return
+        saved = _snapshot_time(self.experiment_dir)
+        ready = [r for ended, r in self.pending if ended <= saved]
+        self.pending = [(ended, r) for ended, r in self.pending if ended > saved]
+        for record in ready:
+            RELAY.emit(record)
 
-        def on_experiment_end(self, trials: list, **info: Any) -> None:
-            for _, record in self.pending:
-                RELAY.emit(record)
-            self.pending = []
-
-    return ObserverCallback()
+    def on_experiment_end(self, trials: list, **info: Any) -> None:
+        for _, record in self.pending:
+            RELAY.emit(record)
+        self.pending = []

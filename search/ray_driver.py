@@ -18,7 +18,7 @@ from typing import Any
 
 from search.backend import SearchRequest
 from search.cluster import ray_session
-from search.ray_callback import RELAY, make_callback, make_record
+from search.ray_callback import RELAY, ObserverCallback, make_record
 from search.ray_worker import ray_trial
 from search.result import TrialRecord
 from search.space import sampler_for
@@ -153,6 +153,6 @@ class RaySession:
                 storage_path=storage_uri(s.storage_path),
                 verbose=0,
                 failure_config=tune.FailureConfig(max_failures=s.max_failures),
-                callbacks=[JsonLoggerCallback(), make_callback(exp, path)],
+                callbacks=[JsonLoggerCallback(), ObserverCallback(exp, path)],
             ),
         )

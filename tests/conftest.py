@@ -23,6 +23,16 @@ def mnist_root() -> Path:
     return MNIST_ROOT
 
 
+@pytest.fixture(scope="module")
+def local_ray() -> Iterator[None]:
+    """A fresh in-process Ray with 2 CPUs for one test module (never a cluster `ray start` left around)."""
+    import ray
+
+    ray.init(address="local", num_cpus=2, include_dashboard=False, configure_logging=False)
+    yield
+    ray.shutdown()
+
+
 @pytest.fixture(scope="session")
 def breast_cancer_data():
     from tunefleet.catalog import dataset_conf

@@ -18,15 +18,6 @@ pytestmark = pytest.mark.integration
 
 
 @pytest.fixture(scope="module")
-def local_ray():
-    import ray
-
-    ray.init(num_cpus=2, include_dashboard=False, configure_logging=False)
-    yield
-    ray.shutdown()
-
-
-@pytest.fixture(scope="module")
 def store(tmp_path_factory):
     """A fresh working dir with the embedded SQLite store, shared by this module's tests."""
     root = tmp_path_factory.mktemp("pipeline")

@@ -9,15 +9,6 @@ from search import load_experiment, run_search
 from tunefleet.evaluation import raw_features
 
 
-@pytest.fixture(scope="module")
-def local_ray():
-    import ray
-
-    ray.init(num_cpus=2, include_dashboard=False, configure_logging=False)
-    yield
-    ray.shutdown()
-
-
 def _exp(name: str, tmp_path, *overrides: str, **kw):
     return load_experiment(name, smoke=True, overrides=[f"search.storage_path={tmp_path}", *overrides], **kw)
 

@@ -39,6 +39,7 @@ def test_tracking_server_over_http_and_models_serve(tmp_path) -> None:
         kids = client.search_runs([parent.info.experiment_id], f"tags.`mlflow.parentRunId` = '{parent.info.run_id}'")
         assert len(kids) == 5
         mlflow.set_tracking_uri(url)
+        mlflow.set_registry_uri(url)
         model = mlflow.pyfunc.load_model("models:/tunefleet-sign@champion")
         import pandas as pd
 
@@ -119,12 +120,3 @@ def test_resume_after_killed_driver(tmp_path) -> None:
     assert len(parents) == 1 and parents[0].info.run_id == summary["parent_run_id"]
     assert {r.data.tags["mlflow.parentRunId"] for r in children} == {summary["parent_run_id"]}
     assert summary["alias"] == "champion"
-
-
-def test_tunefleet_ui_serves_the_embedded_store(tmp_path) -> None:
-    port = free_port()
-    cmd = [str(BIN / "tunefleet"), "ui", "--port", str(port), "--tracking-uri", f"sqlite:///{tmp_path}/mlruns.db"]
-    with process(cmd, tmp_path / "ui.log") as ui:
-        wait_http(f"http://127.0.0.1:{port}/health", timeout=120, proc=ui)
-        with urllib.request.urlopen(f"http://127.0.0.1:{port}/", timeout=10) as resp:
-            assert resp.status == 200 and b"MLflow" in resp.read()

@@ -42,35 +42,29 @@ def write_clinic_csv(path: Path, n: int = 300, seed: int = 0) -> Path:
 
 
 @pytest.fixture(scope="module")
-def searched(tmp_path_factory):
+def searched(tmp_path_factory, local_ray):
     """One smoke search of the clinic file; the champion it registered."""
-    import ray
-
     root = tmp_path_factory.mktemp("userfile")
     csv = write_clinic_csv(root / "clinic.csv")
     db = f"sqlite:///{root}/mlruns.db"
     mp = pytest.MonkeyPatch()
     mp.chdir(root)
     mp.setenv("MLFLOW_TRACKING_URI", db)
-    ray.init(num_cpus=2, include_dashboard=False, configure_logging=False)
-    try:
-        code = main(
-            [
-                "search",
-                "--data",
-                str(csv),
-                "--target",
-                "outcome",
-                "--set",
-                f"dataset.options.features={json.dumps(FEATURES)}",
-                "--smoke",
-                "--quiet",
-                "--json",
-                str(root / "s.json"),
-            ]
-        )
-    finally:
-        ray.shutdown()
+    code = main(
+        [
+            "search",
+            "--data",
+            str(csv),
+            "--target",
+            "outcome",
+            "--set",
+            f"dataset.options.features={json.dumps(FEATURES)}",
+            "--smoke",
+            "--quiet",
+            "--json",
+            str(root / "s.json"),
+        ]
+    )
     assert code == 0
     yield root, csv, db, json.loads((root / "s.json").read_text())
     mp.undo()
