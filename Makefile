@@ -24,10 +24,12 @@ smoke: setup
 seeds: setup  ## each dataset's seed-tutorial configuration and its test metrics (core only)
 	$(BIN)/python -m tunefleet.seeds --mnist-root ../shared/data/mnist-subset
 
+# The whole suite, test files spread over 2 workers (most integration time is waiting on
+# processes to start); tests run in random order (pytest-randomly prints the seed).
 test: setup lint  ## everything CI runs: lint, types, the full test suite
-	$(BIN)/python -m pytest -m "slow or not slow" $(ARGS)
+	$(BIN)/python -m pytest -n 2 --dist loadfile -m "integration or slow or not (integration or slow)" $(ARGS)
 
-test-fast: setup
+test-fast: setup  ## the pure suite: no Ray, no MLflow, no servers (about 15 s)
 	$(BIN)/python -m pytest $(ARGS)
 
 lint: setup

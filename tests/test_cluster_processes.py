@@ -1,6 +1,14 @@
-"""The documented cluster recipe with real processes on this machine: `ray start --head` and a
-`ray start --address` worker with token auth, an `mlflow server` (SQLite) on loopback, and
-`tunefleet search --address` against them. A client without the cluster's token is refused."""
+"""Real multi-node Ray clusters on this machine.
+
+- The documented recipe with real processes: `ray start --head` and a `ray start --address`
+  worker with token auth, an `mlflow server` (SQLite) on loopback, and
+  `tunefleet search --address` against them. A client without the cluster's token is refused.
+- ``ray.cluster_utils.Cluster``: trials spread over nodes, and a worker node removed
+  mid-search leaves every trial accounted for.
+
+One file on purpose: the suite runs files on parallel workers, and these two clusters
+are kept from starting at the same time.
+"""
 
 from __future__ import annotations
 
@@ -10,6 +18,7 @@ import secrets
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from contextlib import ExitStack
 from pathlib import Path
@@ -19,6 +28,8 @@ import pandas as pd
 import pytest
 from mlflow.tracking import MlflowClient
 
+from search import load_experiment, run_search
+from search.result import TrialRecord
 from tests.services import BIN, free_port, mlflow_server, process
 
 pytestmark = pytest.mark.slow
@@ -31,8 +42,10 @@ def _alive_nodes(address: str, env: dict[str, str]) -> int:
     return int(proc.stdout.strip().splitlines()[-1]) if proc.returncode == 0 and proc.stdout.strip() else 0
 
 
-def _no_ray_left() -> bool:
-    out = subprocess.run(["pgrep", "-f", "raylet|gcs_server"], capture_output=True, text=True)
+def _no_ray_left(port: int) -> bool:
+    """No raylet or GCS of the cluster on ``port`` left (other tests' Rays may be running)."""
+    pattern = f"(raylet|gcs_server).*(gcs-address=[^ ]*:{port}( |$)|gcs_server_port={port}( |$))"
+    out = subprocess.run(["pgrep", "-f", pattern], capture_output=True, text=True)
     return out.stdout.strip() == ""
 
 
@@ -115,38 +128,83 @@ def test_token_cluster_from_processes(tmp_path) -> None:
         rows = pd.DataFrame([[float(v) for v in range(30)]], columns=model.metadata.metadata["feature_names"])
         assert list(model.predict(rows).columns) == ["label", "probability"]
 
-        # a client with the wrong token, or none, is refused
-        for bad_env in (
+        # a client with the wrong token, or none, is refused (both at once: each waits out Ray's retries)
+        bad_envs = (
             {**env, "RAY_AUTH_TOKEN": "not-the-token"},
             {k: v for k, v in env.items() if not k.startswith("RAY_AUTH")},
-        ):
-            refused = subprocess.run(
-                [
-                    *CLI,
-                    "search",
-                    "sign",
-                    "--smoke",
-                    "--address",
-                    address,
-                    "--tracking-uri",
-                    url,
-                    "--storage-path",
-                    str(tmp_path / "runs"),
-                ],
-                cwd=tmp_path,
-                env=bad_env,
-                capture_output=True,
-                text=True,
-                timeout=300,
+        )
+        refused_cmd = [*CLI, "search", "sign", "--smoke", "--address", address, "--tracking-uri", url]
+        refused_cmd += ["--storage-path", str(tmp_path / "runs")]
+        clients = [
+            subprocess.Popen(
+                refused_cmd, cwd=tmp_path, env=bad, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
             )
-            assert refused.returncode == 2, refused.stdout[-2000:] + refused.stderr[-2000:]
-            assert refused.stderr.strip().splitlines()[-1].startswith(f"error: cannot connect to Ray at {address}")
+            for bad in bad_envs
+        ]
+        for client_proc in clients:
+            out, err = client_proc.communicate(timeout=300)
+            assert client_proc.returncode == 2, out[-2000:] + err[-2000:]
+            assert err.strip().splitlines()[-1].startswith(f"error: cannot connect to Ray at {address}")
     # `ray start` registered the cluster in /tmp/ray/ray_current_cluster; stopping it by
     # signal (not `ray stop`) leaves that file behind, so remove it as `ray stop` would.
     current = Path(tempfile.gettempdir()) / "ray" / "ray_current_cluster"
     if current.is_file() and str(port) in current.read_text():
         current.unlink()
     deadline = time.monotonic() + 30
-    while not _no_ray_left() and time.monotonic() < deadline:
+    while not _no_ray_left(port) and time.monotonic() < deadline:
         time.sleep(1)
-    assert _no_ray_left(), "ray processes left running after the test"
+    assert _no_ray_left(port), "ray processes left running after the test"
+
+
+class RemoveWorkerAfter:
+    """Observer that kills the worker node once ``n`` trials have ended."""
+
+    def __init__(self, cluster, node, n: int) -> None:
+        self.cluster, self.node, self.n = cluster, node, n
+        self.ended: list[TrialRecord] = []
+        self.removed = threading.Event()
+
+    def on_search_start(self, *args, **kwargs) -> None:
+        pass
+
+    def on_trial_end(self, record: TrialRecord) -> None:
+        self.ended.append(record)
+        if len(self.ended) == self.n and not self.removed.is_set():
+            threading.Thread(target=self._remove, daemon=True).start()
+
+    def _remove(self) -> None:
+        self.cluster.remove_node(self.node, allow_graceful=False)
+        self.removed.set()
+
+
+def test_multi_node_search_survives_worker_loss(tmp_path) -> None:
+    import ray
+    from ray.cluster_utils import Cluster
+
+    cluster = Cluster(initialize_head=True, head_node_args={"num_cpus": 1})
+    worker = cluster.add_node(num_cpus=1)
+    cluster.wait_for_nodes()
+    try:
+        ray.init(address=cluster.address)
+        exp = load_experiment(
+            "breast_cancer",
+            overrides=[
+                f"search.storage_path={tmp_path}",
+                "search.num_samples=8",
+                "search.max_failures=3",
+                "search.scheduler.name=none",
+                "space.epochs={type: int, low: 20, high: 40}",
+            ],
+        )
+        killer = RemoveWorkerAfter(cluster, worker, n=3)
+        result = run_search(exp, observers=[killer], progress=True)
+        assert killer.removed.is_set()
+        assert len(result.trials) == 8 and sum(result.counts().values()) == 8
+        assert len({t.trial_id for t in result.trials}) == 8
+        nodes = {t.node_id for t in result.trials if t.node_id}
+        assert len(nodes) >= 2, f"trials ran on {nodes}"
+        assert result.counts()["finished"] >= 7  # trials lost with the node were retried elsewhere
+        assert result.best_bundle is not None
+    finally:
+        ray.shutdown()
+        cluster.shutdown()

@@ -1,4 +1,7 @@
-"""Real server processes: a tracking server over HTTP, `mlflow models serve`, and --resume after a killed driver."""
+"""Real server processes: a tracking server over HTTP, and --resume after a killed driver.
+
+(`mlflow models serve` is exercised in tests/test_user_files.py.)
+"""
 
 from __future__ import annotations
 
@@ -8,13 +11,12 @@ import signal
 import subprocess
 import sys
 import time
-import urllib.request
 
 import mlflow
 import pytest
 from mlflow.tracking import MlflowClient
 
-from tests.services import BIN, free_port, mlflow_server, process, wait_http
+from tests.services import mlflow_server
 
 pytestmark = pytest.mark.slow
 CLI = [sys.executable, "-m", "pipeline"]
@@ -28,7 +30,7 @@ def _run(args: list[str], cwd, env=None, timeout: int = 400) -> subprocess.Compl
     return proc
 
 
-def test_tracking_server_over_http_and_models_serve(tmp_path) -> None:
+def test_tracking_server_over_http(tmp_path) -> None:
     with mlflow_server(tmp_path) as url:
         _run(["search", "sign", "--smoke", "--quiet", "--json", "s.json", "--tracking-uri", url], cwd=tmp_path)
         summary = json.loads((tmp_path / "s.json").read_text())
@@ -44,30 +46,6 @@ def test_tracking_server_over_http_and_models_serve(tmp_path) -> None:
         import pandas as pd
 
         assert model.predict(pd.DataFrame({"x": [-5.0, 5.0]}))["label"].tolist() == [0, 1]
-
-        port = free_port()
-        serve = [
-            str(BIN / "mlflow"),
-            "models",
-            "serve",
-            "-m",
-            "models:/tunefleet-sign@champion",
-            "--env-manager",
-            "local",
-            "--host",
-            "127.0.0.1",
-            "-p",
-            str(port),
-        ]
-        with process(serve, tmp_path / "serve.log", env={"MLFLOW_TRACKING_URI": url}) as server:
-            wait_http(f"http://127.0.0.1:{port}/ping", timeout=180, proc=server)
-            body = json.dumps({"dataframe_split": {"columns": ["x"], "data": [[-4.0], [6.0], [9.0]]}}).encode()
-            req = urllib.request.Request(
-                f"http://127.0.0.1:{port}/invocations", data=body, headers={"Content-Type": "application/json"}
-            )
-            with urllib.request.urlopen(req, timeout=30) as resp:
-                preds = json.loads(resp.read())["predictions"]
-        assert [p["label"] for p in preds] == [0, 1, 1] and all(0 <= p["probability"] <= 1 for p in preds)
 
 
 def _trial_children(db: str) -> list:
