@@ -168,7 +168,10 @@ def cmd_ui(args: argparse.Namespace) -> int:
     cmd += ["--host", "127.0.0.1", "--port", str(args.port)]
     print(f"MLflow UI on http://127.0.0.1:{args.port} (store {settings.tracking_uri}); Ctrl-C to stop", flush=True)
     # Its own session: a terminal's Ctrl-C reaches this process only, and the server is
-    # then asked to stop once, as a whole (its workers are shut down by it, not killed).
+    # then asked to stop once, as a whole (it shuts its workers down itself). SIGTERM and
+    # SIGHUP take the same path, so stopping this process never orphans the server.
+    for sig in (signal.SIGTERM, signal.SIGHUP):
+        signal.signal(sig, _interrupt)
     with subprocess.Popen(cmd, start_new_session=True) as server:
         try:
             return server.wait()
@@ -180,6 +183,10 @@ def cmd_ui(args: argparse.Namespace) -> int:
                 os.killpg(server.pid, signal.SIGKILL)
             print("MLflow UI stopped", flush=True)
             return 0
+
+
+def _interrupt(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt
 
 
 def cmd_seeds(args: argparse.Namespace) -> int:

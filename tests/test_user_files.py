@@ -116,13 +116,11 @@ def _get(url: str, body: dict | None = None) -> dict:
         return json.loads(resp.read())
 
 
-def test_ui_from_the_venv_without_activation_shows_runs_and_datasets(searched) -> None:
-    root, _csv, db, summary = searched
-    port = free_port()
+def _start_ui(root: Path, db: str, port: int) -> subprocess.Popen:
     env = {k: v for k, v in os.environ.items() if k != "VIRTUAL_ENV"}
     env["PATH"] = "/usr/bin:/bin"  # no venv on PATH: the CLI must find mlflow through its own interpreter
-    with open(root / "ui.log", "w") as log:
-        ui = subprocess.Popen(
+    with open(root / f"ui-{port}.log", "w") as log:
+        return subprocess.Popen(
             [str(BIN / "tunefleet"), "ui", "--port", str(port), "--tracking-uri", db],
             stdout=log,
             stderr=subprocess.STDOUT,
@@ -130,40 +128,65 @@ def test_ui_from_the_venv_without_activation_shows_runs_and_datasets(searched) -
             cwd=root,
             start_new_session=True,
         )
+
+
+def _stop_ui(ui: subprocess.Popen, base: str, sig: int) -> None:
+    """``sig`` to the UI's process group (what a terminal sends): it exits 0 and its server goes with it."""
+    os.killpg(ui.pid, sig)
+    assert ui.wait(timeout=30) == 0
+    with pytest.raises(OSError):
+        urllib.request.urlopen(f"{base}/health", timeout=2)
+
+
+def _kill(ui: subprocess.Popen) -> None:
+    if ui.poll() is None:
+        os.killpg(ui.pid, signal.SIGKILL)
+
+
+def _contexts(run: dict) -> dict[str, str]:
+    """A run's dataset inputs as {context: digest}, as the UI's REST API returns them."""
+    out = {}
+    for d in run["inputs"]["dataset_inputs"]:
+        context = {t["key"]: t["value"] for t in d["tags"]}["mlflow.data.context"]
+        out[context] = d["dataset"]["digest"]
+    return out
+
+
+def test_ui_from_the_venv_without_activation_shows_runs_and_datasets(searched) -> None:
+    root, _csv, db, summary = searched
+    port = free_port()
+    base = f"http://127.0.0.1:{port}"
+    ui = _start_ui(root, db, port)
     try:
-        base = f"http://127.0.0.1:{port}"
         wait_http(f"{base}/health", timeout=120, proc=ui)
         # the same REST calls the UI makes
         exp = _get(f"{base}/ajax-api/2.0/mlflow/experiments/get-by-name?experiment_name={MODEL}")["experiment"]
         tags = {t["key"]: t["value"] for t in exp.get("tags", [])}
         assert tags["mlflow.experimentKind"] == "custom_model_development"
         runs = _get(f"{base}/ajax-api/2.0/mlflow/runs/search", {"experiment_ids": [exp["experiment_id"]]})["runs"]
-        by_role = {}
+        by_role: dict[str, list[dict]] = {}
         for run in runs:
-            role = {t["key"]: t["value"] for t in run["data"]["tags"]}["tunefleet.role"]
-            by_role.setdefault(role, []).append(run)
+            by_role.setdefault({t["key"]: t["value"] for t in run["data"]["tags"]}["tunefleet.role"], []).append(run)
         parent, trials = by_role["search"][0], by_role["trial"]
         assert len(trials) == 4
-
-        def contexts(run: dict) -> dict[str, str]:
-            out = {}
-            for d in run["inputs"]["dataset_inputs"]:
-                context = {t["key"]: t["value"] for t in d["tags"]}["mlflow.data.context"]
-                out[context] = d["dataset"]["digest"]
-            return out
-
-        assert contexts(parent) == dict.fromkeys(("training", "validation", "test"), summary["split_hash"])
+        assert _contexts(parent) == dict.fromkeys(("training", "validation", "test"), summary["split_hash"])
         for trial in trials:
-            assert contexts(trial) == dict.fromkeys(("training", "validation"), summary["split_hash"])
-        # Ctrl-C stops the UI and its server cleanly
-        os.killpg(ui.pid, signal.SIGINT)
-        assert ui.wait(timeout=30) == 0
-        with pytest.raises(OSError):  # the server went with it
-            urllib.request.urlopen(f"{base}/health", timeout=2)
+            assert _contexts(trial) == dict.fromkeys(("training", "validation"), summary["split_hash"])
+        _stop_ui(ui, base, signal.SIGINT)  # Ctrl-C
     finally:
-        if ui.poll() is None:
-            os.killpg(ui.pid, signal.SIGKILL)
-    assert "Traceback" not in (root / "ui.log").read_text()
+        _kill(ui)
+    assert "Traceback" not in (root / f"ui-{port}.log").read_text()
+
+
+def test_ui_stopped_by_sigterm_takes_its_server_along(searched) -> None:
+    root, _csv, db, _summary = searched
+    port = free_port()
+    ui = _start_ui(root, db, port)
+    try:
+        wait_http(f"http://127.0.0.1:{port}/health", timeout=120, proc=ui)
+        _stop_ui(ui, f"http://127.0.0.1:{port}", signal.SIGTERM)
+    finally:
+        _kill(ui)
 
 
 @pytest.mark.slow

@@ -1,0 +1,73 @@
+"""The layout rules, read from the source: imports point pipeline -> search -> tunefleet, no
+import cycles between modules, and no module over 300 lines."""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+PACKAGES = {"tunefleet": REPO / "src" / "tunefleet", "search": REPO / "search", "pipeline": REPO / "pipeline"}
+LAYER = {"tunefleet": 0, "search": 1, "pipeline": 2}
+MAX_LINES = 300
+
+
+def _modules() -> dict[str, Path]:
+    return {
+        f"{pkg}.{path.stem}" if path.stem != "__init__" else pkg: path
+        for pkg, root in PACKAGES.items()
+        for path in sorted(root.glob("*.py"))
+    }
+
+
+def _imports(path: Path) -> set[str]:
+    """Project modules imported anywhere in the file (lazy imports inside functions too)."""
+    found = set()
+    for node in ast.walk(ast.parse(path.read_text())):
+        names = []
+        if isinstance(node, ast.Import):
+            names = [alias.name for alias in node.names]
+        elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+            names = [node.module] + [f"{node.module}.{alias.name}" for alias in node.names]
+        found |= {n for n in names if n.split(".")[0] in PACKAGES}
+    return found
+
+
+def test_imports_point_down_only() -> None:
+    modules = _modules()
+    upward = [
+        f"{name} imports {imported}"
+        for name, path in modules.items()
+        for imported in _imports(path)
+        if LAYER[imported.split(".")[0]] > LAYER[name.split(".")[0]]
+    ]
+    assert upward == []
+
+
+def test_no_import_cycles_between_modules() -> None:
+    modules = _modules()
+    graph = {name: {i for i in _imports(path) if i in modules and i != name} for name, path in modules.items()}
+    # a package's __init__ re-exports its modules; its edges are the package's face, not a cycle
+    graph = {n: {i for i in deps if i not in PACKAGES} for n, deps in graph.items() if n not in PACKAGES}
+    state: dict[str, int] = {}
+
+    def visit(node: str, trail: list[str]) -> None:
+        state[node] = 1
+        for nxt in graph.get(node, ()):
+            if state.get(nxt) == 1:
+                pytest.fail("import cycle: " + " -> ".join([*trail[trail.index(nxt) :], nxt]))
+            if nxt not in state:
+                visit(nxt, [*trail, nxt])
+        state[node] = 2
+
+    for name in graph:
+        if name not in state:
+            visit(name, [name])
+
+
+def test_no_module_over_300_lines() -> None:
+    sizes = {str(p.relative_to(REPO)): len(p.read_text().splitlines()) for p in _modules().values()}
+    assert {p: n for p, n in sizes.items() if n > MAX_LINES} == {}
+    assert len(sizes) > 40  # the walk found the packages
