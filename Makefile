@@ -32,8 +32,8 @@ seeds: setup  ## each dataset's seed-tutorial configuration and its test metrics
 ALL   := -m "integration or slow or not (integration or slow)"
 ALONE := tests/test_cluster_processes.py
 test: setup lint  ## everything CI runs: lint, types, the full test suite
-	$(BIN)/python -m pytest $(ALL) $(ALONE) $(ARGS)
-	$(BIN)/python -m pytest -n 2 --dist loadfile $(ALL) --ignore $(ALONE) $(ARGS)
+	$(BIN)/python -m pytest $(ALL) --durations=5 $(ALONE) $(ARGS)
+	$(BIN)/python -m pytest -n 2 --dist loadfile $(ALL) --durations=15 --ignore $(ALONE) $(ARGS)
 
 test-fast: setup  ## the pure suite: no Ray, no MLflow, no servers (about 15 s)
 	$(BIN)/python -m pytest $(ARGS)

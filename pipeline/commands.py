@@ -7,7 +7,9 @@ import json
 import os
 import shlex
 import signal
+import subprocess
 import sys
+import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -159,8 +161,6 @@ def cmd_promote(args: argparse.Namespace) -> int:
 
 def cmd_ui(args: argparse.Namespace) -> int:
     """The MLflow UI, run by the interpreter this CLI runs in (no activated venv needed)."""
-    import subprocess
-
     from pipeline.settings import load_tracking_settings
 
     settings = load_tracking_settings(args.tracking_uri, args.conf)
@@ -168,21 +168,41 @@ def cmd_ui(args: argparse.Namespace) -> int:
     cmd += ["--host", "127.0.0.1", "--port", str(args.port)]
     print(f"MLflow UI on http://127.0.0.1:{args.port} (store {settings.tracking_uri}); Ctrl-C to stop", flush=True)
     # Its own session: a terminal's Ctrl-C reaches this process only, and the server is
-    # then asked to stop once, as a whole (it shuts its workers down itself). SIGTERM and
-    # SIGHUP take the same path, so stopping this process never orphans the server.
+    # then stopped once, as a whole: SIGTERM to its process group (uvicorn and its workers
+    # shut down on it), SIGKILL if anything is left after 10 s. SIGTERM and SIGHUP to this
+    # process take the same path, so stopping it never orphans the server.
     for sig in (signal.SIGTERM, signal.SIGHUP):
         signal.signal(sig, _interrupt)
     with subprocess.Popen(cmd, start_new_session=True) as server:
         try:
             return server.wait()
         except KeyboardInterrupt:
-            server.send_signal(signal.SIGINT)
-            try:
-                server.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                os.killpg(server.pid, signal.SIGKILL)
+            _stop_group(server)
             print("MLflow UI stopped", flush=True)
             return 0
+
+
+def _stop_group(proc: subprocess.Popen, grace_s: float = 10.0) -> None:
+    """SIGTERM to the process group, then SIGKILL to whatever of it is left after ``grace_s``."""
+    for sig in (signal.SIGTERM, signal.SIGKILL):
+        try:
+            os.killpg(proc.pid, sig)
+        except ProcessLookupError:
+            break
+        deadline = time.monotonic() + grace_s
+        while time.monotonic() < deadline and (proc.poll() is None or _group_alive(proc.pid)):
+            time.sleep(0.1)
+        if not _group_alive(proc.pid):
+            break
+    proc.wait()
+
+
+def _group_alive(pgid: int) -> bool:
+    try:
+        os.killpg(pgid, 0)
+    except ProcessLookupError:
+        return False
+    return True
 
 
 def _interrupt(signum: int, frame: object) -> None:

@@ -29,16 +29,29 @@ import pytest
 from mlflow.tracking import MlflowClient
 
 from search import load_experiment, run_search
+from search.cluster import tcp_problem
 from search.result import TrialRecord
 from tests.services import BIN, free_port, mlflow_server, process
 
 pytestmark = pytest.mark.slow
 CLI = [sys.executable, "-m", "pipeline"]
-ALIVE = "import ray, sys; ray.init(address=sys.argv[1]); print(sum(n['Alive'] for n in ray.nodes()))"
+# one process per wait (importing Ray costs seconds): connect, then poll until n nodes are alive
+WAIT_NODES = (
+    "import ray, sys, time; ray.init(address=sys.argv[1]); n, end = int(sys.argv[2]), time.monotonic() + 120\n"
+    "while sum(x['Alive'] for x in ray.nodes()) < n and time.monotonic() < end: time.sleep(0.5)\n"
+    "print(sum(x['Alive'] for x in ray.nodes()))"
+)
 
 
-def _alive_nodes(address: str, env: dict[str, str]) -> int:
-    proc = subprocess.run([sys.executable, "-c", ALIVE, address], env=env, capture_output=True, text=True, timeout=120)
+def _wait_for_nodes(address: str, n: int, env: dict[str, str]) -> int:
+    """How many nodes are alive once ``n`` are (or 2 minutes passed)."""
+    host, port = address.rsplit(":", 1)
+    deadline = time.monotonic() + 120
+    while tcp_problem(host, int(port), 1.0) and time.monotonic() < deadline:
+        time.sleep(0.5)  # the head's GCS is not listening yet
+    proc = subprocess.run(
+        [sys.executable, "-c", WAIT_NODES, address, str(n)], env=env, capture_output=True, text=True, timeout=180
+    )
     return int(proc.stdout.strip().splitlines()[-1]) if proc.returncode == 0 and proc.stdout.strip() else 0
 
 
@@ -72,15 +85,11 @@ def test_token_cluster_from_processes(tmp_path) -> None:
                 env=env,
             )
         )
-        deadline = time.monotonic() + 120
-        while _alive_nodes(address, env) < 1 and time.monotonic() < deadline:
-            time.sleep(1)
+        assert _wait_for_nodes(address, 1, env) == 1, (tmp_path / "head.log").read_text()[-2000:]
         stack.enter_context(
             process([ray, "start", f"--address={address}", "--num-cpus=1", "--block"], tmp_path / "worker.log", env=env)
         )
-        while _alive_nodes(address, env) < 2 and time.monotonic() < deadline:
-            time.sleep(1)
-        assert _alive_nodes(address, env) == 2, (tmp_path / "worker.log").read_text()[-2000:]
+        assert _wait_for_nodes(address, 2, env) == 2, (tmp_path / "worker.log").read_text()[-2000:]
         url = stack.enter_context(mlflow_server(tmp_path))
 
         # the documented command, against both

@@ -60,8 +60,15 @@ def test_smoke_search_tracks_registers_and_serves(local_ray, store, mnist_root, 
     children = _children(client, parent.info.run_id)
     roles = [c.data.tags["tunefleet.role"] for c in children]
     assert roles.count("trial") == 4 and roles.count("baseline") == 1 and len(children) == 5
-    trial_ids = [c.data.tags["tunefleet.trial_id"] for c in children if c.data.tags["tunefleet.role"] == "trial"]
-    assert len(set(trial_ids)) == 4
+    trials = [c for c in children if c.data.tags["tunefleet.role"] == "trial"]
+    assert len({c.data.tags["tunefleet.trial_id"] for c in trials}) == 4
+    assert all(c.data.tags["node_id"] for c in trials)  # ran on a Ray node
+    # the best trial is the best finished one by the search metric
+    metric, mode = summary["metric"], summary["mode"]
+    finished = [c.data.metrics[metric] for c in trials if c.data.tags["tunefleet.status"] == "finished"]
+    assert summary["val_metrics"][metric] == (max(finished) if mode == "max" else min(finished))
+    if name == "mnist":
+        assert summary["val_metrics"]["val_accuracy"] > 0.5
     one = next(
         c
         for c in children

@@ -13,6 +13,7 @@ import os
 import signal
 import subprocess
 import sys
+import time
 import urllib.request
 from pathlib import Path
 
@@ -131,11 +132,21 @@ def _start_ui(root: Path, db: str, port: int) -> subprocess.Popen:
 
 
 def _stop_ui(ui: subprocess.Popen, base: str, sig: int) -> None:
-    """``sig`` to the UI's process group (what a terminal sends): it exits 0 and its server goes with it."""
+    """``sig`` to the UI's process group (what a terminal sends): it exits 0 and its server goes with it,
+    every process of it (uvicorn workers, MLflow's job consumers), not just the listening socket."""
+    server_pid = int(subprocess.run(["pgrep", "-P", str(ui.pid)], capture_output=True, text=True).stdout.split()[0])
+    server_group = os.getpgid(server_pid)
     os.killpg(ui.pid, sig)
-    assert ui.wait(timeout=30) == 0
+    assert ui.wait(timeout=60) == 0
     with pytest.raises(OSError):
         urllib.request.urlopen(f"{base}/health", timeout=2)
+    deadline = time.monotonic() + 10  # its last processes may take a moment to be reaped
+    while (
+        time.monotonic() < deadline
+        and subprocess.run(["pgrep", "-g", str(server_group)], capture_output=True).returncode == 0
+    ):
+        time.sleep(0.2)
+    assert subprocess.run(["pgrep", "-g", str(server_group)], capture_output=True).returncode == 1  # none left
 
 
 def _kill(ui: subprocess.Popen) -> None:

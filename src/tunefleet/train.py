@@ -102,6 +102,41 @@ def as_tensor(array: np.ndarray, device: torch.device) -> torch.Tensor:
     return torch.from_numpy(array).to(device)
 
 
+class EpochLog:
+    """One member's curve, best epoch by validation loss, and patience counter.
+
+    Shared by ``train_one`` and the cohort trainer, so both keep the same best epoch
+    and stop at the same epoch for the same curve.
+    """
+
+    def __init__(self, cfg: TrainConfig) -> None:
+        self.cfg = cfg
+        self.history: list[dict[str, float]] = []
+        self.best_loss, self.best_epoch, self.stale = float("inf"), 0, 0
+
+    def add(self, row: dict[str, float]) -> bool:
+        """Record an epoch; True when it is the new best (keep its weights)."""
+        self.history.append(row)
+        if row["val_loss"] < self.best_loss - 1e-9:
+            self.best_loss, self.best_epoch, self.stale = row["val_loss"], int(row["epoch"]), 0
+            return True
+        self.stale += 1
+        return False
+
+    def done(self) -> bool:
+        """The member's last epoch was trained, or its patience ran out."""
+        patience = self.cfg.patience
+        return len(self.history) >= self.cfg.epochs or (patience is not None and self.stale >= patience)
+
+
+def epoch_row(
+    task: str, epoch: int, train_loss: float, val_logits: np.ndarray, data: PreparedData, cfg: TrainConfig
+) -> dict[str, float]:
+    """The history row of one epoch: train loss and the validation metrics."""
+    metrics, _ = epoch_metrics(task, val_logits, data.y_val, cfg.threshold)
+    return {"epoch": float(epoch), "train_loss": train_loss, **prefixed(metrics, "val")}
+
+
 def train_one(config: TrainConfig, data: PreparedData, report: ReportHook | None = None) -> TrainResult:
     """Train one classifier and return its curves, validation metrics and bundle.
 
@@ -127,9 +162,8 @@ def train_one(config: TrainConfig, data: PreparedData, report: ReportHook | None
     generator = torch.Generator().manual_seed(cfg.seed)
     n = len(X_train)
 
-    history: list[dict[str, float]] = []
-    best_loss, best_epoch, best_state = float("inf"), 0, copy.deepcopy(model.state_dict())
-    stale = 0
+    log = EpochLog(cfg)
+    best_state = copy.deepcopy(model.state_dict())
     for epoch in range(1, cfg.epochs + 1):
         model.train()
         perm = torch.randperm(n, generator=generator).to(device)
@@ -144,26 +178,26 @@ def train_one(config: TrainConfig, data: PreparedData, report: ReportHook | None
         model.eval()
         with torch.no_grad():
             val_logits = model(X_val).cpu().numpy()
-        metrics, _ = epoch_metrics(data.task, val_logits, data.y_val, cfg.threshold)
-        row = {"epoch": float(epoch), "train_loss": float(total.item()) / n, **prefixed(metrics, "val")}
-        history.append(row)
-        if row["val_loss"] < best_loss - 1e-9:
-            best_loss, best_epoch, stale = row["val_loss"], epoch, 0
+        row = epoch_row(data.task, epoch, float(total.item()) / n, val_logits, data, cfg)
+        if log.add(row):
             best_state = copy.deepcopy(model.state_dict())
-        else:
-            stale += 1
         if report is not None:
             report(epoch, row)
-        if cfg.patience is not None and stale >= cfg.patience:
+        if log.done():
             break
-
-    if cfg.keep == "last":
-        best_epoch = len(history)
-    else:
+    if cfg.keep == "best":
         model.load_state_dict(best_state)
+    return finish(cfg, data, model, log, started, device)
+
+
+def finish(
+    cfg: TrainConfig, data: PreparedData, model: MLP, log: EpochLog, started: float, device: torch.device
+) -> TrainResult:
+    """Calibrate, choose the threshold and build the bundle from the kept weights in ``model``."""
+    best_epoch = len(log.history) if cfg.keep == "last" else log.best_epoch
     model.eval()
     with torch.no_grad():
-        val_logits = model(X_val).cpu().numpy()
+        val_logits = model(as_tensor(data.X_val, device)).cpu().numpy()
     temperature = fit_temperature(val_logits, data.y_val) if cfg.calibrate else 1.0
     final, threshold = epoch_metrics(data.task, val_logits, data.y_val, cfg.threshold, temperature)
     bundle = ModelBundle(
@@ -181,14 +215,14 @@ def train_one(config: TrainConfig, data: PreparedData, report: ReportHook | None
     metrics_out = {
         **prefixed(final, "val"),
         "best_epoch": float(best_epoch),
-        "epochs_run": float(len(history)),
+        "epochs_run": float(len(log.history)),
         "temperature": temperature,
     }
     if threshold is not None:
         metrics_out["threshold"] = threshold
     return TrainResult(
         config=cfg,
-        history=history,
+        history=log.history,
         best_epoch=best_epoch,
         metrics=metrics_out,
         val_probabilities=probabilities(val_logits, temperature),

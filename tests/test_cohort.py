@@ -1,0 +1,149 @@
+"""train_cohort equals train_one per member, padded units stay exactly zero, members leave the stack.
+
+Tolerance: the cohort multiplies with ``baddbmm`` where ``train_one`` uses ``addmm``, so
+float32 sums are ordered differently. Over these runs weights agree to 2e-4 absolute,
+validation metrics to 1e-4, and the best epoch and epochs run exactly.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from tunefleet.catalog import dataset_conf
+from tunefleet.cohort import Stack, cohort_groups, optimizer_step, train_cohort
+from tunefleet.train import TrainConfig, train_one
+
+WEIGHT_ATOL, METRIC_ATOL = 2e-4, 1e-4
+
+
+def _cfg(**kw) -> TrainConfig:
+    return TrainConfig(torch_threads=1, calibrate=True, **kw)
+
+
+def _assert_same(cohort_result, reference) -> None:
+    assert cohort_result.best_epoch == reference.best_epoch
+    assert cohort_result.metrics["epochs_run"] == reference.metrics["epochs_run"]
+    for key, value in reference.metrics.items():
+        assert cohort_result.metrics[key] == pytest.approx(value, abs=METRIC_ATOL), key
+    for key, weights in reference.bundle.state_dict.items():
+        np.testing.assert_allclose(cohort_result.bundle.state_dict[key], weights, atol=WEIGHT_ATOL, err_msg=key)
+    assert len(cohort_result.history) == len(reference.history)
+
+
+BREAST_CANCER = [
+    # widths within a layer count differ (padding), and so do lr, weight decay, momentum, epochs, seed, patience
+    [_cfg(hidden_widths=(), optimizer="adam", lr=0.01, epochs=6, seed=1), _cfg(hidden_widths=(), optimizer="adam", lr=0.003, weight_decay=1e-3, epochs=9, seed=2)],
+    [_cfg(hidden_widths=(16,), optimizer="sgd", lr=0.05, momentum=0.9, epochs=7, seed=3), _cfg(hidden_widths=(32,), optimizer="sgd", lr=0.1, momentum=0.0, weight_decay=1e-4, epochs=5, seed=4)],
+    [_cfg(hidden_widths=(32, 8), optimizer="adam", lr=0.002, epochs=8, seed=5), _cfg(hidden_widths=(16, 16), optimizer="adam", lr=0.01, epochs=8, seed=6, patience=2)],
+]  # fmt: skip
+
+
+@pytest.mark.parametrize("members", BREAST_CANCER, ids=["logreg-adam", "1layer-sgd", "2layer-adam"])
+def test_each_member_equals_train_one_on_breast_cancer(breast_cancer_data, members) -> None:
+    results = train_cohort(members, breast_cancer_data)
+    for cfg, result in zip(members, results, strict=True):
+        _assert_same(result, train_one(cfg, breast_cancer_data))
+
+
+@pytest.mark.parametrize("name", ["sign", "threshold_1d"])
+def test_each_member_equals_train_one_on_toy_sets(name: str) -> None:
+    conf = dataset_conf(name)
+    data = conf.load()
+    seed = conf.seed_train_config(torch_threads=1)
+    members = [seed, seed.model_copy(update={"lr": seed.lr / 2, "seed": 3, "epochs": max(2, seed.epochs // 2)})]
+    for cfg, result in zip(members, train_cohort(members, data), strict=True):
+        _assert_same(result, train_one(cfg, data))
+
+
+def test_each_member_equals_train_one_on_mnist(mnist_root) -> None:
+    conf = dataset_conf("mnist")
+    conf = conf.model_copy(
+        update={"dataset": conf.dataset.model_copy(update={"options": {"root": str(mnist_root), "download": False}})}
+    )
+    data = conf.load()
+    members = [_cfg(hidden_widths=(), lr=1e-3, epochs=2, batch_size=128, seed=s) for s in (0, 1)]
+    members.append(_cfg(hidden_widths=(), lr=3e-3, epochs=2, batch_size=128, seed=2, weight_decay=1e-4))
+    for cfg, result in zip(members, train_cohort(members, data), strict=True):
+        _assert_same(result, train_one(cfg, data))
+
+
+@pytest.mark.parametrize("optimizer", ["adam", "sgd"])
+def test_padded_units_stay_exactly_zero(breast_cancer_data, optimizer: str) -> None:
+    """A narrow member next to a wide one: its padded rows/columns are 0.0 after every step."""
+    from tunefleet.cohort import _member_loss, _member_networks, _stack, forward
+
+    members = [_cfg(hidden_widths=(4,), optimizer=optimizer, lr=0.05, weight_decay=1e-2, momentum=0.9, epochs=1),
+               _cfg(hidden_widths=(16,), optimizer=optimizer, lr=0.05, weight_decay=1e-2, momentum=0.9, epochs=1, seed=1)]  # fmt: skip
+    stack: Stack = _stack(members, _member_networks(members, breast_cancer_data), torch.device("cpu"))
+    X = torch.from_numpy(breast_cancer_data.X_train[:64]).expand(2, -1, -1)
+    y = torch.from_numpy(breast_cancer_data.y_train[:64]).expand(2, -1)
+    for step in range(1, 6):
+        _member_loss(forward(stack, X, 1), y, True).sum().backward()
+        optimizer_step(stack, optimizer, step)
+        assert torch.count_nonzero(stack.weights[0][0, :, 4:]) == 0  # narrow member's padded hidden units
+        assert torch.count_nonzero(stack.biases[0][0, :, 4:]) == 0
+        assert torch.count_nonzero(stack.weights[1][0, 4:, :]) == 0
+        assert torch.count_nonzero(stack.weights[0][1]) > 0  # the wide member trains
+
+
+def test_batched_update_equals_torch_optimizers() -> None:
+    """Each member's weight and bias after 5 batched steps == torch.optim.Adam / SGD on the same gradients."""
+    torch.manual_seed(0)
+    shapes = [(2, 3, 4), (2, 1, 4)]  # a stacked weight and bias of 2 members
+    starts = [torch.randn(*s) for s in shapes]
+    grads = [[torch.randn(*s) for s in shapes] for _ in range(5)]
+    lr, wd, mom = [0.1, 0.01], [0.0, 1e-2], [0.9, 0.5]
+
+    def column(values: list[float]) -> torch.Tensor:
+        return torch.tensor(values).view(-1, 1, 1)
+
+    for optimizer in ("adam", "sgd"):
+        W, b = (t.clone().requires_grad_() for t in starts)
+        zeros = [torch.zeros_like(W), torch.zeros_like(b)]
+        state = {"m": zeros, "v": [z.clone() for z in zeros]} if optimizer == "adam" else {"buf": zeros}
+        stack = Stack([0, 1], [W], [b], column(lr), column(wd), column(mom), state)
+        for step, (gW, gb) in enumerate(grads, start=1):
+            W.grad, b.grad = gW.clone(), gb.clone()
+            optimizer_step(stack, optimizer, step)
+        for k in range(2):
+            qs = [t[k].clone().requires_grad_() for t in starts]
+            opt = (torch.optim.Adam(qs, lr=lr[k], weight_decay=wd[k]) if optimizer == "adam"
+                   else torch.optim.SGD(qs, lr=lr[k], momentum=mom[k], weight_decay=wd[k]))  # fmt: skip
+            for step_grads in grads:
+                for q, g in zip(qs, step_grads, strict=True):
+                    q.grad = g[k].clone()
+                opt.step()
+            torch.testing.assert_close(W[k].detach(), qs[0].detach(), atol=1e-6, rtol=1e-5)
+            torch.testing.assert_close(b[k].detach(), qs[1].detach(), atol=1e-6, rtol=1e-5)
+
+
+def test_members_that_are_done_leave_the_stack(breast_cancer_data) -> None:
+    seen: dict[int, list[int]] = {0: [], 1: [], 2: []}
+
+    def report(member: int, epoch: int, row: dict) -> bool:
+        seen[member].append(epoch)
+        return member == 2 and epoch == 2  # a pruned member: stopped at its rung
+
+    members = [
+        _cfg(hidden_widths=(8,), epochs=3),
+        _cfg(hidden_widths=(8,), epochs=6, seed=1),
+        _cfg(hidden_widths=(8,), epochs=6, seed=2),
+    ]
+    results = train_cohort(members, breast_cancer_data, report=report)
+    assert seen == {0: [1, 2, 3], 1: [1, 2, 3, 4, 5, 6], 2: [1, 2]}
+    assert [r.metrics["epochs_run"] for r in results] == [3, 6, 2]
+
+
+def test_cohort_groups_split_by_shape() -> None:
+    configs = [
+        _cfg(hidden_widths=(8,)),
+        _cfg(hidden_widths=(16,)),
+        _cfg(hidden_widths=()),
+        _cfg(hidden_widths=(8,), optimizer="sgd"),
+        _cfg(hidden_widths=(4,), batch_size=64),
+    ]
+    assert cohort_groups(configs) == [[0, 1], [2], [3], [4]]
+    with pytest.raises(ValueError, match="must share"):
+        train_cohort(configs[:3], None)  # type: ignore[arg-type]
