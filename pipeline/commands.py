@@ -173,7 +173,10 @@ def cmd_ui(args: argparse.Namespace) -> int:
     # process take the same path, so stopping it never orphans the server.
     for sig in (signal.SIGTERM, signal.SIGHUP):
         signal.signal(sig, _interrupt)
-    with subprocess.Popen(cmd, start_new_session=True) as server:
+    # MLflow's job queue (GenAI scorers and the like; tunefleet uses none) runs seven polling
+    # consumers that keep most of a core busy; off unless the user asks for it.
+    env = {"MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false", **os.environ}
+    with subprocess.Popen(cmd, start_new_session=True, env=env) as server:
         try:
             return server.wait()
         except KeyboardInterrupt:

@@ -88,7 +88,8 @@ def mlflow_server(root: Path, backend: str | None = None) -> Iterator[str]:
         "--workers",
         "1",
     ]
-    with process(cmd, root / "mlflow-server.log") as proc:
+    # no MLflow job queue: its seven polling consumers would take most of a core from the tests
+    with process(cmd, root / "mlflow-server.log", env={"MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false"}) as proc:
         url = f"http://127.0.0.1:{port}"
         wait_http(f"{url}/health", proc=proc)
         yield url
