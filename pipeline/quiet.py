@@ -2,7 +2,7 @@
 
 The noisy sources are fixed where they are (no read-only tensors, a typed pyfunc
 ``predict``, registration through the client, Ray's auth mode stated, Ray Train's
-checkpoint logger quieted in the workers by ``search.worker_setup``). What is left is
+checkpoint logger quieted inside each trial by ``search.ray_worker``). What is left is
 MLflow's INFO logging (database migrations, input-example validation) and its download
 progress bars, turned off here, once, through MLflow's own knobs: its logger, and
 ``MLFLOW_LOGGING_LEVEL`` / ``MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR`` for this process and

@@ -60,16 +60,6 @@ def check_reachable(address: str, timeout_s: float = 5.0) -> None:
         )
 
 
-def job_runtime_env(verbose: bool) -> dict[str, Any]:
-    """What every worker of this job gets: the quieting/warming hook and the verbosity."""
-    from search.worker_setup import VERBOSE_ENV
-
-    return {
-        "worker_process_setup_hook": "search.worker_setup.setup_worker",
-        "env_vars": {VERBOSE_ENV: "1" if verbose else "0"},
-    }
-
-
 @contextmanager
 def ray_session(
     address: str | None = None, num_cpus: int | None = None, num_gpus: int | None = None, verbose: bool = False
@@ -90,7 +80,6 @@ def ray_session(
             "log_to_driver": True,
             "include_dashboard": False,
             "configure_logging": False,
-            "runtime_env": job_runtime_env(verbose),
         }
         if target:
             check_reachable(target)

@@ -80,12 +80,12 @@ class RayBackend:
     @contextmanager
     def open(self, exp: ExperimentConfig, *, address: str | None, verbose: bool) -> Iterator[RaySession]:
         with ray_session(address, verbose=verbose) as resources:
-            yield RaySession(exp, check_resources(exp, resources))
+            yield RaySession(exp, check_resources(exp, resources), verbose)
 
 
 class RaySession:
-    def __init__(self, exp: ExperimentConfig, concurrency: int) -> None:
-        self.exp, self.concurrency = exp, concurrency
+    def __init__(self, exp: ExperimentConfig, concurrency: int, verbose: bool = False) -> None:
+        self.exp, self.concurrency, self.verbose = exp, concurrency, verbose
 
     def can_resume(self, name: str) -> bool:
         from ray import tune
@@ -119,7 +119,7 @@ class RaySession:
         exp, s = request.exp, request.exp.search
         optuna.logging.set_verbosity(optuna.logging.WARNING)
         trainable = tune.with_resources(
-            tune.with_parameters(ray_trial, data=request.data, exp=exp),
+            tune.with_parameters(ray_trial, data=request.data, exp=exp, verbose=self.verbose),
             {"cpu": s.resources.cpus_per_trial, "gpu": s.resources.gpus_per_trial},
         )
         # Tune lets only one trial wait for resources when a searcher is used, which on

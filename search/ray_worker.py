@@ -19,6 +19,8 @@ from tunefleet.splits import PreparedData
 from tunefleet.train import train_one
 
 CONFIG_KEY = "train_config"  # the JSON of the trial's TrainConfig, in every report
+# Ray Train logs "Checkpoint successfully created at ..." at INFO for every trial's report
+QUIET_LOGGERS = ("ray.train", "ray.tune")
 
 
 class ThrottledReporter:
@@ -65,10 +67,16 @@ def report_schedule(exp: ExperimentConfig) -> tuple[frozenset[int], int | None]:
     return frozenset(), None
 
 
-def ray_trial(params: dict[str, Any], data: PreparedData, exp: ExperimentConfig) -> None:
+def ray_trial(params: dict[str, Any], data: PreparedData, exp: ExperimentConfig, verbose: bool = False) -> None:
     """One Tune trial: train with the sampled ``params``; the last report carries the bundle."""
+    import logging
+
     import ray
     from ray import tune
+
+    if not verbose:  # set in the trial's own process, where Ray Train logs
+        for name in QUIET_LOGGERS:
+            logging.getLogger(name).setLevel(logging.WARNING)
 
     config = exp.trial_config(params)
     config_json = config.model_dump_json()

@@ -28,15 +28,7 @@ def local_ray() -> Iterator[None]:
     """A fresh in-process Ray with 2 CPUs for one test module (never a cluster `ray start` left around)."""
     import ray
 
-    from search.cluster import job_runtime_env
-
-    ray.init(
-        address="local",
-        num_cpus=2,
-        include_dashboard=False,
-        configure_logging=False,
-        runtime_env=job_runtime_env(verbose=False),  # the workers tunefleet itself would start
-    )
+    ray.init(address="local", num_cpus=2, include_dashboard=False, configure_logging=False)
     yield
     ray.shutdown()
 
