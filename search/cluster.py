@@ -8,7 +8,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
-from tunefleet.errors import TunefleetError
+from tunefleet.errors import TunefleetError, first_line
 
 AUTH_LOGGER = "ray._private.authentication.authentication_token_setup"
 
@@ -95,12 +95,12 @@ def ray_session(
         try:
             ray.init(**kwargs)
         except Exception as err:  # noqa: BLE001 - every connection failure becomes one line
-            first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+            first = first_line(err)
             raise TunefleetError(
-                f"cannot connect to Ray at {target} ({type(err).__name__}: {first[:200]}); check --address / RAY_ADDRESS "
+                f"cannot connect to Ray at {target} ({type(err).__name__}: {first}); check --address / RAY_ADDRESS "
                 "and that RAY_AUTH_MODE=token and RAY_AUTH_TOKEN match the cluster's"
                 if target
-                else f"could not start a local Ray ({type(err).__name__}: {first[:200]})"
+                else f"could not start a local Ray ({type(err).__name__}: {first})"
             ) from None
         started = True
     try:

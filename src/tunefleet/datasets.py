@@ -16,7 +16,7 @@ from typing import Any
 
 import numpy as np
 
-from tunefleet.errors import ConfigError, DataError
+from tunefleet.errors import ConfigError, DataError, first_line
 
 Loader = Callable[..., "Dataset"]
 _REGISTRY: dict[str, Loader] = {}
@@ -181,7 +181,7 @@ def read_table(path: Path, kind: str) -> Any:
     except pd.errors.EmptyDataError:
         raise DataError(f"data file {path} is empty; it needs a header row and at least one data row") from None
     except Exception as err:  # noqa: BLE001 - any reader failure becomes one line
-        raise DataError(f"could not read {path} as {kind} ({type(err).__name__}: {str(err).splitlines()[0]})") from None
+        raise DataError(f"could not read {path} as {kind} ({type(err).__name__}: {first_line(err, 1000)})") from None
 
 
 def table_to_dataset(frame: Any, target: str, source: str, features: Sequence[str] | None = None) -> Dataset:
