@@ -16,10 +16,24 @@ from tunefleet.errors import TunefleetError
 EXIT_USAGE = 2
 
 
+def _cohort_size(text: str) -> int | str:
+    if text == "auto":
+        return text
+    if not text.isdigit() or int(text) < 1:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a positive whole number or auto")
+    return int(text)
+
+
 def _search_flags(p: argparse.ArgumentParser) -> None:
     g = p.add_argument_group("search")
     g.add_argument("--trials", type=int, help="number of trials (search.num_samples)")
     g.add_argument("--backend", help="ray (default) or optuna (one process, no Ray); see search.backend.BACKENDS")
+    g.add_argument(
+        "--cohort-size",
+        type=_cohort_size,
+        metavar="K|auto",
+        help="trials trained together as one batched model (1: one per process; default auto)",
+    )
     g.add_argument("--address", help="Ray cluster address (default: $RAY_ADDRESS, else a local Ray)")
     g.add_argument("--cpus-per-trial", type=float, help="CPUs per trial; also its torch threads")
     g.add_argument("--gpus-per-trial", type=float, help="GPU share per trial, e.g. 0.25 = 4 trials per GPU")

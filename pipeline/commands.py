@@ -22,6 +22,7 @@ if TYPE_CHECKING:
 FLAG_KEYS = {
     "trials": "search.num_samples",
     "backend": "search.backend",
+    "cohort_size": "search.cohort_size",
     "cpus_per_trial": "search.resources.cpus_per_trial",
     "gpus_per_trial": "search.resources.gpus_per_trial",
     "max_concurrent": "search.max_concurrent_trials",

@@ -91,6 +91,8 @@ class MlflowTracker:
         if record.trial_id in self.logged or not self.parent_id:
             return
         tags = {TAG_TRIAL: record.trial_id, TAG_STATUS: record.status, "node_id": record.node_id or ""}
+        if record.cohort:
+            tags["cohort"] = record.cohort
         if record.error:
             tags["error"] = record.error[:4000]
         run_id = self._child(f"trial-{record.trial_id}", "trial", tags)

@@ -57,6 +57,7 @@ class SearchBackend(Protocol):
 BACKENDS: dict[str, str] = {
     "ray": "search.ray_driver:RayBackend",
     "optuna": "search.optuna_backend:OptunaBackend",
+    "cohort": "search.cohort_backend:CohortBackend",  # chosen by search.cohort_size, on ray's or optuna's resources
 }
 
 

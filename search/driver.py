@@ -60,7 +60,7 @@ def run_search(
     printer = ProgressPrinter(exp.metric, exp.mode, exp.search.num_samples, enabled=progress)
     request = SearchRequest(exp, data, name, path, resume, (printer, *observers), tuple(points or ()))
     started = time.perf_counter()
-    with get_backend(exp.search.backend).open(exp, address=address, verbose=verbose) as session:
+    with get_backend(exp.search.driver).open(exp, address=address, verbose=verbose) as session:
         if resume and not session.can_resume(name):
             raise TunefleetError(f"cannot resume {name}: no {exp.search.backend} search state under {path}")
         for obs in request.observers:

@@ -1,7 +1,7 @@
 """``search.backend: optuna``: the same space and ``train_one`` in one process, under Optuna's pruner.
 
-No Ray: for quick local runs and as the baseline in benchmarks. Resumable: the study
-lives in ``<storage>/<name>/optuna.journal`` and each ended trial's record in ``trials/``.
+No Ray: for quick local runs and as the baseline in benchmarks. Resumable: the study and
+the ended trials' records live under ``<storage>/<name>/`` (:mod:`search.study`).
 """
 
 from __future__ import annotations
@@ -14,12 +14,12 @@ from pathlib import Path
 from typing import Any
 
 import optuna
-from optuna.storages.journal import JournalFileBackend
 
 from search.backend import SearchRequest
 from search.result import SearchObserver, TrialRecord
 from search.space import sampler_for
 from search.spec import ExperimentConfig
+from search.study import enqueue_points, has_study, load_records, open_study, save_record, tell
 from tunefleet.errors import TunefleetError
 from tunefleet.splits import PreparedData
 from tunefleet.train import train_one
@@ -34,20 +34,6 @@ def make_pruner(exp: ExperimentConfig) -> optuna.pruners.BasePruner:
     if sched.name == "median":
         return optuna.pruners.MedianPruner(n_warmup_steps=sched.grace_period)
     return optuna.pruners.NopPruner()
-
-
-def _record_path(path: Path, trial_id: str) -> Path:
-    return path / "trials" / f"{trial_id}.json"
-
-
-def _save_record(path: Path, record: TrialRecord) -> None:
-    target = _record_path(path, record.trial_id)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    target.write_text(record.to_json())
-
-
-def _load_records(path: Path) -> list[TrialRecord]:
-    return [TrialRecord.from_json(p.read_text()) for p in sorted((path / "trials").glob("*.json"))]
 
 
 class OptunaBackend:
@@ -70,7 +56,7 @@ class OptunaSession:
         self.exp = exp
 
     def can_resume(self, name: str) -> bool:
-        return (Path(self.exp.search.storage_path).expanduser() / name / "optuna.journal").is_file()
+        return has_study(self.exp.search.storage_path, name)
 
     def run(self, request: SearchRequest) -> list[TrialRecord]:
         return run_study(request.exp, request.data, request.path, request.observers, list(request.points))
@@ -84,23 +70,9 @@ def run_study(
     points: list[dict[str, Any]],
 ) -> list[TrialRecord]:
     """Run (or continue) the study until ``num_samples`` trials have ended."""
-    optuna.logging.set_verbosity(optuna.logging.WARNING)
-    path.mkdir(parents=True, exist_ok=True)
-    study = optuna.create_study(
-        study_name="tunefleet",
-        # an append-only journal: resumable like SQLite, without a commit per report
-        storage=optuna.storages.JournalStorage(JournalFileBackend(str(path / "optuna.journal"))),
-        load_if_exists=True,
-        direction="maximize" if exp.mode == "max" else "minimize",
-        sampler=optuna.samplers.TPESampler(seed=exp.search.seed),
-        pruner=make_pruner(exp),
-    )
-    for stale in study.get_trials(states=(optuna.trial.TrialState.RUNNING,)):
-        study.tell(stale.number, state=optuna.trial.TrialState.FAIL)  # killed mid-trial: will be re-run
-    records = _load_records(path)
-    if not study.trials:
-        for point in points:
-            study.enqueue_trial(point)
+    study = open_study(exp, path, make_pruner(exp))
+    records = load_records(path)
+    enqueue_points(study, points)
     done = {r.trial_id for r in records}
     sample = sampler_for(exp, data.task)
     started = time.monotonic()
@@ -111,13 +83,8 @@ def run_study(
         sample(trial)
         trial_id = f"optuna_{trial.number:05d}"
         record = _run_trial(exp, data, trial, trial_id, path)
-        if record.status == "finished":
-            study.tell(trial, record.metric(exp.metric))
-        elif record.status == "stopped":
-            study.tell(trial, state=optuna.trial.TrialState.PRUNED)
-        else:
-            study.tell(trial, state=optuna.trial.TrialState.FAIL)
-        _save_record(path, record)
+        tell(study, trial, record, exp.metric)
+        save_record(path, record)
         records.append(record)
         done.add(trial_id)
         for obs in observers:

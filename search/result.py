@@ -31,6 +31,7 @@ class TrialRecord:
     error: str | None = None
     bundle_dir: str | None = None
     seconds: float = 0.0
+    cohort: str | None = None  # the cohort it trained in (cohort backend only)
 
     def metric(self, name: str) -> float:
         value = self.metrics.get(name)

@@ -144,6 +144,9 @@ def searched_values(params: Mapping[str, Any]) -> dict[str, Any]:
 
 class SearchSettings(StrictModel):
     backend: str = "ray"  # a name in search.backend.BACKENDS, checked when the search starts
+    # K trials trained as one batched model (1: one trial per process, as Tune runs them);
+    # "auto" picks K from the model size and the device (search.cohort_backend.auto_cohort_size)
+    cohort_size: int | Literal["auto"] = "auto"
     num_samples: int = Field(24, ge=1)
     max_concurrent_trials: int | None = Field(None, ge=1)
     time_budget_s: float | None = Field(None, gt=0)
@@ -154,6 +157,24 @@ class SearchSettings(StrictModel):
     storage_path: str = "tunefleet-runs"
     report_every_epochs: int = Field(5, ge=1)
     report_every_s: float = Field(5.0, gt=0)
+
+    @model_validator(mode="after")
+    def _check_cohorts(self) -> SearchSettings:
+        if isinstance(self.cohort_size, int) and self.cohort_size < 1:
+            raise ValueError("cohort_size must be at least 1, or auto")
+        if self.cohort_size not in (1, "auto") and self.scheduler.name == "median":
+            raise ValueError("cohorts stop members with ASHA; use scheduler asha or none, or cohort_size 1")
+        return self
+
+    @property
+    def driver(self) -> str:
+        """The backend that runs the search: cohorts (on ``backend``'s resources) unless K is 1.
+
+        ``auto`` leaves the median rule, which cohorts do not implement, to the plain backend.
+        """
+        if self.cohort_size == 1 or (self.cohort_size == "auto" and self.scheduler.name == "median"):
+            return self.backend
+        return "cohort"
 
 
 REPORTED_METRICS = frozenset(f"val_{m}" for m in (*BINARY_METRICS, *MULTICLASS_METRICS))

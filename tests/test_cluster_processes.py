@@ -186,7 +186,8 @@ class RemoveWorkerAfter:
         self.removed.set()
 
 
-def test_multi_node_search_survives_worker_loss(tmp_path) -> None:
+@pytest.mark.parametrize("cohort_size", [1, 4], ids=["tune-trials", "cohorts"])
+def test_multi_node_search_survives_worker_loss(tmp_path, cohort_size: int) -> None:
     import ray
     from ray.cluster_utils import Cluster
 
@@ -201,6 +202,7 @@ def test_multi_node_search_survives_worker_loss(tmp_path) -> None:
                 f"search.storage_path={tmp_path}",
                 "search.num_samples=8",
                 "search.max_failures=3",
+                f"search.cohort_size={cohort_size}",
                 "search.scheduler.name=none",
                 "space.epochs={type: int, low: 20, high: 40}",
             ],
@@ -212,7 +214,11 @@ def test_multi_node_search_survives_worker_loss(tmp_path) -> None:
         assert len({t.trial_id for t in result.trials}) == 8
         nodes = {t.node_id for t in result.trials if t.node_id}
         assert len(nodes) >= 2, f"trials ran on {nodes}"
-        assert result.counts()["finished"] >= 7  # trials lost with the node were retried elsewhere
+        if cohort_size == 1:
+            assert result.counts()["finished"] >= 7  # trials lost with the node were retried elsewhere
+        else:  # a cohort lost with its node is re-run whole (deterministic members): no member is lost
+            assert result.counts()["finished"] == 8
+            assert len({t.cohort for t in result.trials}) >= 2
         assert result.best_bundle is not None
     finally:
         ray.shutdown()

@@ -19,7 +19,7 @@ WEIGHT_ATOL, METRIC_ATOL = 2e-4, 1e-4
 
 
 def _cfg(**kw) -> TrainConfig:
-    return TrainConfig(torch_threads=1, calibrate=True, **kw)
+    return TrainConfig(**{"torch_threads": 1, "calibrate": True, **kw})
 
 
 def _assert_same(cohort_result, reference) -> None:
@@ -70,6 +70,20 @@ def test_each_member_equals_train_one_on_mnist(mnist_root) -> None:
 
 
 @pytest.mark.parametrize("optimizer", ["adam", "sgd"])
+def test_batch_sizes_16_to_128_in_one_cohort(breast_cancer_data, optimizer: str) -> None:
+    """Members with different batch sizes share one stack (sorted by it) and each still equals train_one."""
+    members = [
+        _cfg(hidden_widths=(16,), optimizer=optimizer, batch_size=64, lr=0.01, momentum=0.9, epochs=4, seed=1),
+        _cfg(hidden_widths=(32,), optimizer=optimizer, batch_size=16, lr=0.003, momentum=0.5, epochs=5, seed=2),
+        _cfg(hidden_widths=(8,), optimizer=optimizer, batch_size=128, lr=0.02, weight_decay=1e-3, epochs=3, seed=3),
+        _cfg(hidden_widths=(16,), optimizer=optimizer, batch_size=32, lr=0.005, weight_decay=1e-4, epochs=5, seed=4),
+    ]
+    assert cohort_groups(members) == [[0, 1, 2, 3]]
+    for cfg, result in zip(members, train_cohort(members, breast_cancer_data), strict=True):
+        _assert_same(result, train_one(cfg, breast_cancer_data))
+
+
+@pytest.mark.parametrize("optimizer", ["adam", "sgd"])
 def test_padded_units_stay_exactly_zero(breast_cancer_data, optimizer: str) -> None:
     """A narrow member next to a wide one: its padded rows/columns are 0.0 after every step."""
     from tunefleet.cohort import _member_loss, _member_networks, _stack, forward
@@ -79,44 +93,48 @@ def test_padded_units_stay_exactly_zero(breast_cancer_data, optimizer: str) -> N
     stack: Stack = _stack(members, _member_networks(members, breast_cancer_data), torch.device("cpu"))
     X = torch.from_numpy(breast_cancer_data.X_train[:64]).expand(2, -1, -1)
     y = torch.from_numpy(breast_cancer_data.y_train[:64]).expand(2, -1)
-    for step in range(1, 6):
-        _member_loss(forward(stack, X, 1), y, True).sum().backward()
-        optimizer_step(stack, optimizer, step)
+    weights = torch.full((2, 64), 1 / 64)
+    for _ in range(5):
+        _member_loss(forward(stack, X, 1), y, weights, True).sum().backward()
+        optimizer_step(stack, optimizer, 2)
         assert torch.count_nonzero(stack.weights[0][0, :, 4:]) == 0  # narrow member's padded hidden units
         assert torch.count_nonzero(stack.biases[0][0, :, 4:]) == 0
         assert torch.count_nonzero(stack.weights[1][0, 4:, :]) == 0
         assert torch.count_nonzero(stack.weights[0][1]) > 0  # the wide member trains
 
 
-def test_batched_update_equals_torch_optimizers() -> None:
-    """Each member's weight and bias after 5 batched steps == torch.optim.Adam / SGD on the same gradients."""
+@pytest.mark.parametrize("optimizer", ["adam", "sgd"])
+def test_batched_update_equals_torch_optimizers(optimizer: str) -> None:
+    """Three members in one stack, the later rows skipping some steps (larger batches), == torch.optim per member."""
     torch.manual_seed(0)
-    shapes = [(2, 3, 4), (2, 1, 4)]  # a stacked weight and bias of 2 members
+    shapes = [(3, 3, 4), (3, 1, 4)]  # a stacked weight and bias of 3 members
     starts = [torch.randn(*s) for s in shapes]
-    grads = [[torch.randn(*s) for s in shapes] for _ in range(5)]
-    lr, wd, mom = [0.1, 0.01], [0.0, 1e-2], [0.9, 0.5]
+    grads = [[torch.randn(*s) for s in shapes] for _ in range(6)]
+    prefix = [3, 2, 3, 1, 3, 2]  # members training at each step: always the first rows
+    lr, wd, mom = [0.1, 0.01, 0.03], [1e-3, 1e-2, 0.0], [0.0, 0.5, 0.9]
 
-    def column(values: list[float]) -> torch.Tensor:
-        return torch.tensor(values).view(-1, 1, 1)
+    def column(values: list, dtype: torch.dtype = torch.float32) -> torch.Tensor:
+        return torch.tensor(values, dtype=dtype).view(-1, 1, 1)
 
-    for optimizer in ("adam", "sgd"):
-        W, b = (t.clone().requires_grad_() for t in starts)
-        zeros = [torch.zeros_like(W), torch.zeros_like(b)]
-        state = {"m": zeros, "v": [z.clone() for z in zeros]} if optimizer == "adam" else {"buf": zeros}
-        stack = Stack([0, 1], [W], [b], column(lr), column(wd), column(mom), state)
-        for step, (gW, gb) in enumerate(grads, start=1):
-            W.grad, b.grad = gW.clone(), gb.clone()
-            optimizer_step(stack, optimizer, step)
-        for k in range(2):
-            qs = [t[k].clone().requires_grad_() for t in starts]
-            opt = (torch.optim.Adam(qs, lr=lr[k], weight_decay=wd[k]) if optimizer == "adam"
-                   else torch.optim.SGD(qs, lr=lr[k], momentum=mom[k], weight_decay=wd[k]))  # fmt: skip
-            for step_grads in grads:
+    W, b = (t.clone().requires_grad_() for t in starts)
+    zeros = [torch.zeros_like(W), torch.zeros_like(b)]
+    state = {"m": zeros, "v": [z.clone() for z in zeros]} if optimizer == "adam" else {"buf": zeros}
+    steps = column([0, 0, 0], torch.float64)
+    stack = Stack([0, 1, 2], [W], [b], column(lr), column(wd), column(mom), steps, [16, 32, 64], state)
+    for (gW, gb), a in zip(grads, prefix, strict=True):
+        W.grad, b.grad = gW.clone(), gb.clone()
+        optimizer_step(stack, optimizer, a)
+    for k in range(3):
+        qs = [t[k].clone().requires_grad_() for t in starts]
+        opt = (torch.optim.Adam(qs, lr=lr[k], weight_decay=wd[k]) if optimizer == "adam"
+               else torch.optim.SGD(qs, lr=lr[k], momentum=mom[k], weight_decay=wd[k]))  # fmt: skip
+        for step_grads, a in zip(grads, prefix, strict=True):
+            if k < a:
                 for q, g in zip(qs, step_grads, strict=True):
                     q.grad = g[k].clone()
                 opt.step()
-            torch.testing.assert_close(W[k].detach(), qs[0].detach(), atol=1e-6, rtol=1e-5)
-            torch.testing.assert_close(b[k].detach(), qs[1].detach(), atol=1e-6, rtol=1e-5)
+        torch.testing.assert_close(W[k].detach(), qs[0].detach(), atol=1e-6, rtol=1e-5)
+        torch.testing.assert_close(b[k].detach(), qs[1].detach(), atol=1e-6, rtol=1e-5)
 
 
 def test_members_that_are_done_leave_the_stack(breast_cancer_data) -> None:
@@ -143,7 +161,8 @@ def test_cohort_groups_split_by_shape() -> None:
         _cfg(hidden_widths=()),
         _cfg(hidden_widths=(8,), optimizer="sgd"),
         _cfg(hidden_widths=(4,), batch_size=64),
+        _cfg(hidden_widths=(8,), torch_threads=2),
     ]
-    assert cohort_groups(configs) == [[0, 1], [2], [3], [4]]
+    assert cohort_groups(configs) == [[0, 1, 4], [2], [3], [5]]
     with pytest.raises(ValueError, match="must share"):
-        train_cohort(configs[:3], None)  # type: ignore[arg-type]
+        train_cohort(configs[1:3], None)  # type: ignore[arg-type]

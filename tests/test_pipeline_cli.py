@@ -50,7 +50,7 @@ def test_smoke_search_tracks_registers_and_serves(local_ray, store, mnist_root, 
         if name == "mnist"
         else []
     )
-    summary = _search(store, name, *extra)
+    summary = _search(store, name, "--cohort-size", "4", *extra)  # the 4 smoke trials as cohorts
     assert sum(summary["trials"].values()) == 4
     client = MlflowClient()
     parent = client.get_run(summary["parent_run_id"])
@@ -292,14 +292,16 @@ def test_failure_after_trials_keeps_what_was_logged(local_ray, store, capsys, mo
     assert [k.data.tags["tunefleet.role"] for k in kids].count("baseline") == 1
 
 
-def test_same_sampled_config_logs_identical_params_under_both_backends(local_ray, store) -> None:
+def test_same_sampled_config_logs_identical_params_under_every_driver(local_ray, store) -> None:
+    """Tune trials, one-process Optuna and cohorts sample the same first config and log the same params."""
     client = MlflowClient()
     params = {}
-    for backend in ("ray", "optuna"):
-        summary = _search(
-            store, "sign", "--trials", "1", "--backend", backend, "--experiment", f"params-{backend}", "--no-register"
-        )
+    for backend, k in (("ray", "1"), ("optuna", "1"), ("ray", "2")):
+        label = f"params-{backend}-{k}"
+        args = ["sign", "--trials", "1", "--backend", backend, "--cohort-size", k, "--experiment", label]
+        summary = _search(store, *args, "--no-register")
         trial = next(c for c in _children(client, summary["parent_run_id"]) if c.data.tags["tunefleet.role"] == "trial")
-        params[backend] = trial.data.params
-    assert params["ray"] == params["optuna"]
-    assert {"lr", "hidden_widths", "torch_threads", "threshold.objective", "seed"} <= set(params["ray"])
+        params[label] = trial.data.params
+        assert ("cohort" in trial.data.tags) == (k != "1")
+    assert params["params-ray-1"] == params["params-optuna-1"] == params["params-ray-2"]
+    assert {"lr", "hidden_widths", "torch_threads", "threshold.objective", "seed"} <= set(params["params-ray-1"])

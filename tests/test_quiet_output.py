@@ -28,8 +28,9 @@ def _smoke(tmp_path, *extra: str) -> list[str]:
     return (proc.stdout + proc.stderr).splitlines()
 
 
-def test_smoke_search_prints_only_tunefleet_lines(tmp_path) -> None:
-    lines = _smoke(tmp_path)
+@pytest.mark.parametrize("cohorts", ["auto", "1"], ids=["cohorts", "tune-trials"])
+def test_smoke_search_prints_only_tunefleet_lines(tmp_path, cohorts: str) -> None:
+    lines = _smoke(tmp_path, "--cohort-size", cohorts)
     noisy = [line for line in lines if NOISE.search(line)]
     assert noisy == []
     assert lines[0].startswith("starting search breast_cancer-")
@@ -40,6 +41,6 @@ def test_smoke_search_prints_only_tunefleet_lines(tmp_path) -> None:
 
 @pytest.mark.slow
 def test_verbose_brings_the_library_lines_back(tmp_path) -> None:
-    lines = _smoke(tmp_path, "--verbose")
+    lines = _smoke(tmp_path, "--verbose", "--cohort-size", "1")  # Tune trials: the most library lines
     assert any("INFO mlflow" in line for line in lines)
     assert any("Checkpoint successfully" in line for line in lines)

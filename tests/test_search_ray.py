@@ -40,7 +40,7 @@ def test_threshold_modes(local_ray, tmp_path) -> None:
 
 
 def test_optuna_backend_same_space_same_result_shape(tmp_path) -> None:
-    exp = _exp("breast_cancer", tmp_path, "search.backend=optuna", "search.num_samples=3")
+    exp = _exp("breast_cancer", tmp_path, "search.backend=optuna", "search.num_samples=3", "search.cohort_size=1")
     result = run_search(exp, progress=False)
     assert result.backend == "optuna" and len(result.trials) == 3 and result.best_bundle is not None
     # resume is a no-op once all trials ended: exactly the requested count
@@ -50,7 +50,8 @@ def test_optuna_backend_same_space_same_result_shape(tmp_path) -> None:
 
 @pytest.mark.integration
 def test_ray_and_optuna_backends_sample_the_same_first_trial(local_ray, tmp_path) -> None:
-    a = run_search(_exp("sign", tmp_path, "search.num_samples=1"), progress=False)
-    b = run_search(_exp("sign", tmp_path, "search.num_samples=1", "search.backend=optuna"), progress=False)
+    one = ("search.num_samples=1", "search.cohort_size=1")
+    a = run_search(_exp("sign", tmp_path, *one), progress=False)
+    b = run_search(_exp("sign", tmp_path, *one, "search.backend=optuna"), progress=False)
     assert a.trials[0].params == b.trials[0].params  # same seeded TPE, same define-by-run space
     assert np.isclose(a.trials[0].metric("val_loss"), b.trials[0].metric("val_loss"))

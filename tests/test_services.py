@@ -56,11 +56,14 @@ def _trial_children(db: str) -> list:
     return client.search_runs([exp.experiment_id], "tags.`tunefleet.role` = 'trial'", max_results=1000)
 
 
-def test_resume_after_killed_driver(tmp_path) -> None:
+@pytest.mark.parametrize("cohort_size", ["1", "2"], ids=["tune-trials", "cohorts"])
+def test_resume_after_killed_driver(tmp_path, cohort_size: str) -> None:
     db = f"sqlite:///{tmp_path}/mlruns.db"
     args = [
         "search",
         "breast_cancer",
+        "--cohort-size",
+        cohort_size,
         "--trials",
         "10",
         "--scheduler",

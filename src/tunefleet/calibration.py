@@ -8,6 +8,7 @@ the ranking (so ROC AUC and argmax accuracy are unchanged).
 from __future__ import annotations
 
 import numpy as np
+from scipy.special import expit
 
 from tunefleet.metrics import log_loss
 
@@ -16,7 +17,7 @@ def probabilities(logits: np.ndarray, temperature: float = 1.0) -> np.ndarray:
     """Sigmoid of 1-D binary logits, or softmax of (n, K) logits, after scaling."""
     z = np.asarray(logits, dtype=np.float64) / temperature
     if z.ndim == 1:
-        return 1.0 / (1.0 + np.exp(-z))
+        return expit(z)  # 1 / (1 + exp(-z)) without overflow warnings on large logits
     z = z - z.max(axis=1, keepdims=True)
     e = np.exp(z)
     return e / e.sum(axis=1, keepdims=True)

@@ -1,0 +1,177 @@
+"""Where cohorts train: in this process, or as Ray tasks on a local Ray or a cluster.
+
+A :class:`CohortJob` is one cohort: its members' trial ids and configs. ``run_cohort``
+trains it with the pure ``train_cohort`` and returns one :class:`MemberOutcome` per
+member; it is the same function in both runners. The bundles come back to the driver
+with the outcomes (a few KB each), so workers need no shared storage.
+
+Why Ray *tasks* and not Tune trials that each hold a cohort: the sampler has to see
+every member (K asks, K tells) and ASHA has to judge every member, which Tune's
+one-config-per-trial searcher and scheduler cannot do; and a Ray task costs ~1 ms to
+schedule where a Tune trial costs ~0.2 s of driver bookkeeping (``benchmarks/bench_search.py``).
+A task lost with its node is re-run elsewhere by Ray (``max_retries``): it is
+deterministic (seeded members), so no member is lost and none changes.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+from search.result import Status
+from search.rungs import RungTable
+from tunefleet.bundle import ModelBundle
+from tunefleet.cohort import train_cohort
+from tunefleet.errors import first_line
+from tunefleet.splits import PreparedData
+from tunefleet.train import TrainConfig
+
+Judge = Callable[[str, int, float], bool]  # (trial id, epoch, value) -> stop this member now
+
+
+@dataclass(frozen=True)
+class CohortJob:
+    cohort_id: str
+    trial_ids: tuple[str, ...]
+    configs: tuple[TrainConfig, ...]
+    metric: str
+
+
+@dataclass
+class MemberOutcome:
+    status: Status
+    metrics: dict[str, float] = field(default_factory=dict)
+    history: list[dict[str, float]] = field(default_factory=list)
+    bundle: ModelBundle | None = None
+    node_id: str = "local"
+    error: str | None = None
+    seconds: float = 0.0
+
+
+def run_cohort(job: CohortJob, data: PreparedData, judge: Judge | None, node_id: str = "local") -> list[MemberOutcome]:
+    """Train one cohort; members the judge stops end as ``stopped`` with their curve so far."""
+    stopped: set[int] = set()
+
+    def report(member: int, epoch: int, row: dict[str, float]) -> bool:
+        if judge is None or epoch >= job.configs[member].epochs:  # a last epoch is an end, not a rung
+            return False
+        if judge(job.trial_ids[member], epoch, float(row.get(job.metric, float("nan")))):
+            stopped.add(member)
+            return True
+        return False
+
+    started = time.perf_counter()
+    try:
+        results = train_cohort(job.configs, data, report)
+    except Exception as err:  # noqa: BLE001 - the members are recorded as failed, the search goes on
+        error = first_line(err)
+        return [MemberOutcome("failed", node_id=node_id, error=error) for _ in job.configs]
+    seconds = (time.perf_counter() - started) / len(job.configs)  # members share the time
+    outcomes = []
+    for k, result in enumerate(results):
+        if k in stopped:
+            outcomes.append(
+                MemberOutcome("stopped", dict(result.history[-1]), result.history, None, node_id, None, seconds)
+            )
+        else:
+            outcomes.append(
+                MemberOutcome("finished", result.metrics, result.history, result.bundle, node_id, None, seconds)
+            )
+    return outcomes
+
+
+class CohortRunner(Protocol):
+    slots: int
+
+    def start(self, job: CohortJob) -> None: ...
+
+    def running(self) -> int: ...
+
+    def wait(self) -> list[tuple[CohortJob, list[MemberOutcome]]]:
+        """Block until at least one started job ends; return the ended ones."""
+        ...
+
+
+class LocalRunner:
+    """Cohorts one after another in this process (``backend: optuna``)."""
+
+    slots = 1
+
+    def __init__(self, data: PreparedData, rungs: RungTable | None) -> None:
+        self.data, self.rungs = data, rungs
+        self.queue: list[CohortJob] = []
+
+    def start(self, job: CohortJob) -> None:
+        self.queue.append(job)
+
+    def running(self) -> int:
+        return len(self.queue)
+
+    def wait(self) -> list[tuple[CohortJob, list[MemberOutcome]]]:
+        job = self.queue.pop(0)
+        return [(job, run_cohort(job, self.data, self.rungs.judge if self.rungs else None))]
+
+
+class ActorJudge:
+    """A picklable judge that asks the driver's rung-table actor (one call per member per rung)."""
+
+    def __init__(self, actor: Any) -> None:
+        self.actor = actor
+
+    def __call__(self, trial_id: str, epoch: int, value: float) -> bool:
+        import ray
+
+        try:
+            return bool(ray.get(self.actor.judge.remote(trial_id, epoch, value)))
+        except Exception:  # noqa: BLE001 - no answer from the table: the member goes on (ASHA only ever stops)
+            return False
+
+
+def _table_actor(rungs: RungTable) -> Any:
+    """The rung table as an actor on the driver's node, so losing a worker node cannot take it along."""
+    import ray
+    from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
+
+    here = NodeAffinitySchedulingStrategy(node_id=ray.get_runtime_context().get_node_id(), soft=False)
+    actor_cls = ray.remote(RungTable).options(num_cpus=0, scheduling_strategy=here)
+    return actor_cls.remote(sorted(rungs.rungs), rungs.reduction_factor, rungs.mode, rungs.values)
+
+
+def _ray_cohort(job: CohortJob, data: PreparedData, judge: Judge | None) -> list[MemberOutcome]:
+    import ray
+
+    return run_cohort(job, data, judge, node_id=ray.get_runtime_context().get_node_id())
+
+
+class RayRunner:
+    """Each cohort a Ray task holding one trial's resources (a CPU, or a GPU fraction)."""
+
+    def __init__(self, data: PreparedData, rungs: RungTable | None, slots: int, cpus: float, gpus: float) -> None:
+        import ray
+
+        self.slots = slots
+        self.data_ref = ray.put(data)
+        self.judge = ActorJudge(_table_actor(rungs)) if rungs is not None else None
+        self.task = ray.remote(num_cpus=cpus, num_gpus=gpus, max_retries=3)(_ray_cohort)
+        self.refs: dict[Any, CohortJob] = {}
+
+    def start(self, job: CohortJob) -> None:
+        self.refs[self.task.remote(job, self.data_ref, self.judge)] = job
+
+    def running(self) -> int:
+        return len(self.refs)
+
+    def wait(self) -> list[tuple[CohortJob, list[MemberOutcome]]]:
+        import ray
+
+        ready, _ = ray.wait(list(self.refs), num_returns=1)
+        ended = []
+        for ref in ready:
+            job = self.refs.pop(ref)
+            try:
+                ended.append((job, ray.get(ref)))
+            except Exception as err:  # noqa: BLE001 - lost beyond its retries: its members are failed trials
+                ended.append((job, [MemberOutcome("failed", error=first_line(err)) for _ in job.configs]))
+        return ended

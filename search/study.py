@@ -1,0 +1,73 @@
+"""An Optuna study on disk, shared by the one-process backend and the cohort backend.
+
+The study lives in ``<storage>/<name>/optuna.journal`` (an append-only journal:
+resumable like SQLite, without a commit per report) and each ended trial's record in
+``trials/<trial id>.json``, so a killed driver resumes where it stopped.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import optuna
+from optuna.storages.journal import JournalFileBackend
+
+from search.result import TrialRecord
+from search.spec import ExperimentConfig
+
+JOURNAL = "optuna.journal"
+
+
+def open_study(
+    exp: ExperimentConfig, path: Path, pruner: optuna.pruners.BasePruner | None = None, constant_liar: bool = False
+) -> optuna.Study:
+    """Create or load the search's study; trials a killed driver left running are marked failed (and re-run).
+
+    ``constant_liar``: trials asked but not yet told count as bad results, so K configs
+    asked together for one cohort spread out instead of piling onto one TPE mode.
+    """
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    path.mkdir(parents=True, exist_ok=True)
+    study = optuna.create_study(
+        study_name="tunefleet",
+        storage=optuna.storages.JournalStorage(JournalFileBackend(str(path / JOURNAL))),
+        load_if_exists=True,
+        direction="maximize" if exp.mode == "max" else "minimize",
+        sampler=optuna.samplers.TPESampler(seed=exp.search.seed, constant_liar=constant_liar),
+        pruner=pruner or optuna.pruners.NopPruner(),
+    )
+    for stale in study.get_trials(states=(optuna.trial.TrialState.RUNNING,)):
+        study.tell(stale.number, state=optuna.trial.TrialState.FAIL)
+    return study
+
+
+def has_study(storage_path: str, name: str) -> bool:
+    return (Path(storage_path).expanduser() / name / JOURNAL).is_file()
+
+
+def enqueue_points(study: optuna.Study, points: tuple[dict[str, Any], ...] | list[dict[str, Any]]) -> None:
+    """Fixed configs evaluated before TPE takes over (only when the study is new)."""
+    if not study.trials:
+        for point in points:
+            study.enqueue_trial(point)
+
+
+def save_record(path: Path, record: TrialRecord) -> None:
+    target = path / "trials" / f"{record.trial_id}.json"
+    target.parent.mkdir(parents=True, exist_ok=True)
+    target.write_text(record.to_json())
+
+
+def load_records(path: Path) -> list[TrialRecord]:
+    return [TrialRecord.from_json(p.read_text()) for p in sorted((path / "trials").glob("*.json"))]
+
+
+def tell(study: optuna.Study, trial: optuna.Trial, record: TrialRecord, metric: str) -> None:
+    """Tell the sampler how a trial ended (a stopped trial's curve was reported to it as it ran)."""
+    if record.status == "finished":
+        study.tell(trial, record.metric(metric))
+    elif record.status == "stopped":
+        study.tell(trial, state=optuna.trial.TrialState.PRUNED)
+    else:
+        study.tell(trial, state=optuna.trial.TrialState.FAIL)

@@ -1,0 +1,141 @@
+"""The cohort backend in one process: every member a trial, ASHA per member, TPE sees all, auto K, resume."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from search import load_experiment, run_search
+from search.cohort_backend import auto_cohort_size
+from search.rungs import RungTable, rung_epochs
+from search.study import load_records
+from tunefleet.catalog import dataset_conf
+
+
+def _exp(tmp_path, **values):
+    base = {"search.backend": "optuna", "search.storage_path": str(tmp_path), "search.cohort_size": 4}
+    return load_experiment("breast_cancer", values={**base, **values})
+
+
+def test_rung_table_follows_ashas_rule() -> None:
+    """Ray's ASHA: the cutoff is the (1 - 1/eta) percentile of the values recorded before this one."""
+    assert rung_epochs(2, 3, 40) == (2, 6, 18)
+    table = RungTable((2, 6), reduction_factor=2, mode="max")
+    assert table.judge("a", 2, 0.5) is False  # first at the rung: nothing to compare with
+    assert table.judge("b", 2, 0.4) is True  # below the median of [0.5]
+    assert table.judge("c", 2, 0.9) is False
+    assert table.judge("d", 3, 0.0) is False  # not a rung
+    assert table.judge("b", 2, 0.95) is False  # a retried member replaces its value, it does not add one
+    assert table.values[2] == {"a": 0.5, "b": 0.95, "c": 0.9}
+    low = RungTable((2,), reduction_factor=2, mode="min")
+    low.judge("a", 2, 0.5)
+    assert low.judge("b", 2, 0.7) is True and low.judge("c", 2, 0.1) is False
+
+
+def test_every_member_is_a_trial_and_asha_stops_weak_members_mid_cohort(tmp_path) -> None:
+    exp = _exp(
+        tmp_path,
+        **{"search.num_samples": 12, "search.scheduler.grace_period": 2, "search.scheduler.reduction_factor": 2},
+    )
+    exp = exp.model_copy(
+        update={
+            "space": exp.space.model_copy(update={"epochs": exp.space.epochs.model_copy(update={"low": 8, "high": 12})})
+        }
+    )
+    result = run_search(exp, progress=False)
+    assert len(result.trials) == 12 and len({t.trial_id for t in result.trials}) == 12
+    cohorts: dict[str, list] = {}
+    for trial in result.trials:
+        cohorts.setdefault(trial.cohort, []).append(trial)
+    assert len(cohorts) >= 3  # 12 trials asked 4 at a time, split by layer count and optimizer
+    rungs = set(rung_epochs(2, 2, 12))
+    stopped = [t for t in result.trials if t.status == "stopped"]
+    assert stopped, "ASHA stopped no member"
+    for trial in stopped:
+        assert len(trial.history) in rungs and len(trial.history) < trial.config.epochs  # stopped at a rung
+    # a weak member stopped at a rung while a mate of its cohort went on past it
+    assert any(any(len(mate.history) > len(t.history) for mate in cohorts[t.cohort] if mate is not t) for t in stopped)
+    finished = [t for t in result.trials if t.status == "finished"]
+    assert finished and all(t.bundle_dir and len(t.history) == t.metrics["epochs_run"] for t in finished)
+    assert result.best in finished and result.best_bundle is not None
+    # the sampler saw every member: one told trial per member, pruned for the stopped ones
+    import optuna
+
+    from search.study import open_study
+
+    study = open_study(exp, result.path)
+    states = [t.state for t in study.trials]
+    assert states.count(optuna.trial.TrialState.PRUNED) == len(stopped)
+    assert states.count(optuna.trial.TrialState.COMPLETE) == len(finished)
+
+
+def test_members_of_one_ask_differ(tmp_path) -> None:
+    """Constant liar: the K configs asked before any is told are not copies of one another."""
+    result = run_search(_exp(tmp_path, **{"search.num_samples": 8, "search.scheduler.name": "none"}), progress=False)
+    lrs = [t.params["lr"] for t in result.trials]
+    assert len(set(lrs)) == 8
+
+
+def test_resume_runs_only_what_is_missing(tmp_path) -> None:
+    exp = _exp(tmp_path, **{"search.num_samples": 6, "search.scheduler.name": "none"})
+    first = run_search(exp, name="resumable", progress=False)
+    records = sorted(load_records(first.path), key=lambda r: r.trial_id)
+    for record in records[3:]:  # as if the driver died after 3 members had ended
+        (first.path / "trials" / f"{record.trial_id}.json").unlink()
+    bigger = exp.model_copy(update={"search": exp.search.model_copy(update={"num_samples": 8})})
+    again = run_search(bigger, name="resumable", resume=True, progress=False)
+    assert len(again.trials) == 8 and len({t.trial_id for t in again.trials}) == 8
+    kept = {r.trial_id: json.loads(r.to_json()) for r in records[:3]}
+    assert all(json.loads(t.to_json()) == kept[t.trial_id] for t in again.trials if t.trial_id in kept)
+
+
+def test_auto_cohort_size_follows_model_size_and_device(tmp_path, mnist_root) -> None:
+    exp = _exp(tmp_path, **{"search.cohort_size": "auto", "search.num_samples": 24})
+    data = dataset_conf("breast_cancer").load()
+    # small nets: one ask of all 24 (it splits into a cohort per layer count and optimizer: 6 here)
+    assert auto_cohort_size(exp, data, slots=2, gpu=False) == 24
+    many = exp.model_copy(update={"search": exp.search.model_copy(update={"num_samples": 256})})
+    assert auto_cohort_size(many, data, slots=2, gpu=False) == 32  # the CPU cap
+    one_group = exp.model_copy(
+        update={
+            "space": exp.space.model_copy(
+                update={
+                    "n_layers": exp.space.n_layers.model_copy(update={"low": 1, "high": 1}),
+                    "optimizer": exp.space.optimizer.model_copy(update={"values": ["adam"]}),
+                }
+            )
+        }
+    )
+    assert auto_cohort_size(one_group, data, slots=2, gpu=False) == 12  # one cohort per slot
+    mnist = dataset_conf("mnist")
+    options = {"root": str(mnist_root), "download": False}
+    mnist_data = mnist.model_copy(update={"dataset": mnist.dataset.model_copy(update={"options": options})}).load()
+    assert auto_cohort_size(exp, mnist_data, slots=2, gpu=False) == 1  # compute-bound on a CPU already
+    big = exp.model_copy(update={"search": exp.search.model_copy(update={"num_samples": 512})})
+    assert auto_cohort_size(big, mnist_data, slots=1, gpu=True) == 128
+    assert auto_cohort_size(_exp(tmp_path), data, slots=2, gpu=False) == 4  # an explicit K is kept
+
+
+@pytest.mark.parametrize(
+    ("values", "message"),
+    [
+        ({"search.cohort_size": 0}, "cohort_size must be at least 1"),
+        ({"search.cohort_size": 4, "search.scheduler.name": "median"}, "cohorts stop members with ASHA"),
+    ],
+)
+def test_bad_cohort_settings_are_one_line_errors(tmp_path, values, message) -> None:
+    from tunefleet.errors import ConfigError
+
+    with pytest.raises(ConfigError, match=message):
+        _exp(tmp_path, **values)
+
+
+def test_driver_choice() -> None:
+    def driver(**values) -> str:
+        return load_experiment("sign", values=values).search.driver
+
+    assert driver() == "cohort"  # auto
+    assert driver(**{"search.cohort_size": 1}) == "ray"
+    assert driver(**{"search.cohort_size": 1, "search.backend": "optuna"}) == "optuna"
+    assert driver(**{"search.scheduler.name": "median"}) == "ray"  # auto leaves the median rule to Tune
