@@ -7,6 +7,7 @@ the same test rows, so the tuned model's lift over it is an honest comparison.
 from __future__ import annotations
 
 import time
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -18,8 +19,17 @@ from tunefleet.thresholds import choose_threshold
 BASELINE_PARAMS = {"model": "LogisticRegression", "max_iter": "2000"}
 
 
-def logistic_baseline(exp: ExperimentConfig, data: PreparedData) -> dict[str, float]:
-    """Validation and test metrics (``val_*``, ``test_*``) of a LogisticRegression."""
+@dataclass(frozen=True)
+class Baseline:
+    """The baseline's metrics (``val_*``, ``test_*``) and what its paired lift interval needs."""
+
+    metrics: dict[str, float]
+    test_proba: np.ndarray
+    threshold: float | None
+
+
+def logistic_baseline(exp: ExperimentConfig, data: PreparedData) -> Baseline:
+    """Validation and test metrics of a LogisticRegression, and its test probabilities."""
     from sklearn.linear_model import LogisticRegression
 
     started = time.perf_counter()
@@ -37,4 +47,5 @@ def logistic_baseline(exp: ExperimentConfig, data: PreparedData) -> dict[str, fl
         out.update(prefixed(multiclass_metrics(data.y_val, val_proba), "val"))
         out.update(prefixed(multiclass_metrics(data.y_test, test_proba), "test"))
     out["fit_seconds"] = time.perf_counter() - started
-    return {k: float(v) for k, v in out.items() if not np.isnan(v)}
+    metrics = {k: float(v) for k, v in out.items() if not np.isnan(v)}
+    return Baseline(metrics, test_proba, metrics.get("threshold"))

@@ -76,17 +76,27 @@ def build_parser() -> argparse.ArgumentParser:
         "--tracking-uri",
         help="MLflow store (default: $MLFLOW_TRACKING_URI, else conf/tracking.yaml's sqlite:///mlruns.db)",
     )
+    gate = argparse.ArgumentParser(add_help=False)
+    gate.add_argument(
+        "--gate",
+        choices=["significant", "non_inferior", "point"],
+        help="champion gate policy (default: conf/tracking.yaml registry.policy, significant)",
+    )
     sub = parser.add_subparsers(dest="command", required=True)
     add = functools.partial(sub.add_parser, parents=[common])
     add_tracked = functools.partial(sub.add_parser, parents=[common, store])
 
-    s = add_tracked("search", help="search one dataset, log to MLflow, register and promote the best model")
+    s = add_tracked(
+        "search",
+        parents=[common, store, gate],
+        help="search one dataset, log to MLflow, register and promote the best model",
+    )
     s.add_argument("dataset", nargs="?", help="a dataset in conf/datasets/ (see `tunefleet datasets`)")
     s.add_argument("--data", help="a CSV or Parquet file to use instead of a built-in dataset")
     s.add_argument("--target", help="with --data: the label column")
     _search_flags(s)
 
-    r = add_tracked("run-all", help="search every dataset in conf/datasets/")
+    r = add_tracked("run-all", parents=[common, store, gate], help="search every dataset in conf/datasets/")
     _search_flags(r)
 
     add("datasets", help="list the datasets in conf/datasets/")
@@ -101,7 +111,9 @@ def build_parser() -> argparse.ArgumentParser:
     )
     pr.add_argument("--output", help="write predictions here (.csv or .parquet); default: print them as CSV")
 
-    po = add_tracked("promote", help="move the champion alias to a model version by hand")
+    po = add_tracked(
+        "promote", parents=[common, store, gate], help="move the champion alias to a model version by hand"
+    )
     po.add_argument("name")
     po.add_argument("version")
     po.add_argument("--force", action="store_true", help="skip the metric comparison (the load check still runs)")

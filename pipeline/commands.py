@@ -54,7 +54,7 @@ def _search_one(
         smoke=args.smoke,
         conf_dir=args.conf,
     )
-    settings = load_tracking_settings(args.tracking_uri, args.conf)
+    settings = load_tracking_settings(args.tracking_uri, args.conf, args.gate)
     options = RunOptions(
         name=args.name,
         resume=args.resume,
@@ -116,7 +116,7 @@ def _client(args: argparse.Namespace) -> tuple[TrackingSettings, Any]:
     from pipeline.settings import load_tracking_settings
     from pipeline.tracking import connect
 
-    settings = load_tracking_settings(args.tracking_uri, args.conf)
+    settings = load_tracking_settings(args.tracking_uri, args.conf, getattr(args, "gate", None))
     return settings, connect(settings)
 
 

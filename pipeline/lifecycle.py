@@ -12,7 +12,7 @@ from pipeline.baseline import BASELINE_PARAMS, logistic_baseline
 from pipeline.model_io import ModelPackage
 from pipeline.registry import register_and_promote
 from pipeline.settings import TrackingSettings
-from pipeline.summary import PipelineSummary
+from pipeline.summary import PipelineSummary, test_and_lift_intervals
 from pipeline.tracker import MlflowTracker
 from pipeline.tracking import connect, numeric
 from search import ExperimentConfig, SearchResult, TrialRecord, run_search
@@ -47,12 +47,14 @@ def run_pipeline(exp: ExperimentConfig, settings: TrackingSettings, opts: RunOpt
             observers=[tracker], progress=opts.progress, verbose=opts.verbose,
         )  # fmt: skip
         summary = PipelineSummary.of(result, tracker.experiment_name or "", tracker.parent_id, settings.tracking_uri)
-        summary.baseline_metrics = logistic_baseline(exp, data)
+        baseline = logistic_baseline(exp, data)
+        summary.baseline_metrics = baseline.metrics
         tracker.log_baseline(summary.baseline_metrics, BASELINE_PARAMS)
         best, test = _best_and_test(result, tracker.parent_id)  # the one use of the test split
         summary.record_best(best.trial_id, best.config.model_dump(mode="json"))
         summary.val_metrics = {k: v for k, v in numeric(best.metrics).items() if k.startswith("val_")}
         summary.test_metrics = test.metrics()
+        summary.test_intervals, summary.lift_intervals = test_and_lift_intervals(test, baseline, exp.search.seed)
         tracker.log_results(summary.parent_metrics(), summary.parent_tags())
         package = ModelPackage.of(test, exp.dataset.options.get("target"))
         with tempfile.TemporaryDirectory() as tmp:
@@ -62,8 +64,7 @@ def run_pipeline(exp: ExperimentConfig, settings: TrackingSettings, opts: RunOpt
             gate_metric = summary.gate_metric()
             summary.promotion = register_and_promote(
                 tracker, model_uri, package, opts.model_name or settings.model_name(exp.name),
-                metric=gate_metric, mode=exp.mode, value=summary.test_metrics[gate_metric],
-                split_hash=data.split_hash, extra_tags={"dataset": exp.name, "best_trial_id": best.trial_id},
+                metric=gate_metric, mode=exp.mode, test=test, split_hash=data.split_hash, extra_tags={"dataset": exp.name, "best_trial_id": best.trial_id},
             )  # fmt: skip
     summary.wall_seconds = time.perf_counter() - started
     return summary

@@ -2,8 +2,9 @@
 
 Aliases, not the deprecated stages. The gate: ``champion`` moves to a new version only
 if that version loads from the registry and predicts exactly what the bundle predicts,
-and its test metric is at least the current champion's on the same split hash;
-otherwise it gets ``challenger`` and the reason is printed and tagged.
+and it passes :mod:`pipeline.gate` against the current champion (same split hash, then a
+paired test on the same test rows under the configured policy); otherwise it gets
+``challenger`` and the reason is printed and tagged.
 """
 
 from __future__ import annotations
@@ -15,13 +16,23 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from pipeline.gate import (
+    TAG_METRIC,
+    TAG_MODE,
+    TAG_SPLIT,
+    TAG_VALUE,
+    Verdict,
+    champion_bundle,
+    comparable,
+    point_verdict,
+    statistical_verdict,
+)
 from pipeline.model_io import ModelPackage
 from pipeline.settings import TrackingSettings
 from pipeline.tracker import MlflowTracker
+from tunefleet.bundle import ModelBundle
 from tunefleet.errors import TunefleetError, first_line
-from tunefleet.metrics import better
-
-TAG_METRIC, TAG_MODE, TAG_VALUE, TAG_SPLIT = "gate_metric", "gate_mode", "gate_value", "split_hash"
+from tunefleet.evaluation import SplitScores
 
 
 @dataclass
@@ -67,27 +78,29 @@ def gate(
     settings: TrackingSettings,
     name: str,
     version: str,
-    value: float,
-    mode: str,
-    split_hash: str,
+    *,
     metric: str,
-) -> tuple[bool, str]:
-    """(promote?, reason) comparing the new version with the current champion."""
+    mode: str,
+    value: float,
+    split_hash: str,
+    test: SplitScores | None,
+) -> Verdict:
+    """Should ``version`` take ``champion``? (``test``: its scores on the test rows, for the paired comparison.)"""
     champ = _champion(client, name, settings.champion_alias)
     if champ is None or str(champ.version) == str(version):
-        return True, "first model registered under this name"
-    tags = champ.tags or {}
-    if tags.get(TAG_SPLIT) != split_hash:
-        return False, (
-            f"champion v{champ.version} was tested on split {tags.get(TAG_SPLIT)}, this on {split_hash}: "
-            "not comparable; promote by hand with `tunefleet promote --force`"
-        )
-    if tags.get(TAG_METRIC) != metric:
-        return False, f"champion v{champ.version} was gated on {tags.get(TAG_METRIC)}, not {metric}; promote by hand"
-    old = float(tags.get(TAG_VALUE, "nan"))
-    if np.isnan(old) or not better(old, value, mode):  # ties go to the newer model
-        return True, f"{metric} {value:.4f} vs champion v{champ.version} {old:.4f}"
-    return False, f"{metric} {value:.4f} is worse than champion v{champ.version}'s {old:.4f}"
+        return Verdict(True, "first model registered under this name")
+    problem = comparable(champ, split_hash, metric)
+    if problem:
+        return Verdict(False, problem)
+    old = float((champ.tags or {}).get(TAG_VALUE, "nan"))
+    if settings.registry.policy == "point":
+        return point_verdict(metric, value, old, mode, str(champ.version))
+    if test is None:
+        verdict = point_verdict(metric, value, old, mode, str(champ.version))
+        return Verdict(verdict.promote, f"{verdict.reason}; the test rows could not be re-loaded for a paired test")
+    return statistical_verdict(
+        settings.registry, metric, test, champion_bundle(name, str(champ.version)), str(champ.version)
+    )
 
 
 def register_and_promote(
@@ -98,21 +111,37 @@ def register_and_promote(
     *,
     metric: str,
     mode: str,
-    value: float,
+    test: SplitScores,
     split_hash: str,
     extra_tags: Mapping[str, str],
 ) -> Promotion:
     """Register the tested model, then give it ``champion`` if it passes the gate, else ``challenger``."""
+    value = test.metrics()[metric]
     tags = {TAG_METRIC: metric, TAG_MODE: mode, TAG_VALUE: repr(float(value)), TAG_SPLIT: split_hash, **extra_tags}
+    champ = _champion(tracker.client, name, tracker.settings.champion_alias)
     version = tracker.register(model_uri, name, {**tags, "run_id": tracker.parent_id})
     problem = load_check(name, version, package.example, package.expected)
     if problem:
-        promote, reason = False, problem
+        verdict = Verdict(False, problem)
     else:
-        promote, reason = gate(tracker.client, tracker.settings, name, version, value, mode, split_hash, metric)
-    alias = tracker.settings.champion_alias if promote else tracker.settings.challenger_alias
-    tracker.set_alias(name, version, alias, reason)
-    return Promotion(name, version, alias, reason)
+        verdict = gate(
+            tracker.client, tracker.settings, name, version,
+            metric=metric, mode=mode, value=value, split_hash=split_hash, test=test,
+        )  # fmt: skip
+    alias = tracker.settings.champion_alias if verdict.promote else tracker.settings.challenger_alias
+    tracker.set_alias(name, version, alias, verdict.reason, verdict.tags(str(champ.version) if champ else None))
+    return Promotion(name, version, alias, verdict.reason)
+
+
+def _rescore(tags: Mapping[str, str], bundle: ModelBundle) -> SplitScores | None:
+    """The version's test rows, re-loaded from its dataset's conf (None when that cannot be done)."""
+    from search.spec import load_experiment
+
+    try:
+        data = load_experiment(tags["dataset"]).load()
+    except Exception:  # noqa: BLE001 - e.g. a user file searched without a conf file
+        return None
+    return SplitScores.of(bundle, data, "test") if data.split_hash == tags.get(TAG_SPLIT) else None
 
 
 def promote_by_hand(tracker: MlflowTracker, name: str, version: str, force: bool) -> Promotion:
@@ -120,8 +149,6 @@ def promote_by_hand(tracker: MlflowTracker, name: str, version: str, force: bool
     client, settings = tracker.client, tracker.settings
     import mlflow
     from mlflow.models import Model
-
-    from tunefleet.bundle import ModelBundle
 
     try:
         mv = client.get_model_version(name, version)
@@ -136,19 +163,20 @@ def promote_by_hand(tracker: MlflowTracker, name: str, version: str, force: bool
             raise TunefleetError(f"not promoted: {problem}")
     tags = mv.tags or {}
     if force:
-        reason = "promoted by hand with --force"
+        verdict = Verdict(True, "promoted by hand with --force")
     else:
-        ok, reason = gate(
-            client,
-            settings,
-            name,
-            version,
-            float(tags.get(TAG_VALUE, "nan")),
-            tags.get(TAG_MODE, "max"),
-            tags.get(TAG_SPLIT, ""),
-            tags.get(TAG_METRIC, ""),
+        test = (
+            _rescore(tags, ModelBundle.load(f"{path}/artifacts/bundle"))
+            if settings.registry.policy != "point"
+            else None
         )
-        if not ok:
-            raise TunefleetError(f"not promoted: {reason} (add --force to promote anyway)")
-    tracker.set_alias(name, version, settings.champion_alias, reason)
-    return Promotion(name, version, settings.champion_alias, reason)
+        verdict = gate(
+            client, settings, name, version,
+            metric=tags.get(TAG_METRIC, ""), mode=tags.get(TAG_MODE, "max"),
+            value=float(tags.get(TAG_VALUE, "nan")), split_hash=tags.get(TAG_SPLIT, ""), test=test,
+        )  # fmt: skip
+        print(f"gate: {verdict.reason}", flush=True)
+        if not verdict.promote:
+            raise TunefleetError(f"not promoted: {verdict.reason} (add --force to promote anyway)")
+    tracker.set_alias(name, version, settings.champion_alias, verdict.reason)
+    return Promotion(name, version, settings.champion_alias, verdict.reason)

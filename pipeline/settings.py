@@ -4,8 +4,24 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import Literal
+
+from pydantic import Field
 
 from tunefleet.config import StrictModel, find_conf_dir, load_yaml, parse_model
+
+
+class GateSettings(StrictModel):
+    """When ``champion`` moves to a new version (the ``registry:`` section of conf/tracking.yaml).
+
+    ``significant``: the challenger is better on the same test rows with p < alpha (and by
+    at least min_delta); ``non_inferior``: the interval of the difference stays above
+    -min_delta; ``point``: its test metric is at least the champion's (no statistics).
+    """
+
+    policy: Literal["significant", "non_inferior", "point"] = "significant"
+    alpha: float = Field(0.05, gt=0, lt=1)
+    min_delta: float = Field(0.0, ge=0)
 
 
 class TrackingSettings(StrictModel):
@@ -15,6 +31,7 @@ class TrackingSettings(StrictModel):
     registered_model_prefix: str = "tunefleet-"
     champion_alias: str = "champion"
     challenger_alias: str = "challenger"
+    registry: GateSettings = GateSettings()
 
     @property
     def embedded(self) -> bool:
@@ -35,11 +52,15 @@ class TrackingSettings(StrictModel):
         return Path(self.artifact_location).expanduser().resolve().as_uri()
 
 
-def load_tracking_settings(tracking_uri: str | None = None, conf_dir: str | Path | None = None) -> TrackingSettings:
-    """conf/tracking.yaml, then MLFLOW_TRACKING_URI, then --tracking-uri."""
+def load_tracking_settings(
+    tracking_uri: str | None = None, conf_dir: str | Path | None = None, gate_policy: str | None = None
+) -> TrackingSettings:
+    """conf/tracking.yaml, then MLFLOW_TRACKING_URI, then --tracking-uri (and --gate)."""
     path = find_conf_dir(conf_dir) / "tracking.yaml"
     raw = load_yaml(path) if path.is_file() else {}
     uri = tracking_uri or os.environ.get("MLFLOW_TRACKING_URI")
     if uri:
         raw["tracking_uri"] = uri
+    if gate_policy:
+        raw["registry"] = {**(raw.get("registry") or {}), "policy": gate_policy}
     return parse_model(TrackingSettings, raw, str(path))

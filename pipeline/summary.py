@@ -7,9 +7,14 @@ import math
 from dataclasses import dataclass, field
 from typing import Any
 
+from pipeline.baseline import Baseline
 from pipeline.registry import Promotion
 from search import SearchResult
+from tunefleet.evaluation import SplitScores
+from tunefleet.intervals import LEVEL, Interval, lift_intervals, metric_intervals, scorer_for
 from tunefleet.metrics import lift
+
+ENDS = ("low", "high")
 
 
 @dataclass
@@ -28,6 +33,8 @@ class PipelineSummary:
     val_metrics: dict[str, float] = field(default_factory=dict)
     test_metrics: dict[str, float] = field(default_factory=dict)
     baseline_metrics: dict[str, float] = field(default_factory=dict)
+    test_intervals: dict[str, Interval] = field(default_factory=dict)  # "test_accuracy" -> 95% bootstrap
+    lift_intervals: dict[str, Interval] = field(default_factory=dict)  # "accuracy" -> paired 95% bootstrap
     promotion: Promotion | None = None
     split_hash: str = ""
     wall_seconds: float = 0.0
@@ -58,10 +65,37 @@ class PipelineSummary:
             **self.test_metrics,
             **{f"baseline_{k}": v for k, v in self.baseline_metrics.items() if k.startswith("test_")},
             **{f"trials_{k}": float(v) for k, v in self.counts.items()},
+            **{
+                f"{k}_ci_{end}": v
+                for k, i in self.test_intervals.items()
+                for end, v in zip(ENDS, i.as_list(), strict=True)
+            },
+            **{
+                f"lift_{k}_ci_{end}": v
+                for k, i in self.lift_intervals.items()
+                for end, v in zip(ENDS, i.as_list(), strict=True)
+            },
         }
 
     def parent_tags(self) -> dict[str, str]:
         return {"best_trial_id": self.best_trial or "", "best_config": json.dumps(self.best_config)[:5000]}
+
+    def _lift(self, name: str) -> float:
+        return lift(
+            self.test_metrics.get(f"test_{name}", math.nan), self.baseline_metrics.get(f"test_{name}", math.nan), name
+        )
+
+    def baseline_verdict(self) -> str | None:
+        """One plain line when the baseline is as good as the tuned model on the search's metric."""
+        name = self.metric.removeprefix("val_")
+        interval = self.lift_intervals.get(name)
+        if interval is None or interval.low > 0:
+            return None
+        how = "better" if interval.high < 0 else "as good"
+        return (
+            f"the logistic-regression baseline is {how} on test {name}: lift {self._lift(name):+.4f}, "
+            f"95% interval [{interval.low:+.4f}, {interval.high:+.4f}] {'is below' if interval.high < 0 else 'includes'} 0"
+        )
 
     def gate_metric(self) -> str:
         return "test_" + self.metric.removeprefix("val_")
@@ -81,6 +115,11 @@ class PipelineSummary:
             "val_metrics": self.val_metrics,
             "test_metrics": self.test_metrics,
             "baseline_metrics": self.baseline_metrics,
+            "test_intervals": {k: i.as_list() for k, i in self.test_intervals.items()},
+            "lifts": {
+                name: {"value": self._lift(name), "interval": i.as_list()} for name, i in self.lift_intervals.items()
+            },
+            "interval_level": LEVEL,
             "split_hash": self.split_hash,
             "registered_model": p.name if p else None,
             "model_version": p.version if p else None,
@@ -92,14 +131,34 @@ class PipelineSummary:
         }
 
 
+def test_and_lift_intervals(
+    test: SplitScores, baseline: Baseline, seed: int
+) -> tuple[dict[str, Interval], dict[str, Interval]]:
+    """95% stratified bootstrap intervals of every test metric, and paired ones of every lift over the baseline."""
+    task = test.bundle.task
+    ours = scorer_for(task, test.bundle.decision_threshold)
+    metrics = {f"test_{k}": v for k, v in metric_intervals(ours, test.y, test.proba, seed=seed).items() if k != "loss"}
+    theirs = scorer_for(task, baseline.threshold)
+    lifts = lift_intervals(ours, theirs, test.y, test.proba, baseline.test_proba, seed=seed)
+    return metrics, {k: v for k, v in lifts.items() if k != "loss"}
+
+
+def _cell(value: float, interval: Interval | None, signed: bool = False) -> str:
+    number = f"{value:+.4f}" if signed else f"{value:.4f}"
+    if interval is None:
+        return number
+    fmt = "{:+.3f}" if signed else "{:.3f}"
+    return f"{number} [{fmt.format(interval.low)}, {fmt.format(interval.high)}]"
+
+
 def format_summary(s: PipelineSummary) -> str:
-    """The end-of-search summary table."""
+    """The end-of-search summary table (test and lift with their 95% intervals)."""
     lines = [
         "",
         f"== {s.dataset}: {sum(s.counts.values())} trials ({', '.join(f'{v} {k}' for k, v in s.counts.items())}) "
         f"in {s.wall_seconds:.1f} s, split {s.split_hash}",
         f"best trial   {s.best_trial}: {json.dumps(s.best_config)}",
-        f"{'metric':<22}{'validation':>12}{'test':>10}{'baseline':>10}{'lift':>9}   (lift > 0: tuned model better on test)",
+        f"{'metric':<18}{'validation':>11}  {'test [95% interval]':<26}{'baseline':>9}  {'lift [95% paired interval]':<28}",
     ]
     for key in sorted(s.test_metrics):
         name = key.removeprefix("test_")
@@ -108,7 +167,13 @@ def format_summary(s: PipelineSummary) -> str:
         val = s.val_metrics.get(f"val_{name}", math.nan)
         test = s.test_metrics[key]
         base = s.baseline_metrics.get(key, math.nan)
-        lines.append(f"{name:<22}{val:>12.4f}{test:>10.4f}{base:>10.4f}{lift(test, base, name):>+9.4f}")
+        test_cell = _cell(test, s.test_intervals.get(key))
+        lift_cell = _cell(lift(test, base, name), s.lift_intervals.get(name), signed=True)
+        lines.append(f"{name:<18}{val:>11.4f}  {test_cell:<26}{base:>9.4f}  {lift_cell}")
+    lines.append("(lift > 0: the tuned model is better on test; intervals: stratified bootstrap of the test rows)")
+    verdict = s.baseline_verdict()
+    if verdict:
+        lines.append(verdict)
     if s.promotion:
         p = s.promotion
         lines += [

@@ -162,11 +162,13 @@ class MlflowTracker:
         )
         return str(mv.version)
 
-    def set_alias(self, name: str, version: str, alias: str, reason: str) -> None:
+    def set_alias(
+        self, name: str, version: str, alias: str, reason: str, figures: Mapping[str, str] | None = None
+    ) -> None:
         """Point ``alias`` at ``version`` and say why on the version (and on the search run, if any)."""
         self.client.set_registered_model_alias(name, alias, version)
-        self.client.set_model_version_tag(name, version, "promotion", alias)
-        self.client.set_model_version_tag(name, version, "promotion_reason", reason[:4000])
+        for key, value in {"promotion": alias, "promotion_reason": reason[:4000], **(figures or {})}.items():
+            self.client.set_model_version_tag(name, version, key, value)
         if self.parent_id:
             log_batch(self.client, self.parent_id, tags={"registered_model": f"{name}/{version}", "alias": alias})
 

@@ -114,16 +114,32 @@ def test_smoke_search_tracks_registers_and_serves(local_ray, store, mnist_root, 
         assert list(pred.columns) == ["label", *[f"probability_{c}" for c in data.class_labels]]
         assert np.allclose(pred.drop(columns="label").sum(axis=1), 1, atol=1e-5)
     assert summary["test_metrics"] and summary["baseline_metrics"]
+    # every test metric and every lift over the baseline carries its 95% bootstrap interval
+    assert set(summary["test_intervals"]) == set(summary["test_metrics"]) - {"test_loss"}
+    for key, (low, high) in summary["test_intervals"].items():
+        assert low <= high and (low <= summary["test_metrics"][key] <= high or low == high), key
+    assert {name for name in summary["lifts"]} == {k.removeprefix("test_") for k in summary["test_intervals"]}
+    assert all(lift["interval"][0] <= lift["interval"][1] for lift in summary["lifts"].values())
 
 
-def test_weaker_search_does_not_take_champion(local_ray, store) -> None:
-    first = _search(store, "breast_cancer", "--model-name", "gate-test")
+def test_champion_moves_only_on_evidence(local_ray, store, capsys) -> None:
+    """A rerun that is not significantly better leaves champion where it was (the reason names p and the
+    interval); a clearly weaker model is refused by the same paired test; ``--gate point`` is the old rule."""
+    same = ["breast_cancer", "--model-name", "gate-test", "--scheduler", "none"]
+    first = _search(store, *same)
     assert first["alias"] == "champion"
+    again = _search(store, *same)  # the same seeded search: the same test predictions
+    assert again["alias"] == "challenger", again["promotion_reason"]
+    reason = again["promotion_reason"]
+    assert reason.startswith(f"not significantly better (alpha 0.05) than champion v{first['model_version']}")
+    assert "difference +0.0000" in reason and "p=1 (" in reason and "interval [+0.0000, +0.0000]" in reason
+    client = MlflowClient()
+    version = client.get_model_version("gate-test", again["model_version"])
+    assert version.tags["gate_vs_version"] == first["model_version"] and float(version.tags["gate_p_value"]) == 1.0
+    assert str(client.get_model_version_by_alias("gate-test", "champion").version) == first["model_version"]
     weak = _search(
         store,
-        "breast_cancer",
-        "--model-name",
-        "gate-test",
+        *same,
         "--trials",
         "1",
         "--set",
@@ -135,16 +151,16 @@ def test_weaker_search_does_not_take_champion(local_ray, store) -> None:
         "--set",
         "space.momentum={type: uniform, low: 0.0, high: 0.01}",
     )
-    assert weak["alias"] == "challenger", weak["promotion_reason"]
-    assert "worse than champion" in weak["promotion_reason"]
-    client = MlflowClient()
-    assert str(client.get_model_version_by_alias("gate-test", "champion").version) == first["model_version"]
-    version = client.get_model_version("gate-test", weak["model_version"])
-    assert version.tags["promotion"] == "challenger" and "worse" in version.tags["promotion_reason"]
-    # by hand: refused without --force (same gate), accepted with it (load check still runs)
+    assert weak["alias"] == "challenger" and "not significantly better" in weak["promotion_reason"]
+    # by hand: the same comparison is reported and refuses; --force promotes (the load check still runs)
     assert main(["promote", "gate-test", weak["model_version"]]) == 2
+    printed = capsys.readouterr()
+    assert "gate: not significantly better" in printed.out and "p=" in printed.out
     assert main(["promote", "gate-test", weak["model_version"], "--force"]) == 0
     assert str(client.get_model_version_by_alias("gate-test", "champion").version) == weak["model_version"]
+    # the old rule: at least the champion's recorded test value (a tie goes to the newer version)
+    point = _search(store, *same, "--gate", "point")
+    assert point["alias"] == "champion" and point["promotion_reason"].endswith("(policy point)")
 
 
 @pytest.fixture(scope="module")
