@@ -43,6 +43,11 @@ def _search_flags(p: argparse.ArgumentParser) -> None:
     g.add_argument("--storage-path", help="experiment storage: local dir, shared path or URI (search.storage_path)")
     g.add_argument("--name", help="experiment name (default: DATASET-timestamp); with --resume, which one")
     g.add_argument("--resume", action="store_true", help="resume the latest (or --name) interrupted search")
+    g.add_argument(
+        "--warm-start",
+        action="store_true",
+        help="start TPE from the finished trials of earlier searches of this dataset and split (read from MLflow)",
+    )
     g.add_argument("--smoke", action="store_true", help="the real pipeline on a tiny budget (seconds)")
     g.add_argument(
         "--set",

@@ -65,6 +65,7 @@ def _search_one(
         progress=not args.quiet,
         command=shlex.join(["tunefleet", *sys.argv[1:]]),
         verbose=args.verbose,
+        warm_start=args.warm_start,
     )
     summary = run_pipeline(exp, settings, options)
     print(format_summary(summary), flush=True)
@@ -174,6 +175,9 @@ def cmd_ui(args: argparse.Namespace) -> int:
     # process take the same path, so stopping it never orphans the server.
     for sig in (signal.SIGTERM, signal.SIGHUP):
         signal.signal(sig, _interrupt)
+    # A parent that ignores SIGINT (a job started with `&`, some process managers, pytest-xdist
+    # workers) passes that on, and Python then leaves Ctrl-C ignored: take it back explicitly.
+    signal.signal(signal.SIGINT, signal.default_int_handler)
     # MLflow's job queue (GenAI scorers and the like; tunefleet uses none) runs seven polling
     # consumers that keep most of a core busy; off unless the user asks for it.
     env = {"MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false", **os.environ}

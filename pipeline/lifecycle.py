@@ -6,6 +6,7 @@ import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from pipeline import plots
 from pipeline.baseline import BASELINE_PARAMS, logistic_baseline
@@ -16,8 +17,11 @@ from pipeline.summary import PipelineSummary, test_and_lift_intervals
 from pipeline.tracker import MlflowTracker
 from pipeline.tracking import connect, numeric
 from search import ExperimentConfig, SearchResult, TrialRecord, run_search
+from search.importance import importances
+from search.warm import warm_trials
 from tunefleet.errors import TunefleetError
 from tunefleet.evaluation import SplitScores
+from tunefleet.splits import PreparedData
 
 
 @dataclass(frozen=True)
@@ -33,6 +37,7 @@ class RunOptions:
     progress: bool = True
     command: str | None = None
     verbose: bool = False
+    warm_start: bool = False
 
 
 def run_pipeline(exp: ExperimentConfig, settings: TrackingSettings, opts: RunOptions = RunOptions()) -> PipelineSummary:
@@ -41,11 +46,14 @@ def run_pipeline(exp: ExperimentConfig, settings: TrackingSettings, opts: RunOpt
     client = connect(settings)  # fail before any trial if the store is unreachable
     data = exp.load()  # once, on the driver; the backend shares it with every trial
     tracker = MlflowTracker(settings, client, opts.experiment_name, opts.command)
+    warm = _warm_start(tracker, exp, data, settings, opts) if opts.warm_start else ()
     with tracker.search_run():
         result = run_search(
             exp, data=data, name=opts.name, resume=opts.resume, address=opts.address,
-            observers=[tracker], progress=opts.progress, verbose=opts.verbose,
+            observers=[tracker], progress=opts.progress, verbose=opts.verbose, warm=warm,
         )  # fmt: skip
+        if opts.warm_start:
+            tracker.log_results({"warm_start_trials": float(len(warm))}, {"warm_start": "true"})
         summary = PipelineSummary.of(result, tracker.experiment_name or "", tracker.parent_id, settings.tracking_uri)
         baseline = logistic_baseline(exp, data)
         summary.baseline_metrics = baseline.metrics
@@ -55,10 +63,13 @@ def run_pipeline(exp: ExperimentConfig, settings: TrackingSettings, opts: RunOpt
         summary.val_metrics = {k: v for k, v in numeric(best.metrics).items() if k.startswith("val_")}
         summary.test_metrics = test.metrics()
         summary.test_intervals, summary.lift_intervals = test_and_lift_intervals(test, baseline, exp.search.seed)
+        summary.importance, summary.importance_note = importances(exp, data.task, result.trials)
         tracker.log_results(summary.parent_metrics(), summary.parent_tags())
         package = ModelPackage.of(test, exp.dataset.options.get("target"))
         with tempfile.TemporaryDirectory() as tmp:
-            tracker.log_plots(plots.make_all(Path(tmp) / "plots", result.trials, best, test, exp.metric, exp.mode))
+            tracker.log_plots(
+                plots.make_all(Path(tmp) / "plots", result.trials, best, test, exp.metric, exp.mode, summary.importance)
+            )
             model_uri = tracker.log_model(package, Path(tmp))
         if opts.register:
             gate_metric = summary.gate_metric()
@@ -68,6 +79,22 @@ def run_pipeline(exp: ExperimentConfig, settings: TrackingSettings, opts: RunOpt
             )  # fmt: skip
     summary.wall_seconds = time.perf_counter() - started
     return summary
+
+
+def _warm_start(
+    tracker: MlflowTracker, exp: ExperimentConfig, data: PreparedData, settings: TrackingSettings, opts: RunOptions
+) -> tuple[Any, ...]:
+    """Earlier searches' finished trials of this dataset and split, as TPE's starting knowledge (one line says how many)."""
+    name = opts.experiment_name or settings.experiment_name(exp.name)
+    candidates, searches = tracker.earlier_trials(name, exp.name, data.split_hash, exp.metric)
+    trials, dropped = warm_trials(exp, data.task, candidates)
+    note = f"; {dropped} dropped: the current space cannot produce them" if dropped else ""
+    print(
+        f"warm start: {len(trials)} finished trials from {searches} earlier searches of {exp.name} "
+        f"on split {data.split_hash}{note}",
+        flush=True,
+    )
+    return tuple(trials)
 
 
 def _best_and_test(result: SearchResult, parent_id: str) -> tuple[TrialRecord, SplitScores]:

@@ -3,6 +3,7 @@ confusion matrix, calibration, optimization history and parallel coordinates."""
 
 from __future__ import annotations
 
+import json
 import math
 from pathlib import Path
 
@@ -143,8 +144,25 @@ def parallel_coordinates(trials: list[TrialRecord], metric: str, out: Path) -> P
     return _save(fig, out / "parallel_coordinates.png")
 
 
+def importance(ranked: dict[str, dict[str, float]], out: Path) -> Path:
+    """One bar chart per importance evaluator (shares of 1), and the same numbers as a JSON table."""
+    (out / "importance.json").write_text(json.dumps(ranked, indent=2))
+    fig, axes = plt.subplots(1, len(ranked), figsize=(5 * len(ranked), 3.5), squeeze=False)
+    for ax, (name, shares) in zip(axes[0], ranked.items(), strict=True):
+        items = sorted(shares.items(), key=lambda kv: kv[1])
+        ax.barh([k for k, _ in items], [v for _, v in items], color="tab:blue")
+        ax.set(title=f"hyperparameter importance ({name})", xlabel="share", xlim=(0, 1))
+    return _save(fig, out / "importance.png")
+
+
 def make_all(
-    out: Path, trials: list[TrialRecord], best: TrialRecord, test: SplitScores, metric: str, mode: str
+    out: Path,
+    trials: list[TrialRecord],
+    best: TrialRecord,
+    test: SplitScores,
+    metric: str,
+    mode: str,
+    ranked: dict[str, dict[str, float]] | None = None,
 ) -> list[Path]:
     """Every plot of a search; the test-split plots read the probabilities scored once in ``test``."""
     out.mkdir(parents=True, exist_ok=True)
@@ -158,4 +176,6 @@ def make_all(
     ]
     if bundle.task == "binary":
         paths += roc_pr(test.y, test.proba[:, 1], bundle.decision_threshold, out)
+    if ranked:
+        paths += [importance(ranked, out), out / "importance.json"]
     return paths

@@ -10,6 +10,7 @@ from typing import Any
 from pipeline.baseline import Baseline
 from pipeline.registry import Promotion
 from search import SearchResult
+from search.importance import top
 from tunefleet.evaluation import SplitScores
 from tunefleet.intervals import LEVEL, Interval, lift_intervals, metric_intervals, scorer_for
 from tunefleet.metrics import lift
@@ -35,6 +36,8 @@ class PipelineSummary:
     baseline_metrics: dict[str, float] = field(default_factory=dict)
     test_intervals: dict[str, Interval] = field(default_factory=dict)  # "test_accuracy" -> 95% bootstrap
     lift_intervals: dict[str, Interval] = field(default_factory=dict)  # "accuracy" -> paired 95% bootstrap
+    importance: dict[str, dict[str, float]] = field(default_factory=dict)  # evaluator -> param -> share
+    importance_note: str | None = None  # why there is none
     promotion: Promotion | None = None
     split_hash: str = ""
     wall_seconds: float = 0.0
@@ -59,12 +62,13 @@ class PipelineSummary:
         self.best_trial, self.best_config = trial_id, config
 
     def parent_metrics(self) -> dict[str, float]:
-        """What the parent run gets: the best trial's validation, the test, the baseline's test metrics."""
+        """What the parent run gets: best trial's validation, test and baseline metrics, intervals, importance."""
         return {
             **{f"best_{k}": v for k, v in self.val_metrics.items()},
             **self.test_metrics,
             **{f"baseline_{k}": v for k, v in self.baseline_metrics.items() if k.startswith("test_")},
             **{f"trials_{k}": float(v) for k, v in self.counts.items()},
+            **{f"importance_{ev}_{p}": v for ev, shares in self.importance.items() for p, v in shares.items()},
             **{
                 f"{k}_ci_{end}": v
                 for k, i in self.test_intervals.items()
@@ -120,6 +124,7 @@ class PipelineSummary:
                 name: {"value": self._lift(name), "interval": i.as_list()} for name, i in self.lift_intervals.items()
             },
             "interval_level": LEVEL,
+            "importance": self.importance,
             "split_hash": self.split_hash,
             "registered_model": p.name if p else None,
             "model_version": p.version if p else None,
@@ -174,6 +179,11 @@ def format_summary(s: PipelineSummary) -> str:
     verdict = s.baseline_verdict()
     if verdict:
         lines.append(verdict)
+    fanova = s.importance.get("fanova")
+    if fanova:
+        lines.append("importance   " + ", ".join(f"{k} {v:.2f}" for k, v in top(fanova)) + "   (fANOVA, top 3)")
+    elif s.importance_note:
+        lines.append(f"importance   none: {s.importance_note}")
     if s.promotion:
         p = s.promotion
         lines += [

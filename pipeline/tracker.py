@@ -9,6 +9,7 @@ child is tagged with its trial id).
 
 from __future__ import annotations
 
+import json
 import sys
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
@@ -27,6 +28,8 @@ TAG_SEARCH = "tunefleet.search_name"
 TAG_TRIAL = "tunefleet.trial_id"
 TAG_ROLE = "tunefleet.role"
 TAG_STATUS = "tunefleet.status"
+TAG_PARAMS = "tunefleet.params"  # the sampled params (JSON), what --warm-start gives TPE back
+TAG_OBJECTIVE = "tunefleet.objective."  # + metric name: the value TPE was told
 RUN_STATUS = {"finished": "FINISHED", "stopped": "FINISHED", "failed": "FAILED"}
 
 
@@ -43,6 +46,7 @@ class MlflowTracker:
         self.parent_id = ""
         self.logged: set[str] = set()
         self.inputs: dict[str, Any] = {}
+        self.metric = ""
 
     # -- the parent run -----------------------------------------------------------------
     @contextmanager
@@ -63,6 +67,7 @@ class MlflowTracker:
         self.experiment_name = self.experiment_name or self.settings.experiment_name(exp.name)
         self.experiment_id = self._experiment(self.experiment_name)
         self.inputs = split_inputs(exp, data)
+        self.metric = exp.metric
         existing = self._find_parent(name) if resumed else None
         if existing is not None:
             self.parent_id = existing
@@ -93,6 +98,9 @@ class MlflowTracker:
         tags = {TAG_TRIAL: record.trial_id, TAG_STATUS: record.status, "node_id": record.node_id or ""}
         if record.cohort:
             tags["cohort"] = record.cohort
+        if record.status == "finished":
+            tags[TAG_PARAMS] = json.dumps(record.params)[:5000]
+            tags[TAG_OBJECTIVE + self.metric] = repr(record.metric(self.metric))
         if record.error:
             tags["error"] = record.error[:4000]
         run_id = self._child(f"trial-{record.trial_id}", "trial", tags)
@@ -171,6 +179,32 @@ class MlflowTracker:
             self.client.set_model_version_tag(name, version, key, value)
         if self.parent_id:
             log_batch(self.client, self.parent_id, tags={"registered_model": f"{name}/{version}", "alias": alias})
+
+    # -- reading back --------------------------------------------------------------------
+    def earlier_trials(
+        self, experiment_name: str, dataset: str, split_hash: str, metric: str
+    ) -> tuple[list[tuple[dict[str, Any], float]], int]:
+        """Finished trials (sampled params, ``metric``) of earlier searches of this dataset and split, and how many searches."""
+        found = self.client.get_experiment_by_name(experiment_name)
+        if found is None:
+            return [], 0
+        parents = self.client.search_runs(
+            [found.experiment_id],
+            f"tags.`{TAG_ROLE}` = 'search' and tags.dataset = '{dataset}' and tags.split_hash = '{split_hash}'",
+            max_results=1000,
+        )
+        out = []
+        for parent in parents:
+            children = self.client.search_runs(
+                [found.experiment_id],
+                f"tags.`mlflow.parentRunId` = '{parent.info.run_id}' and tags.`{TAG_STATUS}` = 'finished'",
+                max_results=10000,
+            )
+            for child in children:
+                tags = child.data.tags
+                if TAG_PARAMS in tags and TAG_OBJECTIVE + metric in tags:
+                    out.append((json.loads(tags[TAG_PARAMS]), float(tags[TAG_OBJECTIVE + metric])))
+        return out, len(parents)
 
     # -- helpers -------------------------------------------------------------------------
     def _child(self, name: str, role: str, tags: Mapping[str, str]) -> str:

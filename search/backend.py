@@ -33,6 +33,7 @@ class SearchRequest:
     resume: bool
     observers: tuple[SearchObserver, ...]
     points: tuple[dict[str, Any], ...] = ()  # sampled-param dicts evaluated before the sampler takes over
+    warm: tuple[Any, ...] = ()  # completed optuna FrozenTrials of earlier searches (search.warm), seeding TPE
 
 
 class BackendSession(Protocol):

@@ -32,7 +32,7 @@ from search.result import TrialRecord
 from search.rungs import RungTable, rung_table
 from search.space import SpaceSampler, sampler_for
 from search.spec import ExperimentConfig, ParamSpec
-from search.study import enqueue_points, has_study, load_records, open_study, save_record, tell
+from search.study import has_study, load_records, open_study, save_record, seed_study, tell
 from tunefleet.cohort import cohort_groups
 from tunefleet.config import is_uri
 from tunefleet.errors import TunefleetError
@@ -114,7 +114,7 @@ class CohortSession:
         exp, path = request.exp, request.path
         study = open_study(exp, path, constant_liar=True)
         records = load_records(path)
-        enqueue_points(study, request.points)
+        seed_study(study, request.points, request.warm)
         rungs = rung_table(exp)
         if rungs is not None:
             rungs.refill(records, exp.metric)

@@ -44,12 +44,14 @@ def run_search(
     observers: list[SearchObserver] | tuple[SearchObserver, ...] = (),
     progress: bool = True,
     points: list[dict[str, Any]] | None = None,
+    warm: tuple[Any, ...] = (),
     verbose: bool = False,
 ) -> SearchResult:
     """Run one search with the configured backend and return every trial plus the best.
 
     ``points`` are sampled-param dicts (lr, n_layers, width_0, ...) evaluated first,
-    before TPE takes over: known-good configs, or fixed configs for benchmarks.
+    before TPE takes over: known-good configs, or fixed configs for benchmarks. ``warm``
+    are completed trials of earlier searches (:mod:`search.warm`) that TPE starts from.
     """
     data = data if data is not None else exp.load()
     exp.check_task(data.task)
@@ -58,7 +60,7 @@ def run_search(
     name = name or new_name(exp)
     path = Path(exp.search.storage_path).expanduser() / name
     printer = ProgressPrinter(exp.metric, exp.mode, exp.search.num_samples, enabled=progress)
-    request = SearchRequest(exp, data, name, path, resume, (printer, *observers), tuple(points or ()))
+    request = SearchRequest(exp, data, name, path, resume, (printer, *observers), tuple(points or ()), warm)
     started = time.perf_counter()
     with get_backend(exp.search.driver).open(exp, address=address, verbose=verbose) as session:
         if resume and not session.can_resume(name):

@@ -19,7 +19,7 @@ from search.backend import SearchRequest
 from search.result import SearchObserver, TrialRecord
 from search.space import sampler_for
 from search.spec import ExperimentConfig
-from search.study import enqueue_points, has_study, load_records, open_study, save_record, tell
+from search.study import has_study, load_records, open_study, save_record, seed_study, tell
 from tunefleet.errors import TunefleetError
 from tunefleet.splits import PreparedData
 from tunefleet.train import train_one
@@ -59,7 +59,7 @@ class OptunaSession:
         return has_study(self.exp.search.storage_path, name)
 
     def run(self, request: SearchRequest) -> list[TrialRecord]:
-        return run_study(request.exp, request.data, request.path, request.observers, list(request.points))
+        return run_study(request.exp, request.data, request.path, request.observers, list(request.points), request.warm)
 
 
 def run_study(
@@ -68,11 +68,12 @@ def run_study(
     path: Path,
     observers: tuple[SearchObserver, ...],
     points: list[dict[str, Any]],
+    warm: tuple[optuna.trial.FrozenTrial, ...] = (),
 ) -> list[TrialRecord]:
     """Run (or continue) the study until ``num_samples`` trials have ended."""
     study = open_study(exp, path, make_pruner(exp))
     records = load_records(path)
-    enqueue_points(study, points)
+    seed_study(study, points, warm)
     done = {r.trial_id for r in records}
     sample = sampler_for(exp, data.task)
     started = time.monotonic()

@@ -74,6 +74,18 @@ def check_resources(exp: ExperimentConfig, resources: dict[str, float]) -> int:
     return max(1, min(exp.search.max_concurrent_trials or slots, slots))
 
 
+def _warm_storage(exp: ExperimentConfig, warm: tuple[Any, ...]) -> dict[str, Any]:
+    """OptunaSearch arguments that start its study with the warm-start trials (it loads an existing study)."""
+    if not warm:
+        return {}
+    import optuna
+
+    storage = optuna.storages.InMemoryStorage()
+    direction = optuna.study.StudyDirection.MAXIMIZE if exp.mode == "max" else optuna.study.StudyDirection.MINIMIZE
+    optuna.create_study(storage=storage, study_name="optuna", direction=direction).add_trials(list(warm))
+    return {"storage": storage, "study_name": "optuna"}
+
+
 class RayBackend:
     """``search.backend: ray`` (the default): trials as Ray Tune trials on a local Ray or a cluster."""
 
@@ -134,6 +146,7 @@ class RaySession:
             mode=exp.mode,
             sampler=optuna.samplers.TPESampler(seed=s.seed),
             points_to_evaluate=list(request.points) or None,
+            **_warm_storage(exp, request.warm),
         )
         return tune.Tuner(
             trainable,

@@ -46,9 +46,14 @@ def has_study(storage_path: str, name: str) -> bool:
     return (Path(storage_path).expanduser() / name / JOURNAL).is_file()
 
 
-def enqueue_points(study: optuna.Study, points: tuple[dict[str, Any], ...] | list[dict[str, Any]]) -> None:
-    """Fixed configs evaluated before TPE takes over (only when the study is new)."""
+def seed_study(
+    study: optuna.Study,
+    points: tuple[dict[str, Any], ...] | list[dict[str, Any]],
+    warm: tuple[optuna.trial.FrozenTrial, ...] = (),
+) -> None:
+    """Only when the study is new: earlier searches' trials (warm start), then fixed configs to evaluate first."""
     if not study.trials:
+        study.add_trials(list(warm))
         for point in points:
             study.enqueue_trial(point)
 

@@ -139,3 +139,31 @@ def test_driver_choice() -> None:
     assert driver(**{"search.cohort_size": 1}) == "ray"
     assert driver(**{"search.cohort_size": 1, "search.backend": "optuna"}) == "optuna"
     assert driver(**{"search.scheduler.name": "median"}) == "ray"  # auto leaves the median rule to Tune
+
+
+def test_importance_ranks_the_parameter_that_decides_the_metric(tmp_path) -> None:
+    """Records whose validation metric depends on lr alone: both evaluators rank lr first."""
+    import numpy as np
+    import optuna
+
+    from search.importance import importances, replay_study
+    from search.result import TrialRecord
+    from search.space import sampler_for
+
+    exp = _exp(tmp_path, **{"search.cohort_size": 1})
+    study = optuna.create_study(sampler=optuna.samplers.RandomSampler(seed=0))
+    records = []
+    for i in range(30):
+        trial = study.ask()
+        sampler_for(exp, "binary")(trial)
+        distance = float((np.log10(trial.params["lr"]) + 2.0) ** 2)  # best at lr = 1e-2
+        value = -distance if exp.mode == "max" else distance
+        config = exp.trial_config(trial.params)
+        records.append(TrialRecord(f"t{i}", dict(trial.params), config, "finished", {exp.metric: value}))
+    records.append(TrialRecord("stopped", dict(records[0].params), records[0].config, "stopped", {exp.metric: 0.0}))
+    assert len(replay_study(exp, "binary", records).trials) == 30  # finished trials only
+    ranked, why = importances(exp, "binary", records)
+    assert why is None
+    for name in ("fanova", "ped_anova"):
+        assert max(ranked[name], key=ranked[name].get) == "lr", ranked[name]
+    assert importances(exp, "binary", records[:2]) == ({}, "2 finished trials; importance needs at least 4")

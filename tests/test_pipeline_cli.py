@@ -321,3 +321,27 @@ def test_same_sampled_config_logs_identical_params_under_every_driver(local_ray,
         assert ("cohort" in trial.data.tags) == (k != "1")
     assert params["params-ray-1"] == params["params-optuna-1"] == params["params-ray-2"]
     assert {"lr", "hidden_widths", "torch_threads", "threshold.objective", "seed"} <= set(params["params-ray-1"])
+
+
+def test_importance_and_warm_start_on_the_parent_run(local_ray, store, capsys) -> None:
+    """Importance plot and table on the parent run under the one-process and the Tune backend; a second
+    search with --warm-start reads the first one's finished trials from MLflow and says how many."""
+    common = ["sign", "--trials", "12", "--scheduler", "none", "--cohort-size", "1", "--experiment", "warm"]
+    first = _search(store, *common, "--backend", "optuna", "--no-register")
+    second = _search(store, *common, "--backend", "ray", "--no-register", "--warm-start")
+    assert f"warm start: 12 finished trials from 1 earlier searches of sign on split {first['split_hash']}" in (
+        capsys.readouterr().out
+    )
+    client = MlflowClient()
+    for summary in (first, second):
+        assert set(summary["importance"]) == {"fanova", "ped_anova"} and "lr" in summary["importance"]["fanova"]
+        parent = summary["parent_run_id"]
+        plots = {a.path for a in client.list_artifacts(parent, "plots")}
+        assert {"plots/importance.png", "plots/importance.json"} <= plots
+        metrics = client.get_run(parent).data.metrics
+        assert any(k.startswith("importance_fanova_") for k in metrics)
+    tags, metrics = (
+        client.get_run(second["parent_run_id"]).data.tags,
+        client.get_run(second["parent_run_id"]).data.metrics,
+    )
+    assert tags["warm_start"] == "true" and metrics["warm_start_trials"] == 12

@@ -8,6 +8,7 @@ in a fresh process and predict on the raw file (label and id columns still in it
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
@@ -150,6 +151,11 @@ def _stop_ui(ui: subprocess.Popen, base: str, sig: int) -> None:
 
 
 def _kill(ui: subprocess.Popen) -> None:
+    """After a failure: the UI and its server (which runs in a session of its own), so nothing is left running."""
+    children = subprocess.run(["pgrep", "-P", str(ui.pid)], capture_output=True, text=True).stdout.split()
+    for pid in children:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(os.getpgid(int(pid)), signal.SIGKILL)
     if ui.poll() is None:
         os.killpg(ui.pid, signal.SIGKILL)
 
@@ -227,3 +233,36 @@ def test_served_champion_takes_json_integers(searched) -> None:
     labels = {name: [p["label"] for p in preds] for name, preds in answers.items()}
     assert labels["dataframe_split"] == labels["dataframe_records"] == labels["inputs"]
     assert labels["inputs"] == expected
+
+
+def test_test_metrics_equal_mlflow_evaluate(searched) -> None:
+    """Our label metrics on the test rows equal what MLflow's own evaluator computes from the champion's labels."""
+    import mlflow
+
+    from search.spec import load_experiment
+    from tunefleet.evaluation import raw_features
+
+    _root, csv, _db, summary = searched
+    exp = load_experiment(
+        data_file=str(csv), target="outcome", overrides=[f"dataset.options.features={json.dumps(FEATURES)}"]
+    )
+    data = exp.load()
+    assert data.split_hash == summary["split_hash"]
+    model = mlflow.pyfunc.load_model(summary["model_uri"])
+    labels = model.predict(pd.DataFrame(raw_features(data, "test"), columns=list(data.feature_names)))["label"]
+    frame = pd.DataFrame({"prediction": labels, "target": np.asarray(data.class_labels)[data.y_test]})
+    with mlflow.start_run(run_name="evaluate-check"):
+        result = mlflow.models.evaluate(
+            data=frame,
+            predictions="prediction",
+            targets="target",
+            model_type="classifier",
+            evaluator_config={"pos_label": data.class_labels[1], "log_model_explainability": False},
+        )
+    for ours, theirs in (
+        ("accuracy", "accuracy_score"),
+        ("precision", "precision_score"),
+        ("recall", "recall_score"),
+        ("f1", "f1_score"),
+    ):
+        assert summary["test_metrics"][f"test_{ours}"] == pytest.approx(result.metrics[theirs], abs=1e-9), ours

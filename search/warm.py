@@ -1,0 +1,71 @@
+"""Warm start: earlier searches' finished trials, checked against today's space, as Optuna trials.
+
+The pipeline reads candidates (sampled params and final metric) from MLflow; this module
+turns each into a completed ``FrozenTrial`` with the distributions the *current* space
+gives its params, so TPE models them like its own trials (Optuna's ``add_trials``). A
+trial whose params the current space cannot produce (a bound moved, a choice removed, a
+parameter added) is dropped, and the count is reported.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+import optuna
+from optuna.distributions import BaseDistribution, CategoricalDistribution, FloatDistribution, IntDistribution
+
+from search.space import sampler_for
+from search.spec import ExperimentConfig
+
+
+class _Recorder:
+    """Stands in for an Optuna trial: answers each suggest call with a known value, records its distribution."""
+
+    def __init__(self, params: Mapping[str, Any]) -> None:
+        self.params = params
+        self.distributions: dict[str, BaseDistribution] = {}
+
+    def suggest_categorical(self, name: str, choices: list[Any]) -> Any:
+        self.distributions[name] = CategoricalDistribution(choices)
+        return self.params[name]
+
+    def suggest_int(self, name: str, low: int, high: int) -> int:
+        self.distributions[name] = IntDistribution(low, high)
+        return int(self.params[name])
+
+    def suggest_float(self, name: str, low: float, high: float, log: bool = False) -> float:
+        self.distributions[name] = FloatDistribution(low, high, log=log)
+        return float(self.params[name])
+
+
+def as_trial(
+    exp: ExperimentConfig, task: str, params: Mapping[str, Any], value: float
+) -> optuna.trial.FrozenTrial | None:
+    """A completed trial under the current space, or None when the space cannot produce these params."""
+    recorder = _Recorder(params)
+    try:
+        sampler_for(exp, task)(recorder)  # type: ignore[arg-type]
+        inside = all(d._contains(d.to_internal_repr(params[name])) for name, d in recorder.distributions.items())
+    except (KeyError, ValueError, TypeError):
+        return None
+    if not inside or set(params) != set(recorder.distributions) or math.isnan(value):
+        return None
+    return optuna.trial.create_trial(
+        params={k: params[k] for k in recorder.distributions}, distributions=recorder.distributions, value=value
+    )
+
+
+def warm_trials(
+    exp: ExperimentConfig, task: str, candidates: Iterable[tuple[Mapping[str, Any], float]]
+) -> tuple[list[optuna.trial.FrozenTrial], int]:
+    """(the usable earlier trials, how many were dropped as outside the current space)."""
+    kept, dropped = [], 0
+    for params, value in candidates:
+        trial = as_trial(exp, task, params, value)
+        if trial is None:
+            dropped += 1
+        else:
+            kept.append(trial)
+    return kept, dropped
