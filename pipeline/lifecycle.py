@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import tempfile
 import time
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -15,7 +16,7 @@ from pipeline.registry import register_and_promote
 from pipeline.settings import TrackingSettings
 from pipeline.summary import PipelineSummary, test_and_lift_intervals
 from pipeline.tracker import MlflowTracker
-from pipeline.tracking import connect, numeric
+from pipeline.tracking import check_server, connect, numeric
 from search import ExperimentConfig, SearchResult, TrialRecord, run_search
 from search.importance import importances
 from search.warm import warm_trials
@@ -41,42 +42,60 @@ class RunOptions:
 
 
 def run_pipeline(exp: ExperimentConfig, settings: TrackingSettings, opts: RunOptions = RunOptions()) -> PipelineSummary:
-    """Search with live MLflow logging, then test the best model once, register and gate it."""
+    """Search with live MLflow logging, then test the best model once, register and gate it.
+
+    What need not wait runs beside the main line: the store connects (SQLite migrations,
+    seconds) while the data loads and Ray starts, the baseline fits while trials train,
+    and the plots draw while the model is logged.
+    """
     started = time.perf_counter()
-    client = connect(settings)  # fail before any trial if the store is unreachable
-    data = exp.load()  # once, on the driver; the backend shares it with every trial
-    tracker = MlflowTracker(settings, client, opts.experiment_name, opts.command)
-    warm = _warm_start(tracker, exp, data, settings, opts) if opts.warm_start else ()
-    with tracker.search_run():
-        result = run_search(
-            exp, data=data, name=opts.name, resume=opts.resume, address=opts.address,
-            observers=[tracker], progress=opts.progress, verbose=opts.verbose, warm=warm,
-        )  # fmt: skip
-        if opts.warm_start:
-            tracker.log_results({"warm_start_trials": float(len(warm))}, {"warm_start": "true"})
-        summary = PipelineSummary.of(result, tracker.experiment_name or "", tracker.parent_id, settings.tracking_uri)
-        baseline = logistic_baseline(exp, data)
-        summary.baseline_metrics = baseline.metrics
-        tracker.log_baseline(summary.baseline_metrics, BASELINE_PARAMS)
-        best, test = _best_and_test(result, tracker.parent_id)  # the one use of the test split
-        summary.record_best(best.trial_id, best.config.model_dump(mode="json"))
-        summary.val_metrics = {k: v for k, v in numeric(best.metrics).items() if k.startswith("val_")}
-        summary.test_metrics = test.metrics()
-        summary.test_intervals, summary.lift_intervals = test_and_lift_intervals(test, baseline, exp.search.seed)
-        summary.importance, summary.importance_note = importances(exp, data.task, result.trials)
-        tracker.log_results(summary.parent_metrics(), summary.parent_tags())
-        package = ModelPackage.of(test, exp.dataset.options.get("target"))
-        with tempfile.TemporaryDirectory() as tmp:
-            tracker.log_plots(
-                plots.make_all(Path(tmp) / "plots", result.trials, best, test, exp.metric, exp.mode, summary.importance)
-            )
-            model_uri = tracker.log_model(package, Path(tmp))
-        if opts.register:
-            gate_metric = summary.gate_metric()
-            summary.promotion = register_and_promote(
-                tracker, model_uri, package, opts.model_name or settings.model_name(exp.name),
-                metric=gate_metric, mode=exp.mode, test=test, split_hash=data.split_hash, extra_tags={"dataset": exp.name, "best_trial_id": best.trial_id},
+    check_server(settings)  # an unreachable server fails here, in milliseconds
+    with ThreadPoolExecutor(max_workers=2, thread_name_prefix="tunefleet") as pool:
+        tracker = MlflowTracker(settings, pool.submit(connect, settings), opts.experiment_name, opts.command)
+        data = exp.load()  # once, on the driver; the backend shares it with every trial
+        baseline_job = pool.submit(logistic_baseline, exp, data)
+        warm = _warm_start(tracker, exp, data, settings, opts) if opts.warm_start else ()
+        with tracker.search_run():
+            result = run_search(
+                exp, data=data, name=opts.name, resume=opts.resume, address=opts.address,
+                observers=[tracker], progress=opts.progress, verbose=opts.verbose, warm=warm,
             )  # fmt: skip
+            if opts.warm_start:
+                tracker.log_results({"warm_start_trials": float(len(warm))}, {"warm_start": "true"})
+            summary = PipelineSummary.of(
+                result, tracker.experiment_name or "", tracker.parent_id, settings.tracking_uri
+            )
+            baseline = baseline_job.result()
+            summary.baseline_metrics = baseline.metrics
+            tracker.log_baseline(summary.baseline_metrics, BASELINE_PARAMS)
+            best, test = _best_and_test(result, tracker.parent_id)  # the one use of the test split
+            summary.record_best(best.trial_id, best.config.model_dump(mode="json"))
+            summary.val_metrics = {k: v for k, v in numeric(best.metrics).items() if k.startswith("val_")}
+            summary.test_metrics = test.metrics()
+            summary.test_intervals, summary.lift_intervals = test_and_lift_intervals(test, baseline, exp.search.seed)
+            summary.importance, summary.importance_note = importances(exp, data.task, result.trials)
+            tracker.log_results(summary.parent_metrics(), summary.parent_tags())
+            package = ModelPackage.of(test, exp.dataset.options.get("target"))
+            with tempfile.TemporaryDirectory() as tmp:
+                figures = pool.submit(
+                    plots.make_all,
+                    Path(tmp) / "plots",
+                    result.trials,
+                    best,
+                    test,
+                    exp.metric,
+                    exp.mode,
+                    summary.importance,
+                )
+                model_uri = tracker.log_model(package, Path(tmp))
+                tracker.log_plots(figures.result())
+            if opts.register:
+                gate_metric = summary.gate_metric()
+                summary.promotion = register_and_promote(
+                    tracker, model_uri, package, opts.model_name or settings.model_name(exp.name),
+                    metric=gate_metric, mode=exp.mode, test=test, split_hash=data.split_hash,
+                    extra_tags={"dataset": exp.name, "best_trial_id": best.trial_id},
+                )  # fmt: skip
     summary.wall_seconds = time.perf_counter() - started
     return summary
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import sys
 from collections.abc import Iterator, Mapping
+from concurrent.futures import Future
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -39,7 +40,7 @@ class MlflowTracker:
     def __init__(
         self, settings: TrackingSettings, client: Any, experiment_name: str | None = None, command: str | None = None
     ) -> None:
-        self.settings, self.client = settings, client
+        self.settings, self._client = settings, client
         self.experiment_name = experiment_name
         self.command = command or " ".join(sys.argv)
         self.experiment_id = ""
@@ -47,6 +48,14 @@ class MlflowTracker:
         self.logged: set[str] = set()
         self.inputs: dict[str, Any] = {}
         self.metric = ""
+
+    @property
+    def client(self) -> Any:
+        """The MlflowClient. It may be passed as a Future still connecting (the pipeline overlaps the
+        store's start-up with Ray's); the first write waits for it, and that is before any trial starts."""
+        if isinstance(self._client, Future):
+            self._client = self._client.result()
+        return self._client
 
     # -- the parent run -----------------------------------------------------------------
     @contextmanager

@@ -37,13 +37,18 @@ def _unreachable(uri: str, why: str) -> TunefleetError:
     )
 
 
+def check_server(settings: TrackingSettings) -> None:
+    """Milliseconds: is anything listening at a tracking server's address? (Nothing to check for a database file.)"""
+    if settings.tracking_uri.startswith(("http://", "https://")):
+        _check_server(settings.tracking_uri)
+
+
 def connect(settings: TrackingSettings) -> Any:
     """An MlflowClient for the store (fluent calls such as ``log_model`` use it too), checked to answer."""
     import mlflow
     from mlflow.tracking import MlflowClient
 
-    if settings.tracking_uri.startswith(("http://", "https://")):
-        _check_server(settings.tracking_uri)
+    check_server(settings)
     mlflow.set_tracking_uri(settings.tracking_uri)
     mlflow.set_registry_uri(settings.tracking_uri)
     client = MlflowClient(settings.tracking_uri, registry_uri=settings.tracking_uri)

@@ -15,7 +15,7 @@ from tunefleet.catalog import dataset_conf
 
 def _exp(tmp_path, **values):
     base = {"search.backend": "optuna", "search.storage_path": str(tmp_path), "search.cohort_size": 4}
-    return load_experiment("breast_cancer", values={**base, **values})
+    return load_experiment("breast_cancer", smoke=True, values={**base, **values})
 
 
 def test_rung_table_follows_ashas_rule() -> None:

@@ -18,7 +18,7 @@ import numpy as np
 
 from tunefleet.metrics import binary_metrics, lift, multiclass_metrics
 
-N_RESAMPLES, LEVEL, SEED = 2000, 0.95, 0
+N_RESAMPLES, LEVEL, SEED = 1000, 0.95, 0
 
 Scorer = Callable[[np.ndarray, np.ndarray], dict[str, float]]  # (y, proba rows) -> metrics
 
