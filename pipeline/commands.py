@@ -167,7 +167,8 @@ def cmd_ui(args: argparse.Namespace) -> int:
 
     settings = load_tracking_settings(args.tracking_uri, args.conf)
     cmd = [sys.executable, "-m", "mlflow", "ui", "--backend-store-uri", settings.tracking_uri]
-    cmd += ["--host", "127.0.0.1", "--port", str(args.port)]
+    # one worker process serves one person's browser; uvicorn's default of 4 starts four MLflow servers
+    cmd += ["--host", "127.0.0.1", "--port", str(args.port), "--workers", "1"]
     print(f"MLflow UI on http://127.0.0.1:{args.port} (store {settings.tracking_uri}); Ctrl-C to stop", flush=True)
     # Its own session: a terminal's Ctrl-C reaches this process only, and the server is
     # then stopped once, as a whole: SIGTERM to its process group (uvicorn and its workers

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import signal
 import socket
 import subprocess
@@ -93,3 +94,7 @@ def mlflow_server(root: Path, backend: str | None = None) -> Iterator[str]:
         url = f"http://127.0.0.1:{port}"
         wait_http(f"{url}/health", proc=proc)
         yield url
+
+
+# What the CLI must not print unless --verbose: library log lines, warnings, banners, colour codes.
+NOISE = re.compile(r"Warning|INFO|Checkpoint successfully|Token authentication|\x1b\[")

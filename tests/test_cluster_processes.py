@@ -138,9 +138,11 @@ def test_token_cluster_from_processes(tmp_path) -> None:
         assert list(model.predict(rows).columns) == ["label", "probability"]
 
         # a client with the wrong token, or none, is refused (both at once: each waits out Ray's retries)
+        # Ray retries a refused GCS request for 60 s by default; 10 s is enough to see the refusal
+        quick = {"RAY_gcs_server_request_timeout_seconds": "10"}
         bad_envs = (
-            {**env, "RAY_AUTH_TOKEN": "not-the-token"},
-            {k: v for k, v in env.items() if not k.startswith("RAY_AUTH")},
+            {**env, **quick, "RAY_AUTH_TOKEN": "not-the-token"},
+            {**{k: v for k, v in env.items() if not k.startswith("RAY_AUTH")}, **quick},
         )
         refused_cmd = [*CLI, "search", "sign", "--smoke", "--address", address, "--tracking-uri", url]
         refused_cmd += ["--storage-path", str(tmp_path / "runs")]

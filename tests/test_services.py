@@ -16,7 +16,7 @@ import mlflow
 import pytest
 from mlflow.tracking import MlflowClient
 
-from tests.services import mlflow_server
+from tests.services import NOISE, mlflow_server
 
 pytestmark = pytest.mark.slow
 CLI = [sys.executable, "-m", "pipeline"]
@@ -65,11 +65,11 @@ def test_resume_after_killed_driver(tmp_path, cohort_size: str) -> None:
         "--cohort-size",
         cohort_size,
         "--trials",
-        "10",
+        "8",
         "--scheduler",
         "none",
         "--set",
-        "space.epochs={type: int, low: 20, high: 40}",
+        "space.epochs={type: int, low: 15, high: 30}",
         "--name",
         "resume-me",
         "--json",
@@ -87,14 +87,17 @@ def test_resume_after_killed_driver(tmp_path, cohort_size: str) -> None:
         os.killpg(driver.pid, signal.SIGKILL)  # the driver and the local Ray it started
         driver.wait(timeout=30)
     logged_before = {r.data.tags["tunefleet.trial_id"] for r in _trial_children(db)}
-    assert 3 <= len(logged_before) < 10
+    assert 3 <= len(logged_before) < 8
     time.sleep(2)
-    _run([*args, "--resume"], cwd=tmp_path, env={"MLFLOW_TRACKING_URI": db})
+    resumed = _run([*args, "--resume"], cwd=tmp_path, env={"MLFLOW_TRACKING_URI": db})
+    # the resumed run prints tunefleet's lines only, under either driver (no Ray/MLflow/Tune banners)
+    noisy = [line for line in (resumed.stdout + resumed.stderr).splitlines() if NOISE.search(line)]
+    assert noisy == []
     summary = json.loads((tmp_path / "s.json").read_text())
-    assert sum(summary["trials"].values()) == 10 and summary["search_name"] == "resume-me"
+    assert sum(summary["trials"].values()) == 8 and summary["search_name"] == "resume-me"
     children = _trial_children(db)
     ids = [r.data.tags["tunefleet.trial_id"] for r in children]
-    assert len(ids) == len(set(ids)) == 10  # no duplicate child runs
+    assert len(ids) == len(set(ids)) == 8  # no duplicate child runs
     assert logged_before <= set(ids)
     client = MlflowClient(db)
     parents = client.search_runs([children[0].info.experiment_id], "tags.`tunefleet.role` = 'search'")
