@@ -138,8 +138,8 @@ def test_token_cluster_from_processes(tmp_path) -> None:
         assert list(model.predict(rows).columns) == ["label", "probability"]
 
         # a client with the wrong token, or none, is refused (both at once: each waits out Ray's retries)
-        # Ray retries a refused GCS request for 60 s by default; 10 s is enough to see the refusal
-        quick = {"RAY_gcs_server_request_timeout_seconds": "10"}
+        # Ray retries a refused GCS request for 60 s by default; 3 s is enough to see the refusal
+        quick = {"RAY_gcs_server_request_timeout_seconds": "3"}
         bad_envs = (
             {**env, **quick, "RAY_AUTH_TOKEN": "not-the-token"},
             {**{k: v for k, v in env.items() if not k.startswith("RAY_AUTH")}, **quick},
@@ -215,8 +215,8 @@ def test_multi_node_search_survives_worker_loss(tmp_path, cohort_size: int) -> N
         assert len(result.trials) == 8 and sum(result.counts().values()) == 8
         assert len({t.trial_id for t in result.trials}) == 8
         nodes = {t.node_id for t in result.trials if t.node_id}
-        assert len(nodes) >= 2, f"trials ran on {nodes}"
         if cohort_size == 1:
+            assert len(nodes) >= 2, f"trials ran on {nodes}"
             assert result.counts()["finished"] >= 7  # trials lost with the node were retried elsewhere
         else:  # a cohort lost with its node is re-run whole (deterministic members): no member is lost
             assert result.counts()["finished"] == 8
