@@ -7,7 +7,7 @@ STAMP  := $(VENV)/.tunefleet-installed
 DATASET ?= breast_cancer
 ARGS   ?=
 
-.PHONY: setup search smoke seeds test test-fast lint bench clean
+.PHONY: setup search smoke seeds test test-all test-fast lint bench clean
 setup: $(STAMP)
 
 # uv (pinned in constraints.txt) installs the locked stack in about 25 s where pip takes 3-5 min.
@@ -29,11 +29,16 @@ seeds: setup  ## each dataset's seed-tutorial configuration and its test metrics
 # The whole suite in random order (pytest-randomly prints the seed). The multi-node Ray
 # clusters run first and alone; then every other test file, spread over 2 workers (most
 # integration time is spent waiting on processes to start).
-ALL   := -m "integration or slow or not (integration or slow)"
+ALL   := -m "(integration or slow or not (integration or slow)) and not extended"
+EVERY := -m "integration or slow or extended or not (integration or slow or extended)"
 ALONE := tests/test_cluster_processes.py
-test: setup lint  ## everything CI runs: lint, types, the full test suite
+test: setup lint  ## everything CI runs: lint, types, the full test suite but the extended twins
 	$(BIN)/python -m pytest $(ALL) --durations=5 $(ALONE) $(ARGS)
 	$(BIN)/python -m pytest -n 2 --dist loadfile $(ALL) --durations=15 --ignore $(ALONE) $(ARGS)
+
+test-all: setup lint  ## make test plus the Tune-trial twins of the resume and node-loss tests (~5 min more)
+	$(BIN)/python -m pytest $(EVERY) --durations=5 $(ALONE) $(ARGS)
+	$(BIN)/python -m pytest -n 2 --dist loadfile $(EVERY) --durations=15 --ignore $(ALONE) $(ARGS)
 
 test-fast: setup  ## the pure suite: no Ray, no MLflow, no servers (about 15 s)
 	$(BIN)/python -m pytest $(ARGS)

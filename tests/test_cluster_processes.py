@@ -188,7 +188,9 @@ class RemoveWorkerAfter:
         self.removed.set()
 
 
-@pytest.mark.parametrize("cohort_size", [1, 4], ids=["tune-trials", "cohorts"])
+@pytest.mark.parametrize(
+    "cohort_size", [pytest.param(1, id="tune-trials", marks=pytest.mark.extended), pytest.param(4, id="cohorts")]
+)
 def test_multi_node_search_survives_worker_loss(tmp_path, cohort_size: int) -> None:
     import ray
     from ray.cluster_utils import Cluster

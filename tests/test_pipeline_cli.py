@@ -326,10 +326,10 @@ def test_same_sampled_config_logs_identical_params_under_every_driver(local_ray,
 def test_importance_and_warm_start_on_the_parent_run(local_ray, store, capsys) -> None:
     """Importance plot and table on the parent run under the one-process and the Tune backend; a second
     search with --warm-start reads the first one's finished trials from MLflow and says how many."""
-    common = ["sign", "--trials", "12", "--scheduler", "none", "--cohort-size", "1", "--experiment", "warm"]
+    common = ["sign", "--trials", "6", "--scheduler", "none", "--cohort-size", "1", "--experiment", "warm"]
     first = _search(store, *common, "--backend", "optuna", "--no-register")
     second = _search(store, *common, "--backend", "ray", "--no-register", "--warm-start")
-    assert f"warm start: 12 finished trials from 1 earlier searches of sign on split {first['split_hash']}" in (
+    assert f"warm start: 6 finished trials from 1 earlier searches of sign on split {first['split_hash']}" in (
         capsys.readouterr().out
     )
     client = MlflowClient()
@@ -344,4 +344,4 @@ def test_importance_and_warm_start_on_the_parent_run(local_ray, store, capsys) -
         client.get_run(second["parent_run_id"]).data.tags,
         client.get_run(second["parent_run_id"]).data.metrics,
     )
-    assert tags["warm_start"] == "true" and metrics["warm_start_trials"] == 12
+    assert tags["warm_start"] == "true" and metrics["warm_start_trials"] == 6

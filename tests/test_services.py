@@ -56,7 +56,9 @@ def _trial_children(db: str) -> list:
     return client.search_runs([exp.experiment_id], "tags.`tunefleet.role` = 'trial'", max_results=1000)
 
 
-@pytest.mark.parametrize("cohort_size", ["1", "2"], ids=["tune-trials", "cohorts"])
+@pytest.mark.parametrize(
+    "cohort_size", [pytest.param("1", id="tune-trials", marks=pytest.mark.extended), pytest.param("2", id="cohorts")]
+)
 def test_resume_after_killed_driver(tmp_path, cohort_size: str) -> None:
     db = f"sqlite:///{tmp_path}/mlruns.db"
     args = [
