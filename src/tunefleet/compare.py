@@ -12,7 +12,15 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from tunefleet.intervals import LEVEL, N_RESAMPLES, Interval, resampled, scorer_for, stratified_indices
+from tunefleet.intervals import (
+    LEVEL,
+    N_RESAMPLES,
+    Interval,
+    paired_lifts,
+    percentile_interval,
+    scorer_for,
+    stratified_indices,
+)
 from tunefleet.metrics import lift
 
 MCNEMAR_METRICS = frozenset({"accuracy"})
@@ -77,13 +85,9 @@ def compare(
     score_new, score_old = scorer_for(task, challenger.threshold), scorer_for(task, champion.threshold)
     new_value, old_value = score_new(y, challenger.proba)[metric], score_old(y, champion.proba)[metric]
     indices = stratified_indices(y, n_resamples, seed)
-    ours = resampled(score_new, y, challenger.proba, indices)[metric]
-    theirs = resampled(score_old, y, champion.proba, indices)[metric]
-    diffs = np.array([lift(a, b, metric) for a, b in zip(ours, theirs, strict=True)])
-    tail = (1 - level) / 2 * 100
-    low, high = np.percentile(diffs, [tail, 100 - tail])
+    diffs = paired_lifts(score_new, score_old, y, challenger.proba, champion.proba, indices)[metric]
     if metric in MCNEMAR_METRICS:
         p, test = mcnemar_p(challenger.labels() == y, champion.labels() == y), "McNemar exact"
     else:
         p, test = float((np.sum(diffs <= 0) + 1) / (len(diffs) + 1)), "paired bootstrap"
-    return Comparison(metric, float(new_value), float(old_value), Interval(float(low), float(high)), p, test)
+    return Comparison(metric, float(new_value), float(old_value), percentile_interval(diffs, level), p, test)

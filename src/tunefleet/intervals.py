@@ -54,7 +54,8 @@ class Interval:
         return [self.low, self.high]
 
 
-def _percentiles(samples: np.ndarray, level: float) -> Interval:
+def percentile_interval(samples: np.ndarray, level: float = LEVEL) -> Interval:
+    """The central ``level`` interval of bootstrap samples (non-finite ones left out)."""
     tail = (1 - level) / 2 * 100
     finite = samples[np.isfinite(samples)]
     if finite.size == 0:
@@ -80,7 +81,7 @@ def metric_intervals(
 ) -> dict[str, Interval]:
     """Percentile bootstrap interval of each metric."""
     samples = resampled(score, y, proba, stratified_indices(y, n_resamples, seed))
-    return {name: _percentiles(values, level) for name, values in samples.items()}
+    return {name: percentile_interval(values, level) for name, values in samples.items()}
 
 
 def lift_intervals(
@@ -95,11 +96,18 @@ def lift_intervals(
     level: float = LEVEL,
 ) -> dict[str, Interval]:
     """Paired interval of ``lift(model, baseline)`` per metric: both scored on the same resampled rows."""
-    indices = stratified_indices(y, n_resamples, seed)
+    lifts = paired_lifts(score, baseline_score, y, proba, baseline_proba, stratified_indices(y, n_resamples, seed))
+    return {name: percentile_interval(values, level) for name, values in lifts.items()}
+
+
+def paired_lifts(
+    score: Scorer, other_score: Scorer, y: np.ndarray, proba: np.ndarray, other_proba: np.ndarray, indices: np.ndarray
+) -> dict[str, np.ndarray]:
+    """Per metric, ``lift(model, other)`` on each resample, both models scored on the same resampled rows."""
     ours = resampled(score, y, proba, indices)
-    theirs = resampled(baseline_score, y, baseline_proba, indices)
+    theirs = resampled(other_score, y, other_proba, indices)
     return {
-        name: _percentiles(np.array([lift(a, b, name) for a, b in zip(ours[name], theirs[name], strict=True)]), level)
+        name: np.array([lift(a, b, name) for a, b in zip(ours[name], theirs[name], strict=True)])
         for name in ours
         if name in theirs
     }
