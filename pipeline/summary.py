@@ -42,6 +42,7 @@ class PipelineSummary:
     split_hash: str = ""
     wall_seconds: float = 0.0
     tracking_uri: str = ""
+    first_error: str | None = None  # of the first failed trial: why, in the table, not only in MLflow
 
     @classmethod
     def of(cls, result: SearchResult, experiment: str, parent_run_id: str, tracking_uri: str) -> PipelineSummary:
@@ -56,6 +57,7 @@ class PipelineSummary:
             exp.mode,
             split_hash=result.data.split_hash,
             tracking_uri=tracking_uri,
+            first_error=next((t.error for t in result.trials if t.status == "failed" and t.error), None),
         )
 
     def record_best(self, trial_id: str, config: dict[str, Any]) -> None:
@@ -112,6 +114,7 @@ class PipelineSummary:
             "parent_run_id": self.parent_run_id,
             "search_name": self.search_name,
             "trials": self.counts,
+            "first_error": self.first_error,
             "metric": self.metric,
             "mode": self.mode,
             "best_trial": self.best_trial,
@@ -162,6 +165,7 @@ def format_summary(s: PipelineSummary) -> str:
         "",
         f"== {s.dataset}: {sum(s.counts.values())} trials ({', '.join(f'{v} {k}' for k, v in s.counts.items())}) "
         f"in {s.wall_seconds:.1f} s, split {s.split_hash}",
+        *([f"failures     {s.counts.get('failed', 0)} trials; the first: {s.first_error}"] if s.first_error else []),
         f"best trial   {s.best_trial}: {json.dumps(s.best_config)}",
         f"{'metric':<18}{'validation':>11}  {'test [95% interval]':<26}{'baseline':>9}  {'lift [95% paired interval]':<28}",
     ]

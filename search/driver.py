@@ -16,7 +16,17 @@ from tunefleet.splits import PreparedData
 
 
 def new_name(exp: ExperimentConfig) -> str:
-    return f"{exp.name}-{time.strftime('%Y%m%d-%H%M%S')}"
+    """``<dataset>-<time>``, with ``-2``, ``-3``... when a search started in the same second:
+    two scripted searches must never share (and silently merge) one state directory."""
+    base = f"{exp.name}-{time.strftime('%Y%m%d-%H%M%S')}"
+    if is_uri(exp.search.storage_path):
+        return base
+    storage = Path(exp.search.storage_path).expanduser()
+    name, n = base, 1
+    while (storage / name).exists():
+        n += 1
+        name = f"{base}-{n}"
+    return name
 
 
 def latest_name(exp: ExperimentConfig) -> str:
@@ -65,6 +75,11 @@ def run_search(
     with get_backend(exp.search.driver).open(exp, address=address, verbose=verbose) as session:
         if resume and not session.can_resume(name):
             raise TunefleetError(f"cannot resume {name}: no {exp.search.backend} search state under {path}")
+        if not resume and session.can_resume(name):
+            raise TunefleetError(
+                f"a search named {name} already exists under {path.parent}; pass --resume to continue it, "
+                "or another --name"
+            )
         for obs in request.observers:
             obs.on_search_start(exp, data, name, path, resume)
         records = session.run(request)

@@ -8,9 +8,11 @@ import pytest
 
 from search import load_experiment, run_search
 from search.cohort_backend import auto_cohort_size
+from search.driver import new_name
 from search.rungs import RungTable, rung_epochs
 from search.study import load_records
 from tunefleet.catalog import dataset_conf
+from tunefleet.errors import TunefleetError
 
 
 def _exp(tmp_path, **values):
@@ -88,6 +90,23 @@ def test_resume_runs_only_what_is_missing(tmp_path) -> None:
     assert len(again.trials) == 8 and len({t.trial_id for t in again.trials}) == 8
     kept = {r.trial_id: json.loads(r.to_json()) for r in records[:3]}
     assert all(json.loads(t.to_json()) == kept[t.trial_id] for t in again.trials if t.trial_id in kept)
+    with pytest.raises(TunefleetError, match="a search named resumable already exists .* pass --resume"):
+        run_search(exp, name="resumable", progress=False)  # never merged into the earlier search's state
+
+
+def test_searches_started_in_the_same_second_get_their_own_directories(tmp_path, monkeypatch) -> None:
+    """The default name has one-second resolution; a scripted second search must not resume the first."""
+    monkeypatch.setattr("search.driver.time.strftime", lambda fmt: "20261122-120000")
+    exp = _exp(tmp_path)
+    names = []
+    for _ in range(3):
+        names.append(new_name(exp))
+        (tmp_path / names[-1]).mkdir()
+    assert names == [
+        "breast_cancer-20261122-120000",
+        "breast_cancer-20261122-120000-2",
+        "breast_cancer-20261122-120000-3",
+    ]
 
 
 def test_auto_cohort_size_follows_model_size_and_device(tmp_path, mnist_root) -> None:
