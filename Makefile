@@ -7,7 +7,7 @@ STAMP  := $(VENV)/.tunefleet-installed
 DATASET ?= breast_cancer
 ARGS   ?=
 
-.PHONY: setup search smoke seeds test test-all test-fast lint bench clean
+.PHONY: setup search smoke seeds test test-all test-fast lint bench stack-image stack-test clean
 setup: $(STAMP)
 
 # uv (pinned in constraints.txt) installs the locked stack in about 25 s where pip takes 3-5 min.
@@ -40,7 +40,7 @@ test-all: setup lint  ## make test plus the Tune-trial twins of the resume and n
 	$(BIN)/python -m pytest $(EVERY) --durations=5 $(ALONE) $(ARGS)
 	$(BIN)/python -m pytest -n 2 --dist loadfile $(EVERY) --durations=15 --ignore $(ALONE) $(ARGS)
 
-test-fast: setup  ## the pure suite: no Ray, no MLflow, no servers (about 15 s)
+test-fast: setup  ## the pure suite: no Ray, no MLflow, no servers (about 45 s)
 	$(BIN)/python -m pytest $(ARGS)
 
 lint: setup
@@ -50,6 +50,13 @@ lint: setup
 
 bench: setup
 	$(BIN)/python benchmarks/bench_search.py
+
+# Not part of CI (minutes, root, a Docker engine): see README "Tier 3".
+stack-image: setup  ## the stack's images without internet (debootstrap base + host wheelhouse)
+	bash docker/build-offline.sh
+
+stack-test: setup  ## the compose stack for real: build, start, search on 2 workers, serve, tear down
+	bash docker/stack-test.sh
 
 clean:
 	rm -rf $(VENV) mlruns.db mlartifacts tunefleet-runs .pytest_cache .mypy_cache .ruff_cache
