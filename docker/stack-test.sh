@@ -66,6 +66,8 @@ TUNEFLEET_ARGS=$SEARCH_ARGS
 EOF
 }
 
+field() { "$PYTHON" -c 'import json, sys; print(json.load(open(sys.argv[1]))[sys.argv[2]])' "$WORK/check.json" "$1"; }
+
 compose() { docker compose -p "$PROJECT" -f "$ROOT/docker/compose.yaml" --env-file "$WORK/env" "$@"; }
 
 cleanup() {
@@ -162,8 +164,8 @@ main() {
     MLFLOW_TRACKING_URI=http://127.0.0.1:5000 MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR=false GIT_PYTHON_REFRESH=quiet \
         "$PYTHON" "$ROOT/docker/stack_check.py" --summary "$WORK/summary.json" --nodes "$WORK/nodes.json" \
         > "$WORK/check.json" || die "host-side checks failed"
-    REPORT[trials]=$("$PYTHON" -c 'import json,sys; d=json.load(open(sys.argv[1]))["trials_per_worker"]; print(", ".join(f"{k} {v}" for k, v in d.items()))' "$WORK/check.json")
-    REPORT[champion]=$("$PYTHON" -c 'import json,sys; c=json.load(open(sys.argv[1]))["champion"]; print(f"{c[\"uri\"]} loaded on the host from http://127.0.0.1:5000; {c[\"rows\"]} raw rows -> {c[\"columns\"]}, accuracy {c[\"accuracy_on_rows\"]:.2f}")' "$WORK/check.json")
+    REPORT[trials]=$(field trials_line)
+    REPORT[champion]=$(field champion_line)
 
     check_refused
     check_ports

@@ -12,6 +12,7 @@ from __future__ import annotations
 import argparse
 import collections
 import json
+import os
 import sys
 from pathlib import Path
 
@@ -67,7 +68,16 @@ def main() -> int:
     uri = summary.get("model_uri")
     if not uri or summary.get("alias") != "champion":
         raise SystemExit(f"the search registered no champion: {summary.get('promotion_reason')}")
-    report = {"trials_per_worker": per_worker, "champion": champion_predicts(uri)}
+    champion = champion_predicts(uri)
+    report = {
+        "trials_per_worker": per_worker,
+        "champion": champion,
+        "trials_line": ", ".join(f"{worker} {n}" for worker, n in per_worker.items()),
+        "champion_line": (
+            f"{uri} loaded on the host from {os.environ.get('MLFLOW_TRACKING_URI')}; {champion['rows']} raw rows "
+            f"-> {champion['columns']}, accuracy {champion['accuracy_on_rows']:.2f}"
+        ),
+    }
     print(json.dumps(report))
     return 0
 

@@ -34,6 +34,12 @@ def _search_flags(p: argparse.ArgumentParser) -> None:
         metavar="K|auto",
         help="trials trained together as one batched model (1: one per process; default auto)",
     )
+    g.add_argument(
+        "--cv",
+        type=int,
+        metavar="K",
+        help="K-fold cross-validated trials on train + validation (split.cv_folds); the test split is untouched",
+    )
     g.add_argument("--address", help="Ray cluster address (default: $RAY_ADDRESS, else a local Ray)")
     g.add_argument("--cpus-per-trial", type=float, help="CPUs per trial; also its torch threads")
     g.add_argument("--gpus-per-trial", type=float, help="GPU share per trial, e.g. 0.25 = 4 trials per GPU")

@@ -23,6 +23,7 @@ FLAG_KEYS = {
     "trials": "search.num_samples",
     "backend": "search.backend",
     "cohort_size": "search.cohort_size",
+    "cv": "split.cv_folds",
     "cpus_per_trial": "search.resources.cpus_per_trial",
     "gpus_per_trial": "search.resources.gpus_per_trial",
     "max_concurrent": "search.max_concurrent_trials",

@@ -43,6 +43,7 @@ class PipelineSummary:
     wall_seconds: float = 0.0
     tracking_uri: str = ""
     first_error: str | None = None  # of the first failed trial: why, in the table, not only in MLflow
+    cv_folds: int = 1  # > 1: validation metrics are fold means, the tested model is a refit
 
     @classmethod
     def of(cls, result: SearchResult, experiment: str, parent_run_id: str, tracking_uri: str) -> PipelineSummary:
@@ -58,7 +59,14 @@ class PipelineSummary:
             split_hash=result.data.split_hash,
             tracking_uri=tracking_uri,
             first_error=next((t.error for t in result.trials if t.status == "failed" and t.error), None),
+            cv_folds=exp.split.cv_folds,
         )
+
+    def val_test_gap(self) -> float | None:
+        """The search metric's validation value minus its test value: selection optimism, roughly."""
+        name = self.metric.removeprefix("val_")
+        val, test = self.val_metrics.get(f"val_{name}"), self.test_metrics.get(f"test_{name}")
+        return None if val is None or test is None else val - test
 
     def record_best(self, trial_id: str, config: dict[str, Any]) -> None:
         self.best_trial, self.best_config = trial_id, config
@@ -115,6 +123,8 @@ class PipelineSummary:
             "search_name": self.search_name,
             "trials": self.counts,
             "first_error": self.first_error,
+            "cv_folds": self.cv_folds,
+            "val_test_gap": self.val_test_gap(),
             "metric": self.metric,
             "mode": self.mode,
             "best_trial": self.best_trial,
@@ -167,6 +177,14 @@ def format_summary(s: PipelineSummary) -> str:
         f"in {s.wall_seconds:.1f} s, split {s.split_hash}",
         *([f"failures     {s.counts.get('failed', 0)} trials; the first: {s.first_error}"] if s.first_error else []),
         f"best trial   {s.best_trial}: {json.dumps(s.best_config)}",
+        *(
+            [
+                f"cv           {s.cv_folds} folds: validation = the fold mean; the tested model is the best config "
+                "refit on train + validation"
+            ]
+            if s.cv_folds > 1
+            else []
+        ),
         f"{'metric':<18}{'validation':>11}  {'test [95% interval]':<26}{'baseline':>9}  {'lift [95% paired interval]':<28}",
     ]
     for key in sorted(s.test_metrics):

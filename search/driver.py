@@ -11,6 +11,7 @@ from search.result import ProgressPrinter, SearchObserver, SearchResult, pick_be
 from search.spec import ExperimentConfig
 from tunefleet.bundle import ModelBundle
 from tunefleet.config import is_uri
+from tunefleet.cv import refit
 from tunefleet.errors import TunefleetError
 from tunefleet.splits import PreparedData
 
@@ -72,7 +73,7 @@ def run_search(
     printer = ProgressPrinter(exp.metric, exp.mode, exp.search.num_samples, enabled=progress)
     request = SearchRequest(exp, data, name, path, resume, (printer, *observers), tuple(points or ()), warm)
     started = time.perf_counter()
-    with get_backend(exp.search.driver).open(exp, address=address, verbose=verbose) as session:
+    with get_backend(exp.driver).open(exp, address=address, verbose=verbose) as session:
         if resume and not session.can_resume(name):
             raise TunefleetError(f"cannot resume {name}: no {exp.search.backend} search state under {path}")
         if not resume and session.can_resume(name):
@@ -85,4 +86,6 @@ def run_search(
         records = session.run(request)
     best = pick_best(records, exp.metric, exp.mode)
     bundle = ModelBundle.load(best.bundle_dir) if best is not None and best.bundle_dir else None
+    if best is not None and data.folds:  # the chosen config, refit on all of train + validation
+        bundle = refit(best.config, data, best.metrics)
     return SearchResult(exp, data, exp.search.backend, name, path, records, time.perf_counter() - started, best, bundle)

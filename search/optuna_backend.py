@@ -20,9 +20,9 @@ from search.result import SearchObserver, TrialRecord
 from search.space import sampler_for
 from search.spec import ExperimentConfig
 from search.study import has_study, load_records, open_study, save_record, seed_study, tell
+from tunefleet.cv import train_trial
 from tunefleet.errors import TunefleetError
 from tunefleet.splits import PreparedData
-from tunefleet.train import train_one
 
 
 def make_pruner(exp: ExperimentConfig) -> optuna.pruners.BasePruner:
@@ -115,7 +115,7 @@ def _run_trial(
     for _attempt in range(exp.search.max_failures + 1):
         history.clear()
         try:
-            result = train_one(config, data, report=report)
+            result = train_trial(config, data, report=report)
         except optuna.TrialPruned:
             return TrialRecord(
                 trial_id,

@@ -89,7 +89,8 @@ def make_record(
         if isinstance(v, int | float)
         and not isinstance(v, bool)
         and (
-            k.startswith("val_") or k in {"best_epoch", "epochs_run", "temperature", "threshold", "epoch", "train_loss"}
+            k.startswith("val_")
+            or k in {"best_epoch", "epochs_run", "temperature", "threshold", "epoch", "train_loss", "cv_folds"}
         )
     }
     node_id = last.get("node_id")

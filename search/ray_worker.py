@@ -15,8 +15,8 @@ from pathlib import Path
 from typing import Any
 
 from search.spec import ExperimentConfig
+from tunefleet.cv import train_trial
 from tunefleet.splits import PreparedData
-from tunefleet.train import train_one
 
 CONFIG_KEY = "train_config"  # the JSON of the trial's TrainConfig, in every report
 # Ray Train logs "Checkpoint successfully created at ..." at INFO for every trial's report
@@ -83,7 +83,7 @@ def ray_trial(params: dict[str, Any], data: PreparedData, exp: ExperimentConfig,
     started = time.perf_counter()
     milestones, every = report_schedule(exp)
     reporter = ThrottledReporter(milestones, every, exp.search.report_every_s, config.epochs, config_json)
-    result = train_one(config, data, report=reporter)
+    result = train_trial(config, data, report=reporter)
     final = {
         **result.metrics,
         "epoch": result.metrics["epochs_run"],

@@ -205,6 +205,20 @@ class ExperimentConfig(DatasetConf):
             raise ValueError(f"metric {self.metric!r} is never reported by trials; use one of: {known}")
         return self
 
+    @model_validator(mode="after")
+    def _check_cv(self) -> ExperimentConfig:
+        if self.split.cv_folds > 1 and self.search.cohort_size not in (1, "auto"):
+            raise ValueError(
+                "a cross-validated trial trains its own fold models side by side; use cohort_size 1 or auto with --cv"
+            )
+        return self
+
+    @property
+    def driver(self) -> str:
+        """The backend that runs the search: cross-validated trials run one per process (their
+        folds side by side), so never as cohorts; otherwise ``search.driver`` decides."""
+        return self.search.backend if self.split.cv_folds > 1 else self.search.driver
+
     def trial_config(self, params: Mapping[str, Any]) -> TrainConfig:
         """The config a trial with sampled ``params`` trains with (every backend calls this)."""
         return self.train_config(

@@ -21,6 +21,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+from mlflow.tracking import MlflowClient
 
 from pipeline.cli import main
 from tests.services import BIN, free_port, process, wait_http
@@ -45,7 +46,7 @@ def write_clinic_csv(path: Path, n: int = 300, seed: int = 0) -> Path:
 
 @pytest.fixture(scope="module")
 def searched(tmp_path_factory, local_ray):
-    """One smoke search of the clinic file; the champion it registered."""
+    """One smoke search of the clinic file with 5-fold cross-validated trials; the champion it registered."""
     root = tmp_path_factory.mktemp("userfile")
     csv = write_clinic_csv(root / "clinic.csv")
     db = f"sqlite:///{root}/mlruns.db"
@@ -61,6 +62,8 @@ def searched(tmp_path_factory, local_ray):
             "outcome",
             "--set",
             f"dataset.options.features={json.dumps(FEATURES)}",
+            "--cv",
+            "5",
             "--smoke",
             "--quiet",
             "--json",
@@ -70,6 +73,21 @@ def searched(tmp_path_factory, local_ray):
     assert code == 0
     yield root, csv, db, json.loads((root / "s.json").read_text())
     mp.undo()
+
+
+def test_cross_validated_trials_on_a_user_file(searched) -> None:
+    """--cv 5: every trial scored on the mean of 5 folds (std logged), the champion a refit."""
+    _root, _csv, _db, summary = searched
+    assert summary["cv_folds"] == 5 and summary["val_test_gap"] is not None
+    client = MlflowClient()
+    exp_id = client.get_run(summary["parent_run_id"]).info.experiment_id
+    kids = client.search_runs([exp_id], f"tags.`mlflow.parentRunId` = '{summary['parent_run_id']}'")
+    trials = [
+        k
+        for k in kids
+        if k.data.tags.get("tunefleet.role") == "trial" and k.data.tags["tunefleet.status"] == "finished"
+    ]
+    assert trials and all(k.data.metrics["cv_folds"] == 5 and "val_loss_std" in k.data.metrics for k in trials)
 
 
 def test_champion_loads_in_a_fresh_process_and_predicts_the_raw_file(searched) -> None:
@@ -103,7 +121,7 @@ def test_predict_command_on_the_training_file(searched, capsys) -> None:
     assert "ignoring 2 column(s) the model does not use: patient_id, outcome" in printed.err
     accuracy = float(printed.out.split("accuracy ")[1].split()[0])
     pred = pd.read_parquet(out)
-    assert accuracy == pytest.approx((pred["label"] == pd.read_csv(csv)["outcome"]).mean())
+    assert accuracy == pytest.approx((pred["label"] == pd.read_csv(csv)["outcome"]).mean(), abs=5e-5)  # printed to 4 places
     assert "predicted" in printed.out and "sick" in printed.out
     # a missing feature column is one line naming it
     pd.read_csv(csv).drop(columns=["bmi"]).to_csv(root / "nobmi.csv", index=False)
@@ -244,7 +262,9 @@ def test_test_metrics_equal_mlflow_evaluate(searched) -> None:
 
     _root, csv, _db, summary = searched
     exp = load_experiment(
-        data_file=str(csv), target="outcome", overrides=[f"dataset.options.features={json.dumps(FEATURES)}"]
+        data_file=str(csv),
+        target="outcome",
+        overrides=[f"dataset.options.features={json.dumps(FEATURES)}", "split.cv_folds=5"],  # as searched
     )
     data = exp.load()
     assert data.split_hash == summary["split_hash"]

@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import hashlib
 import math
-from dataclasses import dataclass
+from collections.abc import Sequence
+from dataclasses import dataclass, replace
 from typing import Any
 
 import numpy as np
@@ -27,6 +28,9 @@ class SplitSpec(StrictModel):
     val: float = Field(0.2, gt=0, lt=1)
     test: float = Field(0.2, gt=0, lt=1)
     seed: int = 0
+    # K > 1: train + validation become K stratified folds for the trials (tunefleet.cv);
+    # the test split is the same rows either way.
+    cv_folds: int = Field(1, ge=1, le=20)
 
     @model_validator(mode="after")
     def _fractions_sum_to_one(self) -> SplitSpec:
@@ -69,6 +73,11 @@ class PreparedData(Labelled):
     y_test: np.ndarray
     scaler: Standardizer
     split_hash: str
+    # With cv_folds K > 1: K fold views of train + validation, each standardized with a
+    # scaler fitted on its own training rows, and the refit view (all of train +
+    # validation, scaled on itself) that the chosen config is trained on at the end.
+    folds: tuple[PreparedData, ...] = ()
+    refit: PreparedData | None = None
 
     @property
     def n_features(self) -> int:
@@ -118,6 +127,8 @@ def _split_hash(dataset: Dataset, spec: SplitSpec, indices: list[np.ndarray]) ->
         h.update(np.ascontiguousarray(dataset.X_test).tobytes())
         h.update(np.ascontiguousarray(dataset.y_test).tobytes())
     h.update(f"{spec.seed}:{spec.train}:{spec.val}:{spec.test}".encode())
+    if spec.cv_folds > 1:  # CV trials' validation metrics are not comparable with a holdout's
+        h.update(f":cv{spec.cv_folds}".encode())
     for idx in indices:
         h.update(idx.astype(np.int64).tobytes())
     return h.hexdigest()[:12]
@@ -145,17 +156,57 @@ def prepare_data(dataset: Dataset, spec: SplitSpec | None = None) -> PreparedDat
         X_va, y_va = dataset.X[val_idx], dataset.y[val_idx]
         X_te, y_te = dataset.X[test_idx], dataset.y[test_idx]
         indices = [train_idx, val_idx, test_idx]
-    scaler = Standardizer.fit(X_tr)
+    split_hash = _split_hash(dataset, spec, indices)
+    main = _standardized(dataset, split_hash, (X_tr, y_tr), (X_va, y_va), (X_te, y_te))
+    if spec.cv_folds == 1:
+        return main
+    X_pool, y_pool = np.concatenate([X_tr, X_va]), np.concatenate([y_tr, y_va])
+    folds = stratified_folds(y_pool, spec.cv_folds, spec.seed, dataset.class_labels)
+    views = []
+    for held_out in folds:
+        fit = np.setdiff1d(np.arange(len(y_pool)), held_out)
+        rows = ((X_pool[fit], y_pool[fit]), (X_pool[held_out], y_pool[held_out]), (X_te, y_te))
+        views.append(_standardized(dataset, split_hash, *rows))
+    refit = _standardized(dataset, split_hash, (X_pool, y_pool), (X_pool, y_pool), (X_te, y_te))
+    return replace(main, folds=tuple(views), refit=refit)
+
+
+Rows = tuple[np.ndarray, np.ndarray]
+
+
+def _standardized(dataset: Dataset, split_hash: str, train: Rows, val: Rows, test: Rows) -> PreparedData:
+    """The three splits standardized with a scaler fitted on ``train`` only."""
+    scaler = Standardizer.fit(train[0])
     return PreparedData(
         dataset=dataset.name,
         feature_names=dataset.feature_names,
         class_labels=dataset.class_labels,
-        X_train=scaler.transform(X_tr),
-        y_train=y_tr,
-        X_val=scaler.transform(X_va),
-        y_val=y_va,
-        X_test=scaler.transform(X_te),
-        y_test=y_te,
+        X_train=scaler.transform(train[0]),
+        y_train=train[1],
+        X_val=scaler.transform(val[0]),
+        y_val=val[1],
+        X_test=scaler.transform(test[0]),
+        y_test=test[1],
         scaler=scaler,
-        split_hash=_split_hash(dataset, spec, indices),
+        split_hash=split_hash,
     )
+
+
+def stratified_folds(y: np.ndarray, k: int, seed: int, class_labels: Sequence[Any]) -> list[np.ndarray]:
+    """K held-out index sets over ``y``: each class shuffled (seeded) and dealt round-robin,
+    so every fold holds every class and fold sizes differ by at most one row."""
+    rng = np.random.default_rng(seed)
+    folds: list[list[int]] = [[] for _ in range(k)]
+    dealt = 0
+    for code, label in enumerate(class_labels):  # y holds class codes 0..C-1
+        idx = np.flatnonzero(y == code)
+        if len(idx) < k:
+            raise DataError(
+                f"class {label!r} has only {len(idx)} row(s) in train + validation; --cv {k} needs at least {k}; "
+                "use fewer folds"
+            )
+        rng.shuffle(idx)
+        for j, i in enumerate(idx):
+            folds[(dealt + j) % k].append(int(i))
+        dealt += len(idx)
+    return [np.sort(np.asarray(f, dtype=np.int64)) for f in folds]

@@ -137,6 +137,59 @@ def epoch_row(
     return {"epoch": float(epoch), "train_loss": train_loss, **prefixed(metrics, "val")}
 
 
+class Run:
+    """One model in training, an epoch at a time: ``train_one`` runs one, cross-validation
+    (:mod:`tunefleet.cv`) runs a trial's fold models side by side, epoch by epoch."""
+
+    def __init__(self, cfg: TrainConfig, data: PreparedData) -> None:
+        self.cfg, self.data, self.started = cfg, data, time.perf_counter()
+        if cfg.torch_threads:
+            torch.set_num_threads(cfg.torch_threads)
+        torch.manual_seed(cfg.seed)
+        self.device = resolve_device(cfg.device)
+        binary = data.task == "binary"
+        self.model = MLP(data.n_features, cfg.hidden_widths, n_outputs_for(data.n_classes)).to(self.device)
+        self.loss_fn: nn.Module = nn.BCEWithLogitsLoss() if binary else nn.CrossEntropyLoss()
+        self.optimizer = _make_optimizer(cfg, self.model.parameters())
+        self.X_train = as_tensor(data.X_train, self.device)
+        y_train = as_tensor(data.y_train, self.device)
+        self.y_train = y_train.float() if binary else y_train
+        self.X_val = as_tensor(data.X_val, self.device)
+        self.generator = torch.Generator().manual_seed(cfg.seed)
+        self.log = EpochLog(cfg)
+        self.best_state = copy.deepcopy(self.model.state_dict())
+
+    def epoch(self, epoch: int) -> dict[str, float]:
+        """Train one epoch of seeded shuffled batches; return its history row (validation metrics)."""
+        cfg, model, n = self.cfg, self.model, len(self.X_train)
+        model.train()
+        perm = torch.randperm(n, generator=self.generator).to(self.device)
+        total = torch.zeros((), device=self.device)
+        for start in range(0, n, cfg.batch_size):
+            idx = perm[start : start + cfg.batch_size]
+            self.optimizer.zero_grad(set_to_none=True)
+            loss = self.loss_fn(model(self.X_train[idx]), self.y_train[idx])
+            loss.backward()
+            self.optimizer.step()
+            total += loss.detach() * len(idx)
+        model.eval()
+        with torch.no_grad():
+            val_logits = model(self.X_val).cpu().numpy()
+        row = epoch_row(self.data.task, epoch, float(total.item()) / n, val_logits, self.data, cfg)
+        if self.log.add(row):
+            self.best_state = copy.deepcopy(model.state_dict())
+        return row
+
+    def kept_model(self) -> MLP:
+        """The model with the weights ``keep`` asks for (the best epoch's, or the last)."""
+        if self.cfg.keep == "best":
+            self.model.load_state_dict(self.best_state)
+        return self.model
+
+    def result(self) -> TrainResult:
+        return finish(self.cfg, self.data, self.kept_model(), self.log, self.started, self.device)
+
+
 def train_one(config: TrainConfig, data: PreparedData, report: ReportHook | None = None) -> TrainResult:
     """Train one classifier and return its curves, validation metrics and bundle.
 
@@ -144,50 +197,14 @@ def train_one(config: TrainConfig, data: PreparedData, report: ReportHook | None
     per-sample DataLoader). The weights of the best epoch by validation loss are kept
     (``keep: last`` keeps the final ones). Binary thresholds are chosen on validation.
     """
-    cfg = config
-    started = time.perf_counter()
-    if cfg.torch_threads:
-        torch.set_num_threads(cfg.torch_threads)
-    torch.manual_seed(cfg.seed)
-    device = resolve_device(cfg.device)
-    binary = data.task == "binary"
-
-    model = MLP(data.n_features, cfg.hidden_widths, n_outputs_for(data.n_classes)).to(device)
-    loss_fn: nn.Module = nn.BCEWithLogitsLoss() if binary else nn.CrossEntropyLoss()
-    optimizer = _make_optimizer(cfg, model.parameters())
-    X_train = as_tensor(data.X_train, device)
-    y_train = as_tensor(data.y_train, device)
-    y_train = y_train.float() if binary else y_train
-    X_val = as_tensor(data.X_val, device)
-    generator = torch.Generator().manual_seed(cfg.seed)
-    n = len(X_train)
-
-    log = EpochLog(cfg)
-    best_state = copy.deepcopy(model.state_dict())
-    for epoch in range(1, cfg.epochs + 1):
-        model.train()
-        perm = torch.randperm(n, generator=generator).to(device)
-        total = torch.zeros((), device=device)
-        for start in range(0, n, cfg.batch_size):
-            idx = perm[start : start + cfg.batch_size]
-            optimizer.zero_grad(set_to_none=True)
-            loss = loss_fn(model(X_train[idx]), y_train[idx])
-            loss.backward()
-            optimizer.step()
-            total += loss.detach() * len(idx)
-        model.eval()
-        with torch.no_grad():
-            val_logits = model(X_val).cpu().numpy()
-        row = epoch_row(data.task, epoch, float(total.item()) / n, val_logits, data, cfg)
-        if log.add(row):
-            best_state = copy.deepcopy(model.state_dict())
+    run = Run(config, data)
+    for epoch in range(1, config.epochs + 1):
+        row = run.epoch(epoch)
         if report is not None:
             report(epoch, row)
-        if log.done():
+        if run.log.done():
             break
-    if cfg.keep == "best":
-        model.load_state_dict(best_state)
-    return finish(cfg, data, model, log, started, device)
+    return run.result()
 
 
 def finish(

@@ -1,0 +1,132 @@
+"""Cross-validated trials (``split.cv_folds: K`` / ``--cv K``).
+
+On a small split the best trial's validation score is optimistic: it was picked for
+being high on a few hundred rows. With K folds of train + validation (the test split
+untouched) a trial trains K fold models and scores the mean of their fold metrics, so
+the search selects on K times as many held-out rows:
+
+- the fold models train side by side, one epoch each in turn (:class:`tunefleet.train.Run`),
+  so the trial reports the fold mean after every epoch, and ASHA or Optuna's pruner
+  decide on that mean at each rung, as they decide on one model's metric without CV;
+- each fold's scaler is fitted on its own training rows (:func:`tunefleet.splits.prepare_data`);
+- the temperature and the threshold are chosen once, on the out-of-fold predictions
+  (every train + validation row, predicted by the model that did not train on it); the
+  fold metrics use both, and their mean and standard deviation are the trial's metrics;
+- the chosen config is then refit on all of train + validation for its mean best
+  epoch (:func:`refit`), keeps that out-of-fold temperature and threshold, and is the
+  model the test split judges, once.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import time
+
+import numpy as np
+import torch
+
+from tunefleet.bundle import ModelBundle
+from tunefleet.calibration import fit_temperature, probabilities
+from tunefleet.metrics import binary_metrics, multiclass_metrics, prefixed
+from tunefleet.splits import PreparedData
+from tunefleet.thresholds import choose_threshold
+from tunefleet.train import ReportHook, Run, TrainConfig, TrainResult, as_tensor, train_one
+
+
+def train_trial(config: TrainConfig, data: PreparedData, report: ReportHook | None = None) -> TrainResult:
+    """What one search trial trains: its K fold models when the data has folds, else one model."""
+    return train_cv(config, data, report) if data.folds else train_one(config, data, report)
+
+
+def mean_row(rows: list[dict[str, float]]) -> dict[str, float]:
+    """The fold mean of one epoch's history rows (the keys all folds report)."""
+    keys = set.intersection(*(set(r) for r in rows))
+    return {k: float(np.mean([r[k] for r in rows])) for k in sorted(keys)}
+
+
+def train_cv(config: TrainConfig, data: PreparedData, report: ReportHook | None = None) -> TrainResult:
+    """Train the K fold models of one config in turn, epoch by epoch; report the fold mean.
+
+    A fold whose patience ran out stops; the epoch's mean is over the folds that trained
+    it. ``report`` may raise to stop the trial (a pruner), as with ``train_one``.
+    """
+    started = time.perf_counter()
+    runs = [Run(config, fold) for fold in data.folds]
+    history: list[dict[str, float]] = []
+    for epoch in range(1, config.epochs + 1):
+        active = [run for run in runs if not run.log.done()]
+        if not active:
+            break
+        row = mean_row([run.epoch(epoch) for run in active])
+        history.append(row)
+        if report is not None:
+            report(epoch, row)
+    return _cv_result(config, data, runs, history, started)
+
+
+def _val_logits(run: Run) -> np.ndarray:
+    model = run.kept_model().eval()
+    with torch.no_grad():
+        return model(as_tensor(run.data.X_val, run.device)).cpu().numpy()
+
+
+def _cv_result(
+    cfg: TrainConfig, data: PreparedData, runs: list[Run], history: list[dict[str, float]], started: float
+) -> TrainResult:
+    """Out-of-fold temperature and threshold; the fold metrics' mean and std; fold 1's bundle."""
+    logits = [_val_logits(run) for run in runs]
+    ys = [run.data.y_val for run in runs]
+    oof_logits, oof_y = np.concatenate(logits), np.concatenate(ys)
+    temperature = fit_temperature(oof_logits, oof_y) if cfg.calibrate else 1.0
+    oof_proba = probabilities(oof_logits, temperature)
+    threshold = choose_threshold(oof_y, oof_proba, cfg.threshold) if data.task == "binary" else None
+    per_fold = []
+    for lg, y in zip(logits, ys, strict=True):
+        proba = probabilities(lg, temperature)
+        per_fold.append(binary_metrics(y, proba, threshold) if threshold is not None else multiclass_metrics(y, proba))
+    names = sorted(set.intersection(*(set(m) for m in per_fold)))
+    mean = {k: float(np.nanmean([m[k] for m in per_fold])) for k in names}
+    std = {f"{k}_std": float(np.nanstd([m[k] for m in per_fold])) for k in names}
+    best_epochs = [len(run.log.history) if cfg.keep == "last" else run.log.best_epoch for run in runs]
+    metrics = {
+        **prefixed(mean, "val"),
+        **prefixed(std, "val"),
+        "best_epoch": float(np.mean(best_epochs)),
+        "epochs_run": float(len(history)),
+        "temperature": temperature,
+        "cv_folds": float(len(runs)),
+    }
+    if threshold is not None:
+        metrics["threshold"] = threshold
+    first = runs[0].result()  # a trial's own bundle: fold 1's model (the search refits the best one)
+    bundle = dataclasses.replace(first.bundle, temperature=temperature, threshold=threshold)
+    return TrainResult(
+        config=cfg,
+        history=history,
+        best_epoch=round(metrics["best_epoch"]),
+        metrics=metrics,
+        val_probabilities=oof_proba,
+        bundle=bundle,
+        seconds=time.perf_counter() - started,
+        device=str(runs[0].device),
+    )
+
+
+def refit(config: TrainConfig, data: PreparedData, trial_metrics: dict[str, float]) -> ModelBundle:
+    """The chosen config trained on all of train + validation for its mean best epoch.
+
+    No rows are left to pick an epoch, a temperature or a threshold on, so the trial's
+    cross-validated ones are used: its mean best epoch (rounded, at least 1) and its
+    out-of-fold temperature and threshold.
+    """
+    if data.refit is None:
+        raise ValueError("refit needs data prepared with split.cv_folds > 1")
+    epochs = max(1, round(trial_metrics["best_epoch"]))
+    cfg = config.model_copy(update={"epochs": epochs, "keep": "last", "patience": None, "calibrate": False})
+    run = Run(cfg, data.refit)
+    for epoch in range(1, epochs + 1):
+        run.epoch(epoch)
+    bundle = run.result().bundle
+    return dataclasses.replace(
+        bundle, temperature=trial_metrics.get("temperature", 1.0), threshold=trial_metrics.get("threshold")
+    )
