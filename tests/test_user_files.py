@@ -121,7 +121,9 @@ def test_predict_command_on_the_training_file(searched, capsys) -> None:
     assert "ignoring 2 column(s) the model does not use: patient_id, outcome" in printed.err
     accuracy = float(printed.out.split("accuracy ")[1].split()[0])
     pred = pd.read_parquet(out)
-    assert accuracy == pytest.approx((pred["label"] == pd.read_csv(csv)["outcome"]).mean(), abs=5e-5)  # printed to 4 places
+    assert accuracy == pytest.approx(
+        (pred["label"] == pd.read_csv(csv)["outcome"]).mean(), abs=5e-5
+    )  # printed to 4 places
     assert "predicted" in printed.out and "sick" in printed.out
     # a missing feature column is one line naming it
     pd.read_csv(csv).drop(columns=["bmi"]).to_csv(root / "nobmi.csv", index=False)
