@@ -45,9 +45,11 @@ build_wheelhouse() {
 
 build_images() {
     local port server
-    port=$("$PYTHON" -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+    port=${WHEELHOUSE_PORT:-18765}  # fixed: the URL is a build argument, part of the layer cache key
     "$PYTHON" -m http.server "$port" --bind 127.0.0.1 --directory "$WHEELS" > /dev/null 2>&1 &
     server=$!
+    sleep 1
+    kill -0 "$server" 2> /dev/null || { echo "cannot serve the wheelhouse on 127.0.0.1:$port (set WHEELHOUSE_PORT)" >&2; exit 2; }
     trap 'kill $server 2> /dev/null || true' RETURN
     say "tunefleet:latest FROM $BASE"
     docker build --quiet --network host -f "$ROOT/docker/Dockerfile" \

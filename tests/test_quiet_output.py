@@ -41,6 +41,7 @@ def test_smoke_search_prints_only_tunefleet_lines(tmp_path) -> None:
 
 @pytest.mark.slow
 def test_verbose_brings_the_library_lines_back(tmp_path) -> None:
-    lines = _smoke(tmp_path, "--verbose", "--cohort-size", "1")  # Tune trials: the most library lines
-    assert any("INFO mlflow" in line for line in lines)
-    assert any("Checkpoint successfully" in line for line in lines)
+    """The default driver, as the quiet test above: what --quiet drops from it comes back."""
+    lines = _smoke(tmp_path, "--verbose")
+    assert any("INFO mlflow" in line for line in lines)  # MLflow's logger, quieted at its level
+    assert any("Token authentication is enabled" in line for line in lines)  # Ray's auth logger
