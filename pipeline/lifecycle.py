@@ -18,6 +18,7 @@ from pipeline.summary import PipelineSummary, test_and_lift_intervals
 from pipeline.tracker import MlflowTracker
 from pipeline.tracking import check_server, connect, numeric
 from search import ExperimentConfig, SearchResult, TrialRecord, run_search
+from search.driver import check_backend
 from search.importance import importances
 from search.warm import warm_trials
 from tunefleet.errors import TunefleetError
@@ -49,7 +50,8 @@ def run_pipeline(exp: ExperimentConfig, settings: TrackingSettings, opts: RunOpt
     and the plots draw while the model is logged.
     """
     started = time.perf_counter()
-    check_server(settings)  # an unreachable server fails here, in milliseconds
+    check_server(settings)  # an unreachable server or cluster fails here, in milliseconds
+    check_backend(exp, opts.address)
     with ThreadPoolExecutor(max_workers=2, thread_name_prefix="tunefleet") as pool:
         tracker = MlflowTracker(settings, pool.submit(connect, settings), opts.experiment_name, opts.command)
         data = exp.load()  # once, on the driver; the backend shares it with every trial

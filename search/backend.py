@@ -47,6 +47,11 @@ class BackendSession(Protocol):
 
 
 class SearchBackend(Protocol):
+    def check(self, exp: ExperimentConfig, *, address: str | None) -> None:
+        """Refuse, in milliseconds, what cannot work (an unreachable cluster) before the
+        data loads and the tracking store connects; ``open`` checks the rest."""
+        ...
+
     def open(
         self, exp: ExperimentConfig, *, address: str | None, verbose: bool
     ) -> AbstractContextManager[BackendSession]:

@@ -37,6 +37,13 @@ def tcp_problem(host: str, port: int, timeout_s: float = 5.0) -> str | None:
         return err.strerror or type(err).__name__
 
 
+def check_address(address: str | None) -> None:
+    """``--address`` or ``RAY_ADDRESS``, when either is set, must answer (see :func:`check_reachable`)."""
+    target = address or os.environ.get("RAY_ADDRESS")
+    if target:
+        check_reachable(target)
+
+
 def check_reachable(address: str, timeout_s: float = 5.0) -> None:
     """Fail fast, in one line, when nothing listens at a Ray address.
 

@@ -26,7 +26,7 @@ from pathlib import Path
 
 import optuna
 
-from search.backend import SearchRequest
+from search.backend import SearchRequest, get_backend
 from search.cohort_runner import CohortJob, CohortRunner, LocalRunner, MemberOutcome, RayRunner
 from search.result import TrialRecord
 from search.rungs import RungTable, rung_table
@@ -78,6 +78,9 @@ def _choices(spec: ParamSpec) -> int:
 
 class CohortBackend:
     """Cohorts on Ray tasks (``backend: ray``) or in this process (``backend: optuna``)."""
+
+    def check(self, exp: ExperimentConfig, *, address: str | None) -> None:
+        get_backend(exp.search.backend).check(exp, address=address)  # what cohorts run on
 
     @contextmanager
     def open(self, exp: ExperimentConfig, *, address: str | None, verbose: bool) -> Iterator[CohortSession]:

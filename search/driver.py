@@ -30,6 +30,11 @@ def new_name(exp: ExperimentConfig) -> str:
     return name
 
 
+def check_backend(exp: ExperimentConfig, address: str | None = None) -> None:
+    """The search's backend refuses what cannot work, before anything slow starts."""
+    get_backend(exp.driver).check(exp, address=address)
+
+
 def latest_name(exp: ExperimentConfig) -> str:
     """The most recent experiment of this dataset under the storage path (for --resume)."""
     storage = Path(exp.search.storage_path).expanduser()

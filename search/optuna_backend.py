@@ -39,6 +39,9 @@ def make_pruner(exp: ExperimentConfig) -> optuna.pruners.BasePruner:
 class OptunaBackend:
     """One process, this machine: no cluster to connect to, so only the GPU ask is checked."""
 
+    def check(self, exp: ExperimentConfig, *, address: str | None) -> None:
+        """Nothing to reach: trials run in this process."""
+
     @contextmanager
     def open(self, exp: ExperimentConfig, *, address: str | None, verbose: bool) -> Iterator[OptunaSession]:
         import torch

@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from search.backend import SearchRequest
-from search.cluster import ray_session
+from search.cluster import check_address, ray_session
 from search.ray_callback import RELAY, ObserverCallback, make_record
 from search.ray_worker import ray_trial
 from search.result import TrialRecord
@@ -88,6 +88,9 @@ def _warm_storage(exp: ExperimentConfig, warm: tuple[Any, ...]) -> dict[str, Any
 
 class RayBackend:
     """``search.backend: ray`` (the default): trials as Ray Tune trials on a local Ray or a cluster."""
+
+    def check(self, exp: ExperimentConfig, *, address: str | None) -> None:
+        check_address(address)
 
     @contextmanager
     def open(self, exp: ExperimentConfig, *, address: str | None, verbose: bool) -> Iterator[RaySession]:

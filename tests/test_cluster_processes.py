@@ -122,6 +122,7 @@ def test_token_cluster_from_processes(tmp_path) -> None:
         assert search.returncode == 0, search.stdout[-3000:] + search.stderr[-3000:]
         summary = json.loads((tmp_path / "s.json").read_text())
         assert sum(summary["trials"].values()) == 6 and summary["alias"] == "champion"
+        assert not (tmp_path / "mlruns.db").exists()  # nothing went to the embedded store
 
         client = MlflowClient(url, registry_uri=url)
         parent = client.get_run(summary["parent_run_id"])

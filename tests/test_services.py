@@ -30,7 +30,11 @@ def _run(args: list[str], cwd, env=None, timeout: int = 400) -> subprocess.Compl
     return proc
 
 
+@pytest.mark.extended
 def test_tracking_server_over_http(tmp_path) -> None:
+    """Extended: tests/test_cluster_processes.py's token-cluster test (in CI) runs the same path,
+    a real `mlflow server`, the search logging over HTTP and the champion loaded from its
+    registry, against a two-node cluster."""
     with mlflow_server(tmp_path) as url:
         _run(["search", "sign", "--smoke", "--quiet", "--json", "s.json", "--tracking-uri", url], cwd=tmp_path)
         summary = json.loads((tmp_path / "s.json").read_text())
