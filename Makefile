@@ -27,18 +27,25 @@ seeds: setup  ## each dataset's seed-tutorial configuration and its test metrics
 	$(BIN)/python -m tunefleet.seeds --mnist-root ../shared/data/mnist-subset
 
 # The whole suite in random order (pytest-randomly prints the seed). The multi-node Ray
-# clusters run first and alone; then every other test file, spread over 2 workers (most
-# integration time is spent waiting on processes to start).
+# cluster tests run in a pytest process of their own (a Ray driver keeps per-process auth
+# and cluster state that an in-process cluster must not inherit from earlier tests),
+# beside every other file spread over 2 workers; their output follows the others'.
 ALL   := -m "(integration or slow or not (integration or slow)) and not extended"
 EVERY := -m "integration or slow or extended or not (integration or slow or extended)"
 ALONE := tests/test_cluster_processes.py
+define BESIDE
+	@log=$$(mktemp); \
+	$(BIN)/python -m pytest $(1) -p no:cacheprovider --durations=5 $(ALONE) $(ARGS) > $$log 2>&1 & cluster=$$!; \
+	$(BIN)/python -m pytest -n 2 --dist loadfile $(1) --durations=15 --ignore $(ALONE) $(ARGS); pool=$$?; \
+	wait $$cluster; alone=$$?; echo "== $(ALONE), run beside the others:"; cat $$log; rm -f $$log; \
+	test $$pool = 0 && test $$alone = 0
+endef
+
 test: setup lint  ## everything CI runs: lint, types, the full test suite but the extended twins
-	$(BIN)/python -m pytest $(ALL) --durations=5 $(ALONE) $(ARGS)
-	$(BIN)/python -m pytest -n 2 --dist loadfile $(ALL) --durations=15 --ignore $(ALONE) $(ARGS)
+	$(call BESIDE,$(ALL))
 
 test-all: setup lint  ## make test plus the Tune-trial twins of the resume and node-loss tests (~5 min more)
-	$(BIN)/python -m pytest $(EVERY) --durations=5 $(ALONE) $(ARGS)
-	$(BIN)/python -m pytest -n 2 --dist loadfile $(EVERY) --durations=15 --ignore $(ALONE) $(ARGS)
+	$(call BESIDE,$(EVERY))
 
 test-fast: setup  ## the pure suite: no Ray, no MLflow, no servers (about 45 s)
 	$(BIN)/python -m pytest $(ARGS)

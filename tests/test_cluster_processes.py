@@ -111,7 +111,7 @@ def test_token_cluster_from_processes(tmp_path) -> None:
                 "--json",
                 "s.json",
                 "--set",
-                "space.epochs={type: int, low: 15, high: 30}",
+                "space.epochs={type: int, low: 5, high: 10}",
             ],
             cwd=tmp_path,
             env=env,

@@ -75,7 +75,7 @@ def test_resume_after_killed_driver(tmp_path, cohort_size: str) -> None:
         "--scheduler",
         "none",
         "--set",
-        "space.epochs={type: int, low: 15, high: 30}",
+        "space.epochs={type: int, low: 10, high: 20}",
         "--name",
         "resume-me",
         "--json",
