@@ -112,3 +112,28 @@ def test_refit_trains_on_all_of_train_and_validation_for_the_mean_best_epoch(can
     assert all(np.allclose(bundle.state_dict[k], expected[k]) for k in expected)
     with pytest.raises(ValueError, match="cv_folds > 1"):
         refit(CFG, prepare_data(cancer, SplitSpec()), metrics)
+
+
+def test_the_baseline_follows_the_same_protocol_under_cv() -> None:
+    """Out-of-fold validation metrics and threshold, then one fit on train + validation, tested once."""
+    from sklearn.linear_model import LogisticRegression
+
+    from pipeline.baseline import logistic_baseline
+    from search import load_experiment
+
+    exp = load_experiment("breast_cancer", overrides=["split.cv_folds=4"])
+    data = exp.load()
+    baseline = logistic_baseline(exp, data)
+    pooled = LogisticRegression(max_iter=2000, random_state=exp.search.seed).fit(data.refit.X_train, data.refit.y_train)
+    np.testing.assert_allclose(baseline.test_proba, pooled.predict_proba(data.refit.X_test))
+    oof = np.concatenate(
+        [
+            LogisticRegression(max_iter=2000, random_state=exp.search.seed)
+            .fit(f.X_train, f.y_train)
+            .predict_proba(f.X_val)[:, 1]
+            for f in data.folds
+        ]
+    )
+    y = np.concatenate([f.y_val for f in data.folds])
+    assert baseline.threshold == pytest.approx(choose_threshold(y, oof, exp.threshold))
+    assert len(y) == len(data.refit.y_train)  # every train + validation row scored once, out of fold
