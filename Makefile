@@ -29,15 +29,17 @@ seeds: setup  ## each dataset's seed-tutorial configuration and its test metrics
 # The whole suite in random order (pytest-randomly prints the seed). The multi-node Ray
 # cluster tests run in a pytest process of their own (a Ray driver keeps per-process auth
 # and cluster state that an in-process cluster must not inherit from earlier tests),
-# beside every other file spread over 2 workers; their output follows the others'.
+# together with the service tests, which only drive processes of their own (so the two
+# sides take about as long); every other file is spread over 2 workers beside them. The
+# side process's output follows the others'.
 ALL   := -m "(integration or slow or not (integration or slow)) and not extended"
 EVERY := -m "integration or slow or extended or not (integration or slow or extended)"
-ALONE := tests/test_cluster_processes.py
+ALONE := tests/test_cluster_processes.py tests/test_services.py
 define BESIDE
 	@log=$$(mktemp); \
-	$(BIN)/python -m pytest $(1) -p no:cacheprovider --durations=5 $(ALONE) $(ARGS) > $$log 2>&1 & cluster=$$!; \
-	$(BIN)/python -m pytest -n 2 --dist loadfile $(1) --durations=15 --ignore $(ALONE) $(ARGS); pool=$$?; \
-	wait $$cluster; alone=$$?; echo "== $(ALONE), run beside the others:"; cat $$log; rm -f $$log; \
+	$(BIN)/python -m pytest $(1) -p no:cacheprovider --durations=8 $(ALONE) $(ARGS) > $$log 2>&1 & side=$$!; \
+	$(BIN)/python -m pytest -n 2 --dist loadfile $(1) --durations=15 $(addprefix --ignore ,$(ALONE)) $(ARGS); pool=$$?; \
+	wait $$side; alone=$$?; echo "== $(ALONE), run beside the others:"; cat $$log; rm -f $$log; \
 	test $$pool = 0 && test $$alone = 0
 endef
 
