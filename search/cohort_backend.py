@@ -32,7 +32,7 @@ from search.result import TrialRecord
 from search.rungs import RungTable, rung_table
 from search.space import SpaceSampler, sampler_for
 from search.spec import ExperimentConfig, ParamSpec
-from search.study import has_study, load_records, open_study, save_record, seed_study, tell
+from search.study import ended_before, has_study, open_study, save_record, seed_study, tell
 from tunefleet.cohort import cohort_groups
 from tunefleet.config import is_uri
 from tunefleet.errors import TunefleetError
@@ -116,7 +116,7 @@ class CohortSession:
     def run(self, request: SearchRequest) -> list[TrialRecord]:
         exp, path = request.exp, request.path
         study = open_study(exp, path, constant_liar=True)
-        records = load_records(path)
+        records = ended_before(path, request.observers)
         seed_study(study, request.points, request.warm)
         rungs = rung_table(exp)
         if rungs is not None:

@@ -19,7 +19,7 @@ from search.backend import SearchRequest
 from search.result import SearchObserver, TrialRecord
 from search.space import sampler_for
 from search.spec import ExperimentConfig
-from search.study import has_study, load_records, open_study, save_record, seed_study, tell
+from search.study import ended_before, has_study, open_study, save_record, seed_study, tell
 from tunefleet.cv import train_trial
 from tunefleet.errors import TunefleetError
 from tunefleet.splits import PreparedData
@@ -75,7 +75,7 @@ def run_study(
 ) -> list[TrialRecord]:
     """Run (or continue) the study until ``num_samples`` trials have ended."""
     study = open_study(exp, path, make_pruner(exp))
-    records = load_records(path)
+    records = ended_before(path, observers)
     seed_study(study, points, warm)
     done = {r.trial_id for r in records}
     sample = sampler_for(exp, data.task)

@@ -7,13 +7,14 @@ resumable like SQLite, without a commit per report) and each ended trial's recor
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 import optuna
 from optuna.storages.journal import JournalFileBackend
 
-from search.result import TrialRecord
+from search.result import SearchObserver, TrialRecord
 from search.spec import ExperimentConfig
 
 JOURNAL = "optuna.journal"
@@ -66,6 +67,20 @@ def save_record(path: Path, record: TrialRecord) -> None:
 
 def load_records(path: Path) -> list[TrialRecord]:
     return [TrialRecord.from_json(p.read_text()) for p in sorted((path / "trials").glob("*.json"))]
+
+
+def ended_before(path: Path, observers: Sequence[SearchObserver]) -> list[TrialRecord]:
+    """The records of trials that ended before a restart, told to the observers again.
+
+    A record is saved before the observers hear of it, so a driver killed in between
+    leaves a trial that ended but never reached MLflow; telling every saved record again
+    on resume closes that gap (the tracker skips what it has already logged).
+    """
+    records = load_records(path)
+    for record in records:
+        for obs in observers:
+            obs.on_trial_end(record)
+    return records
 
 
 def tell(study: optuna.Study, trial: optuna.Trial, record: TrialRecord, metric: str) -> None:

@@ -79,6 +79,19 @@ def test_members_of_one_ask_differ(tmp_path) -> None:
     assert len(set(lrs)) == 8
 
 
+class Seen:
+    """An observer that remembers which trials it heard of."""
+
+    def __init__(self) -> None:
+        self.ids: list[str] = []
+
+    def on_search_start(self, *args, **kwargs) -> None:
+        pass
+
+    def on_trial_end(self, record) -> None:
+        self.ids.append(record.trial_id)
+
+
 def test_resume_runs_only_what_is_missing(tmp_path) -> None:
     exp = _exp(tmp_path, **{"search.num_samples": 6, "search.scheduler.name": "none"})
     first = run_search(exp, name="resumable", progress=False)
@@ -86,8 +99,11 @@ def test_resume_runs_only_what_is_missing(tmp_path) -> None:
     for record in records[3:]:  # as if the driver died after 3 members had ended
         (first.path / "trials" / f"{record.trial_id}.json").unlink()
     bigger = exp.model_copy(update={"search": exp.search.model_copy(update={"num_samples": 8})})
-    again = run_search(bigger, name="resumable", resume=True, progress=False)
+    seen = Seen()
+    again = run_search(bigger, name="resumable", resume=True, progress=False, observers=[seen])
     assert len(again.trials) == 8 and len({t.trial_id for t in again.trials}) == 8
+    # the 3 kept records are told again: one saved just before a kill may never have reached MLflow
+    assert sorted(seen.ids) == sorted(t.trial_id for t in again.trials)
     kept = {r.trial_id: json.loads(r.to_json()) for r in records[:3]}
     assert all(json.loads(t.to_json()) == kept[t.trial_id] for t in again.trials if t.trial_id in kept)
     with pytest.raises(TunefleetError, match="a search named resumable already exists .* pass --resume"):
