@@ -37,13 +37,11 @@ def tcp_problem(host: str, port: int, timeout_s: float = 5.0) -> str | None:
         return err.strerror or type(err).__name__
 
 
-def check_address(address: str | None) -> str | None:
-    """The cluster asked for (``--address``, else ``RAY_ADDRESS``), checked to answer
-    (:func:`check_reachable`); None: no cluster, a local Ray."""
-    target = address or os.environ.get("RAY_ADDRESS") or None
+def check_address(address: str | None) -> None:
+    """``--address`` or ``RAY_ADDRESS``, when either is set, must answer (see :func:`check_reachable`)."""
+    target = address or os.environ.get("RAY_ADDRESS")
     if target:
         check_reachable(target)
-    return target
 
 
 def check_reachable(address: str, timeout_s: float = 5.0) -> None:
@@ -84,13 +82,14 @@ def ray_session(
     _quiet_env()
     started = False
     if not ray.is_initialized():
-        target = check_address(address)
+        target = address or os.environ.get("RAY_ADDRESS") or None
         kwargs: dict[str, Any] = {
             "log_to_driver": True,
             "include_dashboard": False,
             "configure_logging": False,
         }
         if target:
+            check_reachable(target)
             kwargs["address"] = target
         else:
             # "local" always starts a fresh in-process Ray; a bare ray.init() would join

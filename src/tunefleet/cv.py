@@ -23,13 +23,14 @@ import dataclasses
 import time
 
 import numpy as np
+import torch
 
 from tunefleet.bundle import ModelBundle
 from tunefleet.calibration import fit_temperature, probabilities
 from tunefleet.metrics import binary_metrics, multiclass_metrics, prefixed
 from tunefleet.splits import PreparedData
 from tunefleet.thresholds import choose_threshold
-from tunefleet.train import ReportHook, Run, TrainConfig, TrainResult, train_one, val_logits
+from tunefleet.train import ReportHook, Run, TrainConfig, TrainResult, as_tensor, train_one
 
 
 def train_trial(config: TrainConfig, data: PreparedData, report: ReportHook | None = None) -> TrainResult:
@@ -63,11 +64,17 @@ def train_cv(config: TrainConfig, data: PreparedData, report: ReportHook | None 
     return _cv_result(config, data, runs, history, started)
 
 
+def _val_logits(run: Run) -> np.ndarray:
+    model = run.kept_model().eval()
+    with torch.no_grad():
+        return model(as_tensor(run.data.X_val, run.device)).cpu().numpy()
+
+
 def _cv_result(
     cfg: TrainConfig, data: PreparedData, runs: list[Run], history: list[dict[str, float]], started: float
 ) -> TrainResult:
     """Out-of-fold temperature and threshold; the fold metrics' mean and std; fold 1's bundle."""
-    logits = [val_logits(run.kept_model(), run.data, run.device) for run in runs]
+    logits = [_val_logits(run) for run in runs]
     ys = [run.data.y_val for run in runs]
     oof_logits, oof_y = np.concatenate(logits), np.concatenate(ys)
     temperature = fit_temperature(oof_logits, oof_y) if cfg.calibrate else 1.0
@@ -116,7 +123,10 @@ def refit(config: TrainConfig, data: PreparedData, trial_metrics: dict[str, floa
         raise ValueError("refit needs data prepared with split.cv_folds > 1")
     epochs = max(1, round(trial_metrics["best_epoch"]))
     cfg = config.model_copy(update={"epochs": epochs, "keep": "last", "patience": None, "calibrate": False})
-    bundle = train_one(cfg, data.refit).bundle  # no patience: exactly ``epochs`` epochs, the last kept
+    run = Run(cfg, data.refit)
+    for epoch in range(1, epochs + 1):
+        run.epoch(epoch)
+    bundle = run.result().bundle
     return dataclasses.replace(
         bundle, temperature=trial_metrics.get("temperature", 1.0), threshold=trial_metrics.get("threshold")
     )

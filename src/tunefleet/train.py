@@ -207,21 +207,16 @@ def train_one(config: TrainConfig, data: PreparedData, report: ReportHook | None
     return run.result()
 
 
-def val_logits(model: MLP, data: PreparedData, device: torch.device) -> np.ndarray:
-    """The model's logits on the validation rows (eval mode, no gradients)."""
-    model.eval()
-    with torch.no_grad():
-        return model(as_tensor(data.X_val, device)).cpu().numpy()
-
-
 def finish(
     cfg: TrainConfig, data: PreparedData, model: MLP, log: EpochLog, started: float, device: torch.device
 ) -> TrainResult:
     """Calibrate, choose the threshold and build the bundle from the kept weights in ``model``."""
     best_epoch = len(log.history) if cfg.keep == "last" else log.best_epoch
-    logits = val_logits(model, data, device)
-    temperature = fit_temperature(logits, data.y_val) if cfg.calibrate else 1.0
-    final, threshold = epoch_metrics(data.task, logits, data.y_val, cfg.threshold, temperature)
+    model.eval()
+    with torch.no_grad():
+        val_logits = model(as_tensor(data.X_val, device)).cpu().numpy()
+    temperature = fit_temperature(val_logits, data.y_val) if cfg.calibrate else 1.0
+    final, threshold = epoch_metrics(data.task, val_logits, data.y_val, cfg.threshold, temperature)
     bundle = ModelBundle(
         dataset=data.dataset,
         feature_names=data.feature_names,
@@ -247,7 +242,7 @@ def finish(
         history=log.history,
         best_epoch=best_epoch,
         metrics=metrics_out,
-        val_probabilities=probabilities(logits, temperature),
+        val_probabilities=probabilities(val_logits, temperature),
         bundle=bundle,
         seconds=time.perf_counter() - started,
         device=str(device),
