@@ -145,6 +145,23 @@ def _ray_cohort(job: CohortJob, data: PreparedData, judge: Judge | None) -> list
     return run_cohort(job, data, judge, node_id=ray.get_runtime_context().get_node_id())
 
 
+def _import_core() -> None:
+    import tunefleet.cohort  # noqa: F401 - torch and the core: the import is the point
+
+
+def warm_workers(slots: int, cpus: float, gpus: float) -> list[Any]:
+    """Start ``slots`` workers importing torch and the core now, while the driver still prepares.
+
+    A fresh Ray worker spends seconds importing torch before its first cohort; started
+    when the session opens, that overlaps the tracking store's connect and the study's
+    setup, and the cohorts then run on the same, warm workers (Ray reuses idle workers).
+    """
+    import ray
+
+    task = ray.remote(num_cpus=cpus, num_gpus=gpus)(_import_core)
+    return [task.remote() for _ in range(slots)]
+
+
 class RayRunner:
     """Each cohort a Ray task holding one trial's resources (a CPU, or a GPU fraction)."""
 

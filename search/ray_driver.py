@@ -5,7 +5,8 @@ actors are reused (a fresh actor re-imports torch: 95.7 s -> 12.7 s), reports ar
 throttled to the scheduler's decision epochs (each ``tune.report`` costs ~1.7 ms), each
 CPU trial runs one torch thread per CPU it holds, and the data is put in Ray's object
 store once (``tune.with_parameters``) instead of being reloaded per trial. What runs
-inside a trial is in :mod:`search.ray_worker`.
+inside a trial is in :mod:`search.ray_worker`. Ray Tune is imported only when a Tune
+search runs: checking an address, or a cohort search on Ray, needs none of it (2 s).
 """
 
 from __future__ import annotations
@@ -17,14 +18,11 @@ from pathlib import Path
 from typing import Any
 
 from search.backend import SearchRequest
-from search.cluster import check_address, ray_session
-from search.ray_callback import RELAY, ObserverCallback, make_record
-from search.ray_worker import ray_trial
+from search.cluster import check_address, check_resources, ray_session
 from search.result import TrialRecord
 from search.space import sampler_for
 from search.spec import ExperimentConfig
 from tunefleet.config import is_uri
-from tunefleet.errors import TunefleetError
 
 
 def _scheduler(exp: ExperimentConfig) -> Any:
@@ -54,24 +52,6 @@ def _trial_dirname(trial: Any) -> str:
 def storage_uri(storage_path: str) -> str:
     """Ray needs absolute local paths; URIs (s3://, gs://, file://) pass through."""
     return storage_path if is_uri(storage_path) else str(Path(storage_path).expanduser().resolve())
-
-
-def check_resources(exp: ExperimentConfig, resources: dict[str, float]) -> int:
-    """How many trials fit at once on the cluster; a one-line error for what cannot fit."""
-    need = exp.search.resources
-    if need.gpus_per_trial > 0 and resources.get("GPU", 0) <= 0:
-        raise TunefleetError(
-            f"--gpus-per-trial {need.gpus_per_trial:g} asked for, but the Ray cluster has no GPUs; "
-            "drop the flag or connect to a cluster with GPUs (--address)"
-        )
-    if need.cpus_per_trial > resources.get("CPU", 0):
-        raise TunefleetError(
-            f"--cpus-per-trial {need.cpus_per_trial:g} is more than the cluster's {resources.get('CPU', 0):g} CPUs; lower it"
-        )
-    slots = int(resources.get("CPU", 1) // need.cpus_per_trial)
-    if need.gpus_per_trial > 0:
-        slots = min(slots, int(resources.get("GPU", 0) / need.gpus_per_trial))
-    return max(1, min(exp.search.max_concurrent_trials or slots, slots))
 
 
 def _warm_storage(exp: ExperimentConfig, warm: tuple[Any, ...]) -> dict[str, Any]:
@@ -109,6 +89,7 @@ class RaySession:
 
     def run(self, request: SearchRequest) -> list[TrialRecord]:
         """Run (or restore and finish) the Tune experiment; return every trial's record."""
+        from search.ray_callback import RELAY, make_record
         with RELAY.connected(request.observers):
             grid = self._tuner(request).fit()
             records = []
@@ -130,6 +111,9 @@ class RaySession:
         from ray import tune
         from ray.tune.logger import JsonLoggerCallback
         from ray.tune.search.optuna import OptunaSearch
+
+        from search.ray_callback import ObserverCallback
+        from search.ray_worker import ray_trial
 
         exp, s = request.exp, request.exp.search
         optuna.logging.set_verbosity(optuna.logging.WARNING)

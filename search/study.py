@@ -84,7 +84,7 @@ def ended_before(path: Path, observers: Sequence[SearchObserver]) -> list[TrialR
 
 
 def tell(study: optuna.Study, trial: optuna.Trial, record: TrialRecord, metric: str) -> None:
-    """Tell the sampler how a trial ended (a stopped trial's curve was reported to it as it ran)."""
+    """Tell the sampler how a trial ended (a stopped trial's last value was reported to it before this)."""
     if record.status == "finished":
         study.tell(trial, record.metric(metric))
     elif record.status == "stopped":

@@ -12,7 +12,9 @@ import pytest
 import torch
 
 from tunefleet.catalog import dataset_conf
-from tunefleet.cohort import Stack, cohort_groups, optimizer_step, train_cohort
+from tunefleet.cohort import _member_networks, cohort_cost, cohort_groups, plan_cohorts, stack_members, train_cohort
+from tunefleet.model import MLP
+from tunefleet.stack import build_stack, optimizer_step, train_step
 from tunefleet.train import TrainConfig, train_one
 
 WEIGHT_ATOL, METRIC_ATOL = 2e-4, 1e-4
@@ -86,55 +88,55 @@ def test_batch_sizes_16_to_128_in_one_cohort(breast_cancer_data, optimizer: str)
 @pytest.mark.parametrize("optimizer", ["adam", "sgd"])
 def test_padded_units_stay_exactly_zero(breast_cancer_data, optimizer: str) -> None:
     """A narrow member next to a wide one: its padded rows/columns are 0.0 after every step."""
-    from tunefleet.cohort import _member_loss, _member_networks, _stack, forward
-
     members = [_cfg(hidden_widths=(4,), optimizer=optimizer, lr=0.05, weight_decay=1e-2, momentum=0.9, epochs=1),
                _cfg(hidden_widths=(16,), optimizer=optimizer, lr=0.05, weight_decay=1e-2, momentum=0.9, epochs=1, seed=1)]  # fmt: skip
-    stack: Stack = _stack(members, _member_networks(members, breast_cancer_data), torch.device("cpu"))
+    stack = stack_members(members, _member_networks(members, breast_cancer_data), torch.device("cpu"))
     X = torch.from_numpy(breast_cancer_data.X_train[:64]).expand(2, -1, -1)
     y = torch.from_numpy(breast_cancer_data.y_train[:64]).expand(2, -1)
     weights = torch.full((2, 64), 1 / 64)
     for _ in range(5):
-        _member_loss(forward(stack, X, 1), y, weights, True).sum().backward()
-        optimizer_step(stack, optimizer, 2)
+        train_step(stack, X, y, weights)
         assert torch.count_nonzero(stack.weights[0][0, :, 4:]) == 0  # narrow member's padded hidden units
         assert torch.count_nonzero(stack.biases[0][0, :, 4:]) == 0
         assert torch.count_nonzero(stack.weights[1][0, 4:, :]) == 0
         assert torch.count_nonzero(stack.weights[0][1]) > 0  # the wide member trains
 
 
-@pytest.mark.parametrize("optimizer", ["adam", "sgd"])
-def test_batched_update_equals_torch_optimizers(optimizer: str) -> None:
+def test_adam_and_sgd_members_share_a_stack(breast_cancer_data) -> None:
+    """One update serves both optimizers: mixed members in one cohort each equal train_one."""
+    members = [
+        _cfg(hidden_widths=(16, 8), optimizer="adam", lr=0.01, weight_decay=1e-3, batch_size=32, epochs=5, seed=1),
+        _cfg(hidden_widths=(8, 16), optimizer="sgd", lr=0.05, momentum=0.9, batch_size=16, epochs=6, seed=2),
+        _cfg(hidden_widths=(32, 4), optimizer="sgd", lr=0.1, momentum=0.0, weight_decay=1e-4, batch_size=64, epochs=4, seed=3),
+    ]  # fmt: skip
+    assert cohort_groups(members) == [[0, 1, 2]]
+    for cfg, result in zip(members, train_cohort(members, breast_cancer_data), strict=True):
+        _assert_same(result, train_one(cfg, breast_cancer_data))
+
+
+@pytest.mark.parametrize("adam", [[True, True, True], [False, False, False], [True, False, False]])
+def test_batched_update_equals_torch_optimizers(adam: list[bool]) -> None:
     """Three members in one stack, the later rows skipping some steps (larger batches), == torch.optim per member."""
     torch.manual_seed(0)
-    shapes = [(3, 3, 4), (3, 1, 4)]  # a stacked weight and bias of 3 members
-    starts = [torch.randn(*s) for s in shapes]
-    grads = [[torch.randn(*s) for s in shapes] for _ in range(6)]
+    nets = [MLP(3, (), 4) for _ in range(3)]  # one layer: a (3, 4) weight and a bias
+    grads = [[torch.randn(3, 3, 4), torch.randn(3, 1, 4)] for _ in range(6)]
     prefix = [3, 2, 3, 1, 3, 2]  # members training at each step: always the first rows
     lr, wd, mom = [0.1, 0.01, 0.03], [1e-3, 1e-2, 0.0], [0.0, 0.5, 0.9]
-
-    def column(values: list, dtype: torch.dtype = torch.float32) -> torch.Tensor:
-        return torch.tensor(values, dtype=dtype).view(-1, 1, 1)
-
-    W, b = (t.clone().requires_grad_() for t in starts)
-    zeros = [torch.zeros_like(W), torch.zeros_like(b)]
-    state = {"m": zeros, "v": [z.clone() for z in zeros]} if optimizer == "adam" else {"buf": zeros}
-    steps = column([0, 0, 0], torch.float64)
-    stack = Stack([0, 1, 2], [W], [b], column(lr), column(wd), column(mom), steps, [16, 32, 64], state)
-    for (gW, gb), a in zip(grads, prefix, strict=True):
-        W.grad, b.grad = gW.clone(), gb.clone()
-        optimizer_step(stack, optimizer, a)
-    for k in range(3):
-        qs = [t[k].clone().requires_grad_() for t in starts]
-        opt = (torch.optim.Adam(qs, lr=lr[k], weight_decay=wd[k]) if optimizer == "adam"
+    stack = build_stack(nets, lr, wd, mom, adam, [16, 32, 64], torch.device("cpu"))
+    for step_grads, a in zip(grads, prefix, strict=True):
+        optimizer_step(stack, [g[:a].clone() for g in step_grads])
+    for k, net in enumerate(nets):
+        lin = net.net[0]
+        qs = [lin.weight.detach().T.clone().requires_grad_(), lin.bias.detach().view(1, -1).clone().requires_grad_()]
+        opt = (torch.optim.Adam(qs, lr=lr[k], weight_decay=wd[k]) if adam[k]
                else torch.optim.SGD(qs, lr=lr[k], momentum=mom[k], weight_decay=wd[k]))  # fmt: skip
         for step_grads, a in zip(grads, prefix, strict=True):
             if k < a:
                 for q, g in zip(qs, step_grads, strict=True):
                     q.grad = g[k].clone()
                 opt.step()
-        torch.testing.assert_close(W[k].detach(), qs[0].detach(), atol=1e-6, rtol=1e-5)
-        torch.testing.assert_close(b[k].detach(), qs[1].detach(), atol=1e-6, rtol=1e-5)
+        torch.testing.assert_close(stack.weights[0][k], qs[0].detach(), atol=1e-6, rtol=1e-5)
+        torch.testing.assert_close(stack.biases[0][k], qs[1].detach(), atol=1e-6, rtol=1e-5)
 
 
 def test_members_that_are_done_leave_the_stack(breast_cancer_data) -> None:
@@ -162,7 +164,23 @@ def test_cohort_groups_split_by_shape() -> None:
         _cfg(hidden_widths=(8,), optimizer="sgd"),
         _cfg(hidden_widths=(4,), batch_size=64),
         _cfg(hidden_widths=(8,), torch_threads=2),
+        _cfg(hidden_widths=(8, 8)),
     ]
-    assert cohort_groups(configs) == [[0, 1, 4], [2], [3], [5]]
+    assert cohort_groups(configs) == [[0, 1, 3, 4], [2], [5], [6]]
     with pytest.raises(ValueError, match="must share"):
         train_cohort(configs[1:3], None)  # type: ignore[arg-type]
+
+
+def test_plan_cohorts_splits_a_dominant_group_for_idle_slots() -> None:
+    """One costly group and one cheap one on 2 slots: the costly group is split, narrow apart from wide."""
+    wide = [_cfg(hidden_widths=(128, 128), epochs=40, seed=i, batch_size=16) for i in range(4)]
+    narrow = [_cfg(hidden_widths=(8, 8), epochs=40, seed=10 + i, batch_size=16) for i in range(4)]
+    logreg = [_cfg(hidden_widths=(), epochs=5, seed=20)]
+    configs = [*wide, *narrow, *logreg]
+    shape = (455, 30, 1)
+    assert plan_cohorts(configs, *shape, slots=1) == cohort_groups(configs)  # one slot: splitting only adds steps
+    plan = plan_cohorts(configs, *shape, slots=2)
+    assert sorted(i for group in plan for i in group) == list(range(len(configs)))
+    assert [0, 1, 2, 3] in plan and [4, 5, 6, 7] in plan and [8] in plan
+    costs = [cohort_cost([configs[i] for i in group], *shape) for group in plan]
+    assert costs == sorted(costs, reverse=True)  # longest first
