@@ -90,6 +90,7 @@ class RaySession:
     def run(self, request: SearchRequest) -> list[TrialRecord]:
         """Run (or restore and finish) the Tune experiment; return every trial's record."""
         from search.ray_callback import RELAY, make_record
+
         with RELAY.connected(request.observers):
             grid = self._tuner(request).fit()
             records = []
