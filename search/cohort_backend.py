@@ -92,8 +92,7 @@ class CohortBackend:
 
             with ray_session(address, verbose=verbose) as resources:
                 slots = check_resources(exp, resources)
-                res = exp.search.resources
-                warm_workers(slots, res.cpus_per_trial, res.gpus_per_trial)
+                warm_workers(slots, exp.search.resources.cpus_per_trial, exp.search.resources.gpus_per_trial)
                 yield CohortSession(exp, slots, gpu=resources.get("GPU", 0) > 0)
         elif exp.search.backend == "optuna":
             import torch

@@ -28,6 +28,9 @@ def local_ray() -> Iterator[None]:
     """A fresh in-process Ray with 2 CPUs for one test module (never a cluster `ray start` left around)."""
     import ray
 
+    from search.cluster import wait_for_shutdown
+
+    wait_for_shutdown()  # an earlier test's search may still be shutting its local Ray down
     ray.init(address="local", num_cpus=2, include_dashboard=False, configure_logging=False)
     yield
     ray.shutdown()

@@ -199,6 +199,9 @@ def test_multi_node_search_survives_worker_loss(tmp_path, cohort_size: int) -> N
     import ray
     from ray.cluster_utils import Cluster
 
+    from search.cluster import wait_for_shutdown
+
+    wait_for_shutdown()  # an earlier test's search may still be shutting its local Ray down
     cluster = Cluster(initialize_head=True, head_node_args={"num_cpus": 1})
     worker = cluster.add_node(num_cpus=1)
     cluster.wait_for_nodes()
