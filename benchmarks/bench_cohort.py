@@ -3,8 +3,8 @@
 ``python benchmarks/bench_cohort.py [--trials 32] [--device cpu|cuda] [--json PATH]``
 
 Both variants train the same breast_cancer configs to completion on the same device; the
-cohort variant groups them by :func:`tunefleet.cohort.cohort_key` (layer count, optimizer,
-batch size) and trains each group with ``train_cohort``. It prints the trials per second
+cohort variant groups them by :func:`tunefleet.cohort.cohort_key` (layer count; Adam and
+SGD members and all batch sizes share a cohort) and trains each group with ``train_cohort``. It prints the trials per second
 of each and their ratio, and checks that every config's validation ROC AUC agrees between
 the two within 1e-4. On a GPU machine, ``--device cuda`` measures the GPU path.
 """
