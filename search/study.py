@@ -7,6 +7,7 @@ resumable like SQLite, without a commit per report) and each ended trial's recor
 
 from __future__ import annotations
 
+import time
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -18,6 +19,29 @@ from search.result import SearchObserver, TrialRecord
 from search.spec import ExperimentConfig
 
 JOURNAL = "optuna.journal"
+STALE_LOCK_S = 5.0  # a journal append holds the lock for milliseconds
+
+
+def clear_stale_lock(journal: Path) -> bool:
+    """Remove the journal's lock when a killed driver left it behind; True if there was one.
+
+    Optuna locks the journal with a symlink for each append. A driver killed during an
+    append leaves the link, and the next driver waits for it; with a relative storage
+    path the link even dangles, and Optuna's wait then never ends (its stale-lock check
+    stats the link's target). Only one driver runs a search, and an append takes
+    milliseconds, so a lock older than a few seconds at open is stale.
+    """
+    lock = journal.with_name(journal.name + ".lock")
+    try:
+        age = time.time() - lock.lstat().st_mtime
+    except FileNotFoundError:
+        return False
+    if age < STALE_LOCK_S:
+        time.sleep(STALE_LOCK_S - age)  # a live writer would have released it by then
+        if not lock.is_symlink() and not lock.exists():
+            return False
+    lock.unlink(missing_ok=True)
+    return True
 
 
 def open_study(
@@ -30,9 +54,11 @@ def open_study(
     """
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     path.mkdir(parents=True, exist_ok=True)
+    journal = (path / JOURNAL).resolve()  # absolute: Optuna's lock is a symlink to it
+    clear_stale_lock(journal)
     study = optuna.create_study(
         study_name="tunefleet",
-        storage=optuna.storages.JournalStorage(JournalFileBackend(str(path / JOURNAL))),
+        storage=optuna.storages.JournalStorage(JournalFileBackend(str(journal))),
         load_if_exists=True,
         direction="maximize" if exp.mode == "max" else "minimize",
         sampler=optuna.samplers.TPESampler(seed=exp.search.seed, constant_liar=constant_liar),

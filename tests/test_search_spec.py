@@ -137,3 +137,28 @@ def test_trial_config_carries_the_fixed_train_settings() -> None:
     params = _sample(exp, 1)[0]
     cfg = exp.trial_config(params)
     assert cfg.patience == 4 and cfg.torch_threads == 2 and cfg.threshold.objective == exp.threshold.objective
+
+
+@pytest.mark.timeout(60)
+def test_a_killed_drivers_journal_lock_does_not_block_the_resume(tmp_path, monkeypatch) -> None:
+    """A driver killed mid-append leaves Optuna's lock symlink behind; with a relative storage
+    path (the default) the link dangles and Optuna would wait on it forever. Opening clears it."""
+    import os
+    import time
+    from pathlib import Path
+
+    from search.study import open_study
+
+    monkeypatch.chdir(tmp_path)
+    exp = load_experiment("sign", overrides=["search.storage_path=runs"])
+    path = Path("runs") / "killed"
+    open_study(exp, path).ask()
+    lock = path / "optuna.journal.lock"
+    os.symlink("runs/killed/optuna.journal", lock)  # what the killed driver left: relative, dangling
+    then = time.time() - 60
+    os.utime(lock, (then, then), follow_symlinks=False)
+    started = time.monotonic()
+    study = open_study(exp, path)
+    study.ask()
+    assert time.monotonic() - started < 10 and not lock.is_symlink()
+    assert len(study.trials) == 2  # the first driver's trial is still there (marked failed) and a new one
