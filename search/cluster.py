@@ -104,7 +104,7 @@ def ray_session(
             # this logger every time; the search behaves the same either way.
             logging.getLogger(AUTH_LOGGER).setLevel(logging.ERROR)
         try:
-            ray.init(**kwargs)
+            _init(ray, kwargs, retry_slow_start=not target)
         except Exception as err:  # noqa: BLE001 - every connection failure becomes one line
             first = first_line(err)
             raise TunefleetError(
@@ -119,6 +119,24 @@ def ray_session(
     finally:
         if started:
             _shutdown_beside(ray.shutdown)
+
+
+SLOW_START = "timed out during startup"  # Ray's fixed 30 s wait for a new node's raylet
+
+
+def _init(ray: Any, kwargs: dict[str, Any], retry_slow_start: bool) -> None:
+    """``ray.init``, once more when a local node missed Ray's fixed 30 s registration wait.
+
+    On a loaded 2-core machine the raylet can take longer than that to register (seen in
+    CI, with other searches running beside); a second start then succeeds.
+    """
+    try:
+        ray.init(**kwargs)
+    except Exception as err:
+        if not (retry_slow_start and SLOW_START in str(err)):
+            raise
+        ray.shutdown()
+        ray.init(**kwargs)
 
 
 def _shutdown_beside(shutdown: Any) -> None:

@@ -162,3 +162,29 @@ def test_a_killed_drivers_journal_lock_does_not_block_the_resume(tmp_path, monke
     study.ask()
     assert time.monotonic() - started < 10 and not lock.is_symlink()
     assert len(study.trials) == 2  # the first driver's trial is still there (marked failed) and a new one
+
+
+def test_a_local_ray_that_misses_its_start_wait_is_started_once_more() -> None:
+    """Ray gives a new node a fixed 30 s to register; a loaded machine can miss it once.
+    (Ray's own start cannot be made slow on demand, so a stand-in raises its exact error.)"""
+    from search.cluster import SLOW_START, _init
+
+    class SlowOnce:
+        def __init__(self) -> None:
+            self.calls: list[str] = []
+
+        def init(self, **_: object) -> None:
+            self.calls.append("init")
+            if self.calls.count("init") == 1:
+                raise Exception(f"The current node {SLOW_START}. This could happen because ...")
+
+        def shutdown(self) -> None:
+            self.calls.append("shutdown")
+
+    local = SlowOnce()
+    _init(local, {}, retry_slow_start=True)
+    assert local.calls == ["init", "shutdown", "init"]
+    remote = SlowOnce()
+    with pytest.raises(Exception, match=SLOW_START):  # an address given: no second start, the error stands
+        _init(remote, {}, retry_slow_start=False)
+    assert remote.calls == ["init"]
