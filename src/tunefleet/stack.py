@@ -163,7 +163,6 @@ def backward(stack: Stack, acts: list[torch.Tensor], grad: torch.Tensor) -> list
     return grads
 
 
-@torch.no_grad()
 def optimizer_step(stack: Stack, grads: list[torch.Tensor]) -> None:
     """One update of the first ``len(grads[0])`` members: per member, ``torch.optim.Adam`` / ``SGD``'s arithmetic.
 
