@@ -12,11 +12,13 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterable
+from typing import TYPE_CHECKING
 
 import numpy as np
 
-from search.result import TrialRecord
-from search.spec import ExperimentConfig
+if TYPE_CHECKING:  # only numpy at run time: the table's Ray actor imports this module alone
+    from search.result import TrialRecord
+    from search.spec import ExperimentConfig
 
 
 def rung_epochs(grace_period: int, reduction_factor: int, max_epochs: int) -> tuple[int, ...]:
