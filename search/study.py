@@ -7,6 +7,7 @@ resumable like SQLite, without a commit per report) and each ended trial's recor
 
 from __future__ import annotations
 
+import os
 import time
 from collections.abc import Sequence
 from pathlib import Path
@@ -86,9 +87,17 @@ def seed_study(
 
 
 def save_record(path: Path, record: TrialRecord) -> None:
+    """Write the record whole or not at all: to a temporary name, then renamed (atomic).
+
+    A driver killed mid-write (seen in CI: the killed-driver test) left an empty
+    ``trial_*.json`` that the resumed search could not read; now it leaves only a
+    ``.json.part`` file, which :func:`load_records` ignores, and the trial runs again.
+    """
     target = path / "trials" / f"{record.trial_id}.json"
     target.parent.mkdir(parents=True, exist_ok=True)
-    target.write_text(record.to_json())
+    part = target.with_suffix(".json.part")
+    part.write_text(record.to_json())
+    os.replace(part, target)
 
 
 def load_records(path: Path) -> list[TrialRecord]:

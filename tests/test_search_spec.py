@@ -164,6 +164,30 @@ def test_a_killed_drivers_journal_lock_does_not_block_the_resume(tmp_path, monke
     assert len(study.trials) == 2  # the first driver's trial is still there (marked failed) and a new one
 
 
+def test_a_record_is_saved_whole_or_not_at_all(tmp_path, monkeypatch) -> None:
+    """A driver killed while saving a trial's record must not leave a file the resume cannot
+    read (seen in CI: an empty ``trial_*.json``); the kill is a write that stops half-way."""
+    from pathlib import Path
+
+    from search.result import TrialRecord
+    from search.study import load_records, save_record
+    from tunefleet.train import TrainConfig
+
+    done = TrialRecord("trial_00000", {"lr": 0.1}, TrainConfig(), "finished", metrics={"val_loss": 0.5})
+    save_record(tmp_path, done)
+    real_write = Path.write_text
+
+    def killed_half_way(self: Path, text: str, *args: object, **kwargs: object) -> int:
+        real_write(self, text[: len(text) // 2])
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(Path, "write_text", killed_half_way)
+    with pytest.raises(KeyboardInterrupt):
+        save_record(tmp_path, TrialRecord("trial_00001", {"lr": 0.2}, TrainConfig(), "finished"))
+    monkeypatch.undo()
+    assert [r.trial_id for r in load_records(tmp_path)] == ["trial_00000"]  # the half-written one runs again
+
+
 def test_a_local_ray_that_misses_its_start_wait_is_started_once_more() -> None:
     """Ray gives a new node a fixed 30 s to register; a loaded machine can miss it once.
     (Ray's own start cannot be made slow on demand, so a stand-in raises its exact error.)"""
