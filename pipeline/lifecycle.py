@@ -46,7 +46,8 @@ def run_pipeline(exp: ExperimentConfig, settings: TrackingSettings, opts: RunOpt
 
     What need not wait runs beside the main line: the store connects (SQLite migrations,
     seconds) while the data loads and Ray starts, the baseline fits and the logging
-    steps' imports load while trials train, and the plots draw while the model is logged.
+    steps' imports load while trials train; the test intervals' bootstrap runs while the
+    model is logged, and the plots draw while it is logged and registered.
     """
     started = time.perf_counter()
     check_server(settings)  # an unreachable server or cluster fails here, in milliseconds
@@ -73,9 +74,8 @@ def run_pipeline(exp: ExperimentConfig, settings: TrackingSettings, opts: RunOpt
             summary.record_best(best.trial_id, best.config.model_dump(mode="json"))
             summary.val_metrics = {k: v for k, v in numeric(best.metrics).items() if k.startswith("val_")}
             summary.test_metrics = test.metrics()
-            summary.test_intervals, summary.lift_intervals = test_and_lift_intervals(test, baseline, exp.search.seed)
+            intervals = pool.submit(test_and_lift_intervals, test, baseline, exp.search.seed)
             summary.importance, summary.importance_note = importances(exp, data.task, result.trials)
-            tracker.log_results(summary.parent_metrics(), summary.parent_tags())
             package = ModelPackage.of(test, exp.dataset.options.get("target"))
             with tempfile.TemporaryDirectory() as tmp:
                 from pipeline import plots  # imported beside the search by _prepare_logging
@@ -91,14 +91,16 @@ def run_pipeline(exp: ExperimentConfig, settings: TrackingSettings, opts: RunOpt
                     summary.importance,
                 )
                 model_uri = tracker.log_model(package, Path(tmp))
+                summary.test_intervals, summary.lift_intervals = intervals.result()
+                tracker.log_results(summary.parent_metrics(), summary.parent_tags())
+                if opts.register:  # while the plots still draw: it needs the logged model only
+                    gate_metric = summary.gate_metric()
+                    summary.promotion = register_and_promote(
+                        tracker, model_uri, package, opts.model_name or settings.model_name(exp.name),
+                        metric=gate_metric, mode=exp.mode, test=test, split_hash=data.split_hash,
+                        extra_tags={"dataset": exp.name, "best_trial_id": best.trial_id},
+                    )  # fmt: skip
                 tracker.log_plots(figures.result())
-            if opts.register:
-                gate_metric = summary.gate_metric()
-                summary.promotion = register_and_promote(
-                    tracker, model_uri, package, opts.model_name or settings.model_name(exp.name),
-                    metric=gate_metric, mode=exp.mode, test=test, split_hash=data.split_hash,
-                    extra_tags={"dataset": exp.name, "best_trial_id": best.trial_id},
-                )  # fmt: skip
     summary.wall_seconds = time.perf_counter() - started
     return summary
 
