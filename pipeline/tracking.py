@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from pipeline.settings import TrackingSettings
+from pipeline.sqlite_seed import seed_new_store
 from search.cluster import tcp_problem
 from tunefleet.errors import TunefleetError, first_line
 
@@ -49,6 +50,7 @@ def connect(settings: TrackingSettings) -> Any:
     from mlflow.tracking import MlflowClient
 
     check_server(settings)
+    seed_new_store(settings.tracking_uri)  # a new SQLite file: a copy of a migrated one, not 3.5 s of migrations
     mlflow.set_tracking_uri(settings.tracking_uri)
     mlflow.set_registry_uri(settings.tracking_uri)
     client = MlflowClient(settings.tracking_uri, registry_uri=settings.tracking_uri)

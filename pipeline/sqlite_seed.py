@@ -1,0 +1,78 @@
+"""A new SQLite tracking store starts as a copy of an empty, already migrated one.
+
+MLflow creates a new SQLite store by running every one of its schema migrations: 3.5 s
+of CPU here, on the critical path of every search in a new directory (and of most tests,
+each in a directory of its own). The migrated result does not depend on where the file
+is, so it is made once per MLflow version, in the user's cache, and copied.
+
+The template holds the schema and Alembic's revision, but no experiment: MLflow creates
+its ``Default`` experiment when it opens the copy, so the experiment's artifact location
+is the new store's own, exactly as if MLflow had created the file.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import sqlite3
+import tempfile
+from pathlib import Path
+
+PREFIX = "sqlite:///"
+
+
+def sqlite_file(uri: str) -> Path | None:
+    """The file of a ``sqlite:///PATH`` URI (None for anything else: a server, memory, URI options)."""
+    if not uri.startswith(PREFIX) or "?" in uri or uri.endswith(":memory:"):
+        return None
+    return Path(uri[len(PREFIX) :])
+
+
+def cache_dir() -> Path:
+    return Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "tunefleet"
+
+
+def template_path() -> Path:
+    import mlflow
+
+    return cache_dir() / f"mlflow-{mlflow.__version__}-empty.db"
+
+
+def seed_new_store(uri: str) -> bool:
+    """Copy the migrated template to a SQLite store that does not exist yet; True when it did.
+
+    Anything in the way (a read-only cache, a missing directory) leaves the store to
+    MLflow, which then migrates the new file itself, as it always did.
+    """
+    target = sqlite_file(uri)
+    if target is None or target.exists() or not target.parent.is_dir():
+        return False
+    try:
+        template = template_path()
+        if not template.is_file():
+            _build_template(template)
+        part = target.with_name(f".{target.name}.{os.getpid()}.part")
+        shutil.copyfile(template, part)
+        os.replace(part, target)  # a store that appears is whole
+    except OSError:
+        return False
+    return True
+
+
+def _build_template(template: Path) -> None:
+    """Let MLflow migrate an empty file, drop the experiment it created, publish it atomically."""
+    from mlflow.store.tracking.sqlalchemy_store import SqlAlchemyStore
+
+    template.parent.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(dir=template.parent) as tmp:
+        db = Path(tmp) / "empty.db"
+        store = SqlAlchemyStore(f"{PREFIX}{db}", str(Path(tmp) / "artifacts"))
+        store.engine.dispose()
+        conn = sqlite3.connect(db)
+        try:
+            with conn:  # one transaction
+                conn.execute("DELETE FROM experiment_tags")
+                conn.execute("DELETE FROM experiments")
+        finally:
+            conn.close()
+        os.replace(db, template)  # two processes building at once: either whole file wins
