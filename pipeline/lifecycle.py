@@ -44,7 +44,7 @@ class RunOptions:
 def run_pipeline(exp: ExperimentConfig, settings: TrackingSettings, opts: RunOptions = RunOptions()) -> PipelineSummary:
     """Search with live MLflow logging, then test the best model once, register and gate it.
 
-    What need not wait runs beside the main line: the store connects (SQLite migrations,
+    What need not wait runs beside the main line: the store connects (MLflow's import,
     seconds) while the data loads and Ray starts, the baseline fits and the logging
     steps' imports load while trials train; the test intervals' bootstrap runs while the
     model is logged, and the plots draw while it is logged and registered.

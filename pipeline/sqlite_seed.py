@@ -15,8 +15,9 @@ from __future__ import annotations
 import os
 import shutil
 import sqlite3
-import tempfile
 from pathlib import Path
+
+from tunefleet.fileio import written_whole
 
 PREFIX = "sqlite:///"
 
@@ -51,22 +52,24 @@ def seed_new_store(uri: str) -> bool:
         template = template_path()
         if not template.is_file():
             _build_template(template)
-        part = target.with_name(f".{target.name}.{os.getpid()}.part")
-        shutil.copyfile(template, part)
-        os.replace(part, target)  # a store that appears is whole
+        with written_whole(target) as part:  # a store that appears is whole
+            shutil.copyfile(template, part)
     except OSError:
         return False
     return True
 
 
 def _build_template(template: Path) -> None:
-    """Let MLflow migrate an empty file, drop the experiment it created, publish it atomically."""
+    """Let MLflow migrate an empty file, drop the experiment it created, publish it whole.
+
+    Two processes building at once each publish a whole file; either one wins.
+    """
     from mlflow.store.tracking.sqlalchemy_store import SqlAlchemyStore
 
     template.parent.mkdir(parents=True, exist_ok=True)
-    with tempfile.TemporaryDirectory(dir=template.parent) as tmp:
-        db = Path(tmp) / "empty.db"
-        store = SqlAlchemyStore(f"{PREFIX}{db}", str(Path(tmp) / "artifacts"))
+    with written_whole(template) as db:
+        # MLflow creates no artifact directory until an artifact is logged, and none is
+        store = SqlAlchemyStore(f"{PREFIX}{db}", str(template.parent / "unused-artifacts"))
         store.engine.dispose()
         conn = sqlite3.connect(db)
         try:
@@ -75,4 +78,3 @@ def _build_template(template: Path) -> None:
                 conn.execute("DELETE FROM experiments")
         finally:
             conn.close()
-        os.replace(db, template)  # two processes building at once: either whole file wins

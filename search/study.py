@@ -7,7 +7,6 @@ resumable like SQLite, without a commit per report) and each ended trial's recor
 
 from __future__ import annotations
 
-import os
 import time
 from collections.abc import Sequence
 from pathlib import Path
@@ -18,6 +17,7 @@ from optuna.storages.journal import JournalFileBackend
 
 from search.result import SearchObserver, TrialRecord
 from search.spec import ExperimentConfig
+from tunefleet.fileio import written_whole
 
 JOURNAL = "optuna.journal"
 STALE_LOCK_S = 5.0  # a journal append holds the lock for milliseconds
@@ -87,17 +87,16 @@ def seed_study(
 
 
 def save_record(path: Path, record: TrialRecord) -> None:
-    """Write the record whole or not at all: to a temporary name, then renamed (atomic).
+    """Write the record whole or not at all (:func:`tunefleet.fileio.written_whole`).
 
     A driver killed mid-write (seen in CI: the killed-driver test) left an empty
-    ``trial_*.json`` that the resumed search could not read; now it leaves only a
-    ``.json.part`` file, which :func:`load_records` ignores, and the trial runs again.
+    ``trial_*.json`` that the resumed search could not read; now the trial has no record
+    and runs again.
     """
     target = path / "trials" / f"{record.trial_id}.json"
     target.parent.mkdir(parents=True, exist_ok=True)
-    part = target.with_suffix(".json.part")
-    part.write_text(record.to_json())
-    os.replace(part, target)
+    with written_whole(target) as part:
+        part.write_text(record.to_json())
 
 
 def load_records(path: Path) -> list[TrialRecord]:
