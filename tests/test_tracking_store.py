@@ -51,3 +51,25 @@ def test_a_seeded_store_equals_a_migrated_one_and_keeps_its_own_artifact_root(tm
 
     assert not seed_new_store(f"sqlite:///{db}")  # an existing store is never replaced
     assert not seed_new_store("http://127.0.0.1:5000") and not seed_new_store("sqlite:///:memory:")
+
+
+def test_a_seed_that_cannot_be_made_leaves_the_store_to_mlflow(tmp_path, monkeypatch) -> None:
+    import sqlite3 as sqlite
+
+    from pipeline import sqlite_seed
+    from pipeline.settings import TrackingSettings
+    from pipeline.tracking import connect
+
+    (tmp_path / "not-a-dir").write_text("")
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "not-a-dir"))  # the cache cannot be created
+    assert not sqlite_seed.seed_new_store(f"sqlite:///{tmp_path / 'a.db'}")
+
+    def broken(_: Path) -> None:
+        raise sqlite.DatabaseError("disk image is malformed")
+
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    monkeypatch.setattr(sqlite_seed, "_build_template", broken)
+    db = tmp_path / "b.db"
+    assert not sqlite_seed.seed_new_store(f"sqlite:///{db}") and not db.exists()
+    client = connect(TrackingSettings(tracking_uri=f"sqlite:///{db}"))  # MLflow makes it itself
+    assert client.get_experiment("0").name == "Default"
