@@ -124,7 +124,7 @@ def test_batched_update_equals_torch_optimizers(adam: list[bool]) -> None:
     lr, wd, mom = [0.1, 0.01, 0.03], [1e-3, 1e-2, 0.0], [0.0, 0.5, 0.9]
     stack = build_stack(nets, lr, wd, mom, adam, [16, 32, 64], torch.device("cpu"))
     for step_grads, a in zip(grads, prefix, strict=True):
-        optimizer_step(stack, [g[:a].clone() for g in step_grads])
+        optimizer_step(stack, torch.cat([g[:a].reshape(a, -1) for g in step_grads], dim=1))
     for k, net in enumerate(nets):
         lin = net.net[0]
         qs = [lin.weight.detach().T.clone().requires_grad_(), lin.bias.detach().view(1, -1).clone().requires_grad_()]

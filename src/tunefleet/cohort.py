@@ -186,12 +186,15 @@ def train_cohort(
     kept = {member: snapshot(stack, row) for row, member in enumerate(stack.members)}  # epoch 0, as train_one
     with no_subnormals():
         _train(stack, configs, data, report, logs, kept, device)
-    return [finish(cfg, data, into_net(nets[k], kept[k]), logs[k], started, device) for k, cfg in enumerate(configs)]
+    return [
+        finish(cfg, data, into_net(nets[k], kept[k], stack.shapes), logs[k], started, device)
+        for k, cfg in enumerate(configs)
+    ]
 
 
 def _train(
     stack: Stack, configs: Sequence[TrainConfig], data: PreparedData, report: CohortReport | None,
-    logs: list[EpochLog], kept: dict[int, list[torch.Tensor]], device: torch.device,
+    logs: list[EpochLog], kept: dict[int, torch.Tensor], device: torch.device,
 ) -> None:  # fmt: skip
     """The epochs: each member's seeded shuffle, the stacked steps, then each member's epoch row and stop."""
     X_train, y_train = as_tensor(data.X_train, device), as_tensor(data.y_train, device)

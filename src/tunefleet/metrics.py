@@ -86,12 +86,12 @@ def average_precision(y: np.ndarray, score: np.ndarray) -> float:
         return float("nan")
     order = np.argsort(-score, kind="mergesort")
     s, t = score[order], y[order]
-    last_of_tie = np.r_[np.flatnonzero(np.diff(s)), len(s) - 1]
+    last_of_tie = np.append(np.flatnonzero(s[1:] != s[:-1]), len(s) - 1)
     tp = np.cumsum(t)[last_of_tie]
     fp = (last_of_tie + 1) - tp
     precision = tp / (tp + fp)
     recall = tp / n_pos
-    recall_steps = np.diff(np.r_[0.0, recall])
+    recall_steps = np.diff(recall, prepend=0.0)
     return float(np.sum(recall_steps * precision))
 
 
