@@ -20,7 +20,7 @@ from __future__ import annotations
 import itertools
 import math
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -28,7 +28,7 @@ import optuna
 
 from search.backend import SearchRequest, get_backend
 from search.cohort_runner import CohortJob, CohortRunner, LocalRunner, MemberOutcome, RayRunner, warm_workers
-from search.result import TrialRecord
+from search.result import SearchObserver, TrialRecord
 from search.rungs import RungTable, rung_table
 from search.space import SpaceSampler, sampler_for
 from search.spec import ExperimentConfig, ParamSpec
@@ -102,6 +102,12 @@ class CohortBackend:
             raise TunefleetError(f"cohorts run on backend ray or optuna, not {exp.search.backend!r}")
 
 
+def _tell_observers(observers: Sequence[SearchObserver], records: list[TrialRecord]) -> None:
+    for record in records:
+        for obs in observers:
+            obs.on_trial_end(record)
+
+
 class CohortSession:
     def __init__(self, exp: ExperimentConfig, slots: int, gpu: bool) -> None:
         self.exp, self.slots, self.gpu = exp, slots, gpu
@@ -128,22 +134,25 @@ class CohortSession:
         sample = sampler_for(exp, request.data.task)
         asked: dict[str, optuna.Trial] = {}
         remaining = exp.search.num_samples - len(records)
-        started = time.monotonic()
+        started, untold = time.monotonic(), list[TrialRecord]()
         while remaining > 0 or runner.running():
             over_budget = exp.search.time_budget_s and time.monotonic() - started > exp.search.time_budget_s
-            while remaining > 0 and runner.running() < runner.slots and not over_budget:
+            while remaining > 0 and runner.has_room() and not over_budget:
                 size = min(k, remaining)
                 for job in self._ask(study, sample, size, exp, asked, request.data):
                     runner.start(job)
                 remaining -= size
+            # The observers (MLflow's child runs: ~0.1 s of driver time per member) hear of
+            # the last cohorts' members only now, with the freed slots busy again.
+            _tell_observers(request.observers, untold)
+            untold = []
             if not runner.running():
                 break
             for job, outcomes in runner.wait():
                 for trial_id, config, outcome in zip(job.trial_ids, job.configs, outcomes, strict=True):
-                    record = self._record(trial_id, asked.pop(trial_id), config, outcome, job.cohort_id, path)
-                    records.append(record)
-                    for obs in request.observers:
-                        obs.on_trial_end(record)
+                    untold.append(self._record(trial_id, asked.pop(trial_id), config, outcome, job.cohort_id, path))
+            records += untold
+        _tell_observers(request.observers, untold)
         return records
 
     def _ask(
