@@ -41,7 +41,7 @@ from tunefleet.splits import PreparedData
 from tunefleet.train import TrainConfig
 
 CPU_WORK_LIMIT = 2e7  # multiply-adds per member-epoch above which a CPU gains little from batching
-CPU_MAX_K, GPU_MAX_K = 32, 128  # measured: K=64 made the 256-trial search 44 s -> 70 s (wider padding)
+CPU_MAX_K, GPU_MAX_K = 32, 128  # the 256-trial benchmark search: K=16 19-20 s, K=64 16-18 s, K=32 9-19 s
 
 
 def auto_cohort_size(exp: ExperimentConfig, data: PreparedData, slots: int, gpu: bool) -> int:

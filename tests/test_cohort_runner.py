@@ -1,0 +1,35 @@
+"""Cohorts as Ray tasks: Ray is handed no more cohorts than slots, the rest wait in the driver."""
+
+from __future__ import annotations
+
+import pytest
+
+from search.cohort_runner import CohortJob, RayRunner
+from tunefleet.train import TrainConfig
+
+pytestmark = pytest.mark.integration
+
+
+def _job(i: int) -> CohortJob:
+    configs = tuple(TrainConfig(epochs=2, lr=0.01 * (k + 1), seed=k, torch_threads=1, device="cpu") for k in range(2))
+    return CohortJob(f"cohort_{i}", (f"trial_{i}_0", f"trial_{i}_1"), configs, "val_roc_auc")
+
+
+def test_ray_gets_no_more_cohorts_than_slots(local_ray, breast_cancer_data) -> None:
+    """A task blocked asking the rung table lends its CPU to any task queued in Ray, which then
+    starts a fresh worker for it; so cohorts beyond the slots wait in the driver, and each
+    one that ends hands the next to Ray before the driver sees its members."""
+    runner = RayRunner(breast_cancer_data, None, slots=1, cpus=1, gpus=0)
+    for i in range(3):
+        runner.start(_job(i))
+    assert (len(runner.refs), len(runner.waiting), runner.running()) == (1, 2, 3)
+    assert not runner.has_room()  # a cohort waits: asking more now would only tell TPE less
+    ended = []
+    while runner.running():
+        done = runner.wait()
+        assert len(runner.refs) <= 1
+        assert len(runner.refs) == min(1, runner.running())  # the next one started at once
+        ended += done
+        assert runner.has_room() == (not runner.waiting)
+    assert sorted(job.cohort_id for job, _ in ended) == ["cohort_0", "cohort_1", "cohort_2"]
+    assert all(o.status == "finished" for _, outcomes in ended for o in outcomes)
