@@ -84,8 +84,6 @@ def run_cohort(job: CohortJob, data: PreparedData, judge: Judge | None, node_id:
 
 
 class CohortRunner(Protocol):
-    slots: int
-
     def start(self, job: CohortJob) -> None: ...
 
     def running(self) -> int: ...
@@ -101,8 +99,6 @@ class CohortRunner(Protocol):
 
 class LocalRunner:
     """Cohorts one after another in this process (``backend: optuna``)."""
-
-    slots = 1
 
     def __init__(self, data: PreparedData, rungs: RungTable | None) -> None:
         self.data, self.rungs = data, rungs

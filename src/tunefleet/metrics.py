@@ -79,16 +79,27 @@ def roc_auc(y: np.ndarray, score: np.ndarray) -> float:
     return float((ranks[y == 1].sum() - n_pos * (n_pos + 1) / 2.0) / (n_pos * n_neg))
 
 
+def ranked_counts(y: np.ndarray, score: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The distinct scores, highest first, and the true and false positives of calling
+    positive every row scored at or above each (tied rows form one step).
+
+    Shared by average precision and the threshold search (:mod:`tunefleet.thresholds`).
+    ``np.append``, not ``np.r_``: these run for every member after every epoch, and
+    ``np.r_``'s indexing machinery cost a fifth of the metrics' time.
+    """
+    order = np.argsort(-score, kind="mergesort")
+    s, t = score[order], y[order]
+    last_of_tie = np.append(np.flatnonzero(s[1:] != s[:-1]), len(s) - 1)
+    tp = np.cumsum(t)[last_of_tie]
+    return s[last_of_tie], tp, (last_of_tie + 1) - tp
+
+
 def average_precision(y: np.ndarray, score: np.ndarray) -> float:
     """PR AUC as average precision (scikit-learn's definition, step-wise)."""
     n_pos = int(y.sum())
     if n_pos == 0:
         return float("nan")
-    order = np.argsort(-score, kind="mergesort")
-    s, t = score[order], y[order]
-    last_of_tie = np.append(np.flatnonzero(s[1:] != s[:-1]), len(s) - 1)
-    tp = np.cumsum(t)[last_of_tie]
-    fp = (last_of_tie + 1) - tp
+    _, tp, fp = ranked_counts(y, score)
     precision = tp / (tp + fp)
     recall = tp / n_pos
     recall_steps = np.diff(recall, prepend=0.0)
