@@ -85,6 +85,25 @@ def test_batch_sizes_16_to_128_in_one_cohort(breast_cancer_data, optimizer: str)
         _assert_same(result, train_one(cfg, breast_cancer_data))
 
 
+MIXED = [  # both optimizers, batch sizes 16 to 128, widths padded to 64, patience
+    _cfg(hidden_widths=(16, 8), optimizer="adam", lr=0.01, weight_decay=1e-3, batch_size=32, epochs=5, seed=1),
+    _cfg(hidden_widths=(8, 16), optimizer="sgd", lr=0.05, momentum=0.9, batch_size=16, epochs=6, seed=2),
+    _cfg(hidden_widths=(32, 4), optimizer="sgd", lr=0.1, momentum=0.0, weight_decay=1e-4, batch_size=64, epochs=4, seed=3),
+    _cfg(hidden_widths=(64, 64), optimizer="adam", lr=0.003, batch_size=128, epochs=7, seed=4, patience=2),
+]  # fmt: skip
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
+def test_each_member_equals_train_one_on_cuda(breast_cancer_data) -> None:
+    """The whole cohort path on a GPU, results included (CPU-only CI cannot run it; see README, GPU tier)."""
+    for group in [*BREAST_CANCER, MIXED]:
+        members = [m.model_copy(update={"device": "cuda"}) for m in group]
+        for cfg, result in zip(members, train_cohort(members, breast_cancer_data), strict=True):
+            reference = train_one(cfg, breast_cancer_data)
+            assert result.device.startswith("cuda") and reference.device.startswith("cuda")
+            _assert_same(result, reference)
+
+
 @pytest.mark.parametrize("optimizer", ["adam", "sgd"])
 def test_padded_units_stay_exactly_zero(breast_cancer_data, optimizer: str) -> None:
     """A narrow member next to a wide one: its padded rows/columns are 0.0 after every step."""

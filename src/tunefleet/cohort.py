@@ -187,7 +187,7 @@ def train_cohort(
     with no_subnormals():
         _train(stack, configs, data, report, logs, kept, device)
     return [
-        finish(cfg, data, into_net(nets[k], kept[k], stack.shapes), logs[k], started, device)
+        finish(cfg, data, into_net(nets[k].to(device), kept[k], stack.shapes), logs[k], started, device)
         for k, cfg in enumerate(configs)
     ]
 
