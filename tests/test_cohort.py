@@ -11,10 +11,11 @@ import numpy as np
 import pytest
 import torch
 
+from tunefleet import updates
 from tunefleet.catalog import dataset_conf
 from tunefleet.cohort import _member_networks, cohort_cost, cohort_groups, plan_cohorts, stack_members, train_cohort
 from tunefleet.model import MLP
-from tunefleet.stack import build_stack, optimizer_step, train_step
+from tunefleet.stack import build_stack, train_step
 from tunefleet.train import TrainConfig, train_one
 
 WEIGHT_ATOL, METRIC_ATOL = 2e-4, 1e-4
@@ -133,17 +134,24 @@ def test_adam_and_sgd_members_share_a_stack(breast_cancer_data) -> None:
         _assert_same(result, train_one(cfg, breast_cancer_data))
 
 
+@pytest.mark.parametrize("update", [updates.PerMemberUpdate, updates.BatchedUpdate], ids=["per-member", "batched"])
 @pytest.mark.parametrize("adam", [[True, True, True], [False, False, False], [True, False, False]])
-def test_batched_update_equals_torch_optimizers(adam: list[bool]) -> None:
-    """Three members in one stack, the later rows skipping some steps (larger batches), == torch.optim per member."""
+def test_update_equals_torch_optimizers(adam: list[bool], update: type) -> None:
+    """Three members in one stack, the later rows skipping some steps (larger batches), == torch.optim per member.
+
+    Both updates run here on the CPU: the per-member one is the CPU's, the batched one a GPU's.
+    """
     torch.manual_seed(0)
     nets = [MLP(3, (), 4) for _ in range(3)]  # one layer: a (3, 4) weight and a bias
     grads = [[torch.randn(3, 3, 4), torch.randn(3, 1, 4)] for _ in range(6)]
     prefix = [3, 2, 3, 1, 3, 2]  # members training at each step: always the first rows
     lr, wd, mom = [0.1, 0.01, 0.03], [1e-3, 1e-2, 0.0], [0.0, 0.5, 0.9]
-    stack = build_stack(nets, lr, wd, mom, adam, [16, 32, 64], torch.device("cpu"))
+    hyper = [updates.Hyper(*h) for h in zip(lr, wd, mom, adam, strict=True)]
+    stack = build_stack(nets, hyper, [16, 32, 64], torch.device("cpu"))
+    stack.update = update(updates.OptState(stack.theta, stack.grad, stack.m, stack.v, stack.steps, stack.hyper))
     for step_grads, a in zip(grads, prefix, strict=True):
-        optimizer_step(stack, torch.cat([g[:a].reshape(a, -1) for g in step_grads], dim=1))
+        stack.grad[:a] = torch.cat([g[:a].reshape(a, -1) for g in step_grads], dim=1)
+        stack.update(a)
     for k, net in enumerate(nets):
         lin = net.net[0]
         qs = [lin.weight.detach().T.clone().requires_grad_(), lin.bias.detach().view(1, -1).clone().requires_grad_()]
@@ -156,6 +164,13 @@ def test_batched_update_equals_torch_optimizers(adam: list[bool]) -> None:
                 opt.step()
         torch.testing.assert_close(stack.weights[0][k], qs[0].detach(), atol=1e-6, rtol=1e-5)
         torch.testing.assert_close(stack.biases[0][k], qs[1].detach(), atol=1e-6, rtol=1e-5)
+
+
+def test_batched_update_trains_a_cohort_equal_to_train_one(breast_cancer_data, monkeypatch) -> None:
+    """The GPU's update, forced on the CPU through a whole cohort (mixed optimizers, batch sizes, widths)."""
+    monkeypatch.setattr(updates, "make_update", updates.BatchedUpdate)
+    for cfg, result in zip(MIXED, train_cohort(MIXED, breast_cancer_data), strict=True):
+        _assert_same(result, train_one(cfg, breast_cancer_data))
 
 
 def test_members_that_are_done_leave_the_stack(breast_cancer_data) -> None:

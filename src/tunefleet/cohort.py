@@ -2,8 +2,9 @@
 
 For small networks a trial is mostly overhead (kernel launches, optimizer bookkeeping),
 so K members share every step: their networks are one :class:`~tunefleet.stack.Stack`
-(stacked, zero-padded weights; ``baddbmm``; a hand-written backward; one batched
-Adam/SGD update with each member's own learning rate, weight decay and momentum), and
+(stacked, zero-padded weights; ``baddbmm``; a hand-written backward; torch's Adam/SGD
+arithmetic on each member's row, with its own learning rate, weight decay and
+momentum: :mod:`tunefleet.updates`), and
 each member's own shuffled batch is gathered with ``X[perm[:, s:s+B]]``.
 
 Each member stays a full trial, equal to ``train_one`` with its config within float
@@ -47,6 +48,7 @@ from tunefleet.model import MLP, n_outputs_for
 from tunefleet.splits import PreparedData
 from tunefleet.stack import Stack, build_stack, forward, into_net, no_subnormals, snapshot, train_step
 from tunefleet.train import EpochLog, TrainConfig, TrainResult, as_tensor, epoch_row, finish, resolve_device
+from tunefleet.updates import Hyper
 
 # (member index in the configs given, epoch, history row) -> True to stop that member now
 CohortReport = Callable[[int, int, dict[str, float]], bool]
@@ -128,15 +130,8 @@ def _member_networks(configs: Sequence[TrainConfig], data: PreparedData) -> list
 
 def stack_members(configs: Sequence[TrainConfig], nets: Sequence[MLP], device: torch.device) -> Stack:
     """The members' networks and optimizer settings as one stack, in the order given."""
-    return build_stack(
-        nets,
-        lr=[c.lr for c in configs],
-        weight_decay=[c.weight_decay for c in configs],
-        momentum=[c.momentum for c in configs],
-        adam=[c.optimizer == "adam" for c in configs],
-        batch=[c.batch_size for c in configs],
-        device=device,
-    )
+    hyper = [Hyper(c.lr, c.weight_decay, c.momentum, c.optimizer == "adam") for c in configs]
+    return build_stack(nets, hyper, [c.batch_size for c in configs], device)
 
 
 def epoch_batches(batch: list[int], perms: torch.Tensor) -> Iterator[tuple[torch.Tensor, torch.Tensor, torch.Tensor]]:

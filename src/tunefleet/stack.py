@@ -1,22 +1,13 @@
-"""A cohort's stacked, zero-padded networks and their arithmetic: forward, backward, optimizer step.
+"""A cohort's stacked, zero-padded networks and their arithmetic: forward, backward, update.
 
 Member k's parameters are row k of one ``(K, P)`` tensor, ``theta``: each layer's weight
 (``in x out``) then its bias, flattened. ``weights[l]`` (``(K, in, out)``) and
 ``biases[l]`` (``(K, 1, out)``) are views into it, multiplied with ``baddbmm``; the
-gradients, Adam's moments and a snapshot are ``(K, P)`` rows too. Why one tensor: at
-these sizes an update costs its number of kernel calls, so the optimizer's dozen
-elementwise passes are one call each on ``theta``, not one per layer and parameter
-(measured on one core, 8 members of a 2 x 128 MLP: 1.44 -> 0.78 ms per update; a
-logistic-regression cohort: 0.38 -> 0.09 ms). Two things let unlike members share one
-stack, both exact rather than approximate:
-
-- **Widths** are padded with zeros to the widest member: a padded unit has zero input
-  and output weights, so its gradient, weight decay and Adam/SGD step are zero and it
-  stays zero (tested).
-- **Optimizers**: Adam and SGD with momentum are one update with per-member columns.
-  SGD's momentum buffer is kept as ``(1 - momentum) * buf``, so both are a ``lerp``
-  of the gradient into ``m`` and a step ``m * step_size / denom``, with ``denom = 1``
-  for SGD members (their second-moment factor is 0 and their epsilon 1).
+gradients, the optimizer's moments and a snapshot are ``(K, P)`` rows too, so an update
+is a pass over a few flat tensors (:mod:`tunefleet.updates`). **Widths** are padded with
+zeros to the widest member: a padded unit has zero input and output weights, so its
+gradient, weight decay and Adam/SGD step are zero and it stays zero (tested), which is
+exact, not approximate.
 
 Why the backward pass is written out: autograd's engine cost as much as the rest of
 the step (measured: 1.31 -> 0.76 ms per step for 8 members of a 2 x 128 MLP on one
@@ -34,18 +25,9 @@ from dataclasses import dataclass, field
 import torch
 from torch.nn import functional
 
+from tunefleet import updates
 from tunefleet.model import MLP
-
-ADAM_BETAS, ADAM_EPS = (0.9, 0.999), 1e-8
-# Subnormal floats and the square root of 0 take a slow path on x86 CPUs: 20-40x slower
-# than normal floats here (measured: 1.2 ms vs 0.07 ms per 160k floats). A stack is full
-# of both: every padded unit has v = 0, and the momentum of a dead unit decays into the
-# subnormal range. So training runs with subnormals flushed to zero (:func:`no_subnormals`)
-# and v is clamped to the smallest normal float before its square root. Neither changes a
-# result that float32 can show: sqrt(TINY) / bias correction < 4e-18 vanishes next to
-# Adam's epsilon (1e-8), and a subnormal is below 1.2e-38.
-TINY = torch.finfo(torch.float32).tiny
-Column = torch.Tensor  # (K, 1): one value per member, broadcast over its row
+from tunefleet.updates import Hyper
 
 
 @dataclass
@@ -54,33 +36,33 @@ class Stack:
 
     members: list[int]  # row k trains the member with this index in the configs given
     batch: list[int]  # each row's batch size, ascending
+    hyper: list[Hyper]  # each row's optimizer settings
     shapes: list[tuple[int, int]]  # each layer's padded (in, out)
     theta: torch.Tensor  # (K, P): weights and biases
     grad: torch.Tensor  # (K, P): the last step's gradients
-    m: torch.Tensor  # (K, P)
-    v: torch.Tensor | None  # (K, P); None when no member uses Adam
-    weight_decay: Column
-    lr: Column  # float64, like the bias corrections it is divided by
-    lerp: Column  # weight of the gradient in m: 1 - beta1 (Adam) or 1 - momentum (SGD)
-    beta: torch.Tensor  # (K, 2) float64: per step factors of ``power``: (beta1, beta2) for Adam, 1 for SGD
-    power: torch.Tensor  # (K, 2) float64: beta1^t, beta2^t for Adam members; (momentum, 0) for SGD ones
-    adam: Column  # float64: 1 for Adam members, 0 for SGD ones
-    eps: Column  # Adam's epsilon, 1 for SGD members (denom = 1)
+    m: torch.Tensor  # (K, P): Adam's first moment or SGD's momentum buffer
+    v: torch.Tensor | None  # (K, P): Adam's second moment; None when no member uses Adam
+    steps: torch.Tensor  # (K,) float32: each member's update count (Adam's bias corrections)
     weights: list[torch.Tensor] = field(init=False)
     biases: list[torch.Tensor] = field(init=False)
     grads: list[torch.Tensor] = field(init=False)  # views of ``grad``, in the order weight, bias, weight, ...
+    update: updates.Update = field(init=False)
 
     def __post_init__(self) -> None:
         self.weights, self.biases = _views(self.theta, self.shapes)
         gw, gb = _views(self.grad, self.shapes)
         self.grads = [g for pair in zip(gw, gb, strict=True) for g in pair]
+        self.update = updates.make_update(
+            updates.OptState(self.theta, self.grad, self.m, self.v, self.steps, self.hyper)
+        )
 
     def keep(self, rows: list[int]) -> None:
         """Keep only these rows (members still training): compaction, so done members cost nothing."""
         idx = torch.tensor(rows, device=self.theta.device)
         self.members = [self.members[r] for r in rows]
         self.batch = [self.batch[r] for r in rows]
-        for name in ("theta", "grad", "m", "v", "weight_decay", "lr", "lerp", "beta", "power", "adam", "eps"):
+        self.hyper = [self.hyper[r] for r in rows]
+        for name in ("theta", "grad", "m", "v", "steps"):
             value = getattr(self, name)
             if value is not None:
                 setattr(self, name, value.index_select(0, idx))
@@ -98,10 +80,7 @@ def _views(flat: torch.Tensor, shapes: list[tuple[int, int]]) -> tuple[list[torc
     return weights, biases
 
 
-def build_stack(
-    nets: Sequence[MLP], lr: list[float], weight_decay: list[float], momentum: list[float], adam: list[bool],
-    batch: list[int], device: torch.device,
-) -> Stack:  # fmt: skip
+def build_stack(nets: Sequence[MLP], hyper: list[Hyper], batch: list[int], device: torch.device) -> Stack:
     """Stack the members' initialised networks (in the order given, which must be by batch size)."""
     per_member = [[m for m in net.net if isinstance(m, torch.nn.Linear)] for net in nets]
     if len({len(linears) for linears in per_member}) != 1:
@@ -117,32 +96,22 @@ def build_stack(
             W[k, : lin.in_features, : lin.out_features] = lin.weight.detach().T
             b[k, 0, : lin.out_features] = lin.bias.detach()
     theta = theta.to(device)
-    beta = [(*ADAM_BETAS,) if a else (1.0, 1.0) for a in adam]
-    power = [(1.0, 1.0) if a else (mom, 0.0) for a, mom in zip(adam, momentum, strict=True)]
     return Stack(
-        members=list(range(len(nets))), batch=list(batch), shapes=shapes, theta=theta,
-        grad=torch.zeros_like(theta), m=torch.zeros_like(theta), v=torch.zeros_like(theta) if any(adam) else None,
-        weight_decay=column(weight_decay, device), lr=column(lr, device, torch.float64),
-        lerp=column([1 - ADAM_BETAS[0] if a else 1 - mom for a, mom in zip(adam, momentum, strict=True)], device),
-        beta=torch.tensor(beta, dtype=torch.float64, device=device),
-        power=torch.tensor(power, dtype=torch.float64, device=device),
-        adam=column([float(a) for a in adam], device, torch.float64),
-        eps=column([ADAM_EPS if a else 1.0 for a in adam], device),
+        members=list(range(len(nets))), batch=list(batch), hyper=list(hyper), shapes=shapes, theta=theta,
+        grad=torch.zeros_like(theta), m=torch.zeros_like(theta),
+        v=torch.zeros_like(theta) if any(h.adam for h in hyper) else None,
+        steps=torch.zeros(len(nets), device=device),
     )  # fmt: skip
 
 
 @contextmanager
 def no_subnormals() -> Iterator[None]:
-    """Flush subnormal floats to zero on this thread while a cohort trains (see TINY)."""
+    """Flush subnormal floats to zero on this thread while a cohort trains (see :data:`tunefleet.updates.TINY`)."""
     torch.set_flush_denormal(True)
     try:
         yield
     finally:
         torch.set_flush_denormal(False)
-
-
-def column(values: list[float], device: torch.device, dtype: torch.dtype = torch.float32) -> Column:
-    return torch.tensor(values, dtype=dtype, device=device).view(-1, 1)
 
 
 def forward(stack: Stack, x: torch.Tensor) -> list[torch.Tensor]:
@@ -184,36 +153,12 @@ def backward(stack: Stack, acts: list[torch.Tensor], grad: torch.Tensor) -> torc
     return stack.grad[:a]
 
 
-def optimizer_step(stack: Stack, grad: torch.Tensor) -> None:
-    """One update of the first ``len(grad)`` members (``grad`` is ``(a, P)``, changed in place).
-
-    Per member, ``torch.optim.Adam`` / ``SGD``'s arithmetic (L2 weight decay added to the
-    gradient, bias corrections in float64), in place on rows ``:a`` of the stack, so the
-    other members are not touched.
-    """
-    a = len(grad)
-    theta, m = stack.theta[:a], stack.m[:a]
-    grad.addcmul_(theta, stack.weight_decay[:a])
-    m.lerp_(grad, stack.lerp[:a])
-    power = stack.power[:a]
-    power.mul_(stack.beta[:a])
-    correction = 1 - power  # (a, 2): Adam's bias corrections; SGD: (1 - momentum, 1)
-    step_size = (stack.lr[:a] / correction[:, :1]).float()
-    if stack.v is None:
-        theta.addcmul_(m, step_size, value=-1)
-        return
-    v = stack.v[:a]
-    v.mul_(ADAM_BETAS[1]).addcmul_(grad, grad, value=1 - ADAM_BETAS[1]).clamp_min_(TINY)  # see TINY
-    inv_bias2_sqrt = (stack.adam[:a] * correction[:, 1:].rsqrt()).float()  # 0 for SGD members: denom = eps = 1
-    denom = v.sqrt().mul_(inv_bias2_sqrt).add_(stack.eps[:a])
-    theta.addcdiv_(m * step_size, denom, value=-1)
-
-
 def train_step(stack: Stack, x: torch.Tensor, y: torch.Tensor, weights: torch.Tensor) -> torch.Tensor:
     """Forward, backward and update of the first ``len(x)`` members; returns their batch losses."""
     acts = forward(stack, x)
     losses, grad = loss_and_grad(acts[-1], y, weights)
-    optimizer_step(stack, backward(stack, acts, grad))
+    backward(stack, acts, grad)
+    stack.update(len(x))
     return losses
 
 
