@@ -63,57 +63,65 @@ def confusion_matrix(y_true: np.ndarray, y_pred: np.ndarray, n_classes: int) -> 
     return flat.reshape(n_classes, n_classes)
 
 
-def roc_auc(y: np.ndarray, score: np.ndarray) -> float:
-    """Area under the ROC curve via the rank-sum statistic (ties get average ranks)."""
-    n_pos = int(y.sum())
-    n_neg = len(y) - n_pos
-    if n_pos == 0 or n_neg == 0:
-        return float("nan")
-    order = np.argsort(score, kind="mergesort")
-    sorted_scores = score[order]
-    ranks = np.empty(len(score), dtype=np.float64)
-    # average ranks over ties
-    _, start, counts = np.unique(sorted_scores, return_index=True, return_counts=True)
-    avg = start + (counts + 1) / 2.0
-    ranks[order] = np.repeat(avg, counts)
-    return float((ranks[y == 1].sum() - n_pos * (n_pos + 1) / 2.0) / (n_pos * n_neg))
+Ranked = tuple[np.ndarray, np.ndarray, np.ndarray]  # ranked_counts(): distinct scores, tp, fp
 
 
-def ranked_counts(y: np.ndarray, score: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def ranked_counts(y: np.ndarray, score: np.ndarray) -> Ranked:
     """The distinct scores, highest first, and the true and false positives of calling
     positive every row scored at or above each (tied rows form one step).
 
-    Shared by average precision and the threshold search (:mod:`tunefleet.thresholds`).
-    ``np.append``, not ``np.r_``: these run for every member after every epoch, and
-    ``np.r_``'s indexing machinery cost a fifth of the metrics' time.
+    One sort serves ROC AUC, average precision and the threshold search
+    (:mod:`tunefleet.thresholds`): trials compute all three for every member after every
+    epoch, so :func:`tunefleet.train.epoch_metrics` ranks once and passes it on.
+    Hence also ``np.concatenate`` and ``np.dot`` below, not ``np.r_``, ``np.append`` or
+    ``np.diff(prepend=...)``: at these sizes their Python wrappers cost more than the sums.
     """
     order = np.argsort(-score, kind="mergesort")
     s, t = score[order], y[order]
-    last_of_tie = np.append(np.flatnonzero(s[1:] != s[:-1]), len(s) - 1)
+    last_of_tie = np.concatenate((np.flatnonzero(s[1:] != s[:-1]), [len(s) - 1]))
     tp = np.cumsum(t)[last_of_tie]
     return s[last_of_tie], tp, (last_of_tie + 1) - tp
 
 
-def average_precision(y: np.ndarray, score: np.ndarray) -> float:
+def roc_auc(y: np.ndarray, score: np.ndarray, ranked: Ranked | None = None) -> float:
+    """Area under the ROC curve: the trapezoids between tie groups, which is the rank-sum
+    statistic with average ranks for ties (a tied positive-negative pair counts 1/2), exactly:
+    every term is a count or half a count."""
+    _, tp, fp = ranked if ranked is not None else ranked_counts(y, score)
+    n_pos, n_neg = int(tp[-1]), int(fp[-1])
+    if n_pos == 0 or n_neg == 0:
+        return float("nan")
+    new_fp = _steps(fp)
+    area = np.dot(new_fp, tp) + np.dot(new_fp[1:], tp[:-1])  # each step's trapezoid: new_fp * (tp + previous tp)
+    return float(area / 2.0 / (n_pos * n_neg))
+
+
+def average_precision(y: np.ndarray, score: np.ndarray, ranked: Ranked | None = None) -> float:
     """PR AUC as average precision (scikit-learn's definition, step-wise)."""
-    n_pos = int(y.sum())
+    _, tp, fp = ranked if ranked is not None else ranked_counts(y, score)
+    n_pos = int(tp[-1])
     if n_pos == 0:
         return float("nan")
-    _, tp, fp = ranked_counts(y, score)
-    precision = tp / (tp + fp)
-    recall = tp / n_pos
-    recall_steps = np.diff(recall, prepend=0.0)
-    return float(np.sum(recall_steps * precision))
+    return float(np.dot(_steps(tp), tp / (tp + fp)) / n_pos)  # recall steps times precision
+
+
+def _steps(cumulative: np.ndarray) -> np.ndarray:
+    """What each tie group adds to a cumulative count."""
+    out = cumulative.copy()
+    out[1:] -= cumulative[:-1]
+    return out
 
 
 def _safe_div(a: float, b: float) -> float:
     return float(a / b) if b else 0.0
 
 
-def binary_metrics(y: np.ndarray, prob: np.ndarray, threshold: float) -> dict[str, float]:
-    """All binary metrics for positive-class probabilities at a decision threshold."""
+def binary_metrics(y: np.ndarray, prob: np.ndarray, threshold: float, ranked: Ranked | None = None) -> dict[str, float]:
+    """All binary metrics for positive-class probabilities at a decision threshold
+    (``ranked``: :func:`ranked_counts` of the same ``y`` and ``prob``, when the caller has it)."""
     y = np.asarray(y, dtype=np.int64)
     prob = np.asarray(prob, dtype=np.float64)
+    ranked = ranked if ranked is not None else ranked_counts(y, prob)
     pred = (prob >= threshold).astype(np.int64)
     tp = int(np.sum((pred == 1) & (y == 1)))
     fp = int(np.sum((pred == 1) & (y == 0)))
@@ -130,8 +138,8 @@ def binary_metrics(y: np.ndarray, prob: np.ndarray, threshold: float) -> dict[st
         "precision": precision,
         "recall": recall,
         "f1": _safe_div(2 * tp, 2 * tp + fp + fn),
-        "roc_auc": roc_auc(y, prob),
-        "pr_auc": average_precision(y, prob),
+        "roc_auc": roc_auc(y, prob, ranked),
+        "pr_auc": average_precision(y, prob, ranked),
         "log_loss": nll,
         "brier": float(np.mean((prob - y) ** 2)),
     }

@@ -12,7 +12,7 @@ import numpy as np
 from pydantic import Field, model_validator
 
 from tunefleet.config import StrictModel
-from tunefleet.metrics import ranked_counts
+from tunefleet.metrics import Ranked, ranked_counts
 
 Objective = Literal["f1", "balanced_accuracy", "cost", "fixed"]
 
@@ -51,7 +51,9 @@ def _objective_values(tp: np.ndarray, fp: np.ndarray, n_pos: int, n_neg: int, cf
     return -(cfg.fp_cost * fp + cfg.fn_cost * fn).astype(np.float64)
 
 
-def threshold_candidates(y: np.ndarray, prob: np.ndarray, cfg: ThresholdConfig) -> tuple[np.ndarray, np.ndarray]:
+def threshold_candidates(
+    y: np.ndarray, prob: np.ndarray, cfg: ThresholdConfig, ranked: Ranked | None = None
+) -> tuple[np.ndarray, np.ndarray]:
     """Every distinct decision rule on the validation set and its objective value.
 
     Rule k predicts positive for ``prob >= s_k`` (s sorted descending, distinct); a
@@ -60,15 +62,15 @@ def threshold_candidates(y: np.ndarray, prob: np.ndarray, cfg: ThresholdConfig) 
     """
     y = np.asarray(y, dtype=np.int64)
     prob = np.asarray(prob, dtype=np.float64)
-    distinct, tp, fp = ranked_counts(y, prob)
+    distinct, tp, fp = ranked if ranked is not None else ranked_counts(y, prob)
+    n_pos, n_neg = int(tp[-1]), int(fp[-1])
     tp, fp = np.append(tp, 0), np.append(fp, 0)  # the last rule: nothing positive
     lower = np.append(distinct[1:], 0.0)
     thresholds = np.append((distinct + lower) / 2.0, (1.0 + distinct[0]) / 2.0)
-    n_pos = int(y.sum())
-    return thresholds, _objective_values(tp, fp, n_pos, len(y) - n_pos, cfg)
+    return thresholds, _objective_values(tp, fp, n_pos, n_neg, cfg)
 
 
-def choose_threshold(y: np.ndarray, prob: np.ndarray, cfg: ThresholdConfig) -> float:
+def choose_threshold(y: np.ndarray, prob: np.ndarray, cfg: ThresholdConfig, ranked: Ranked | None = None) -> float:
     """The validation-optimal threshold (ties: the one closest to 0.5).
 
     ``objective: fixed`` and ``mode: search`` (where the search layer sampled
@@ -76,7 +78,7 @@ def choose_threshold(y: np.ndarray, prob: np.ndarray, cfg: ThresholdConfig) -> f
     """
     if cfg.mode == "search" or cfg.objective == "fixed":
         return float(cfg.value)
-    thresholds, values = threshold_candidates(y, prob, cfg)
+    thresholds, values = threshold_candidates(y, prob, cfg, ranked)
     best = np.flatnonzero(values >= values.max() - 1e-12)
     pick = best[np.argmin(np.abs(thresholds[best] - 0.5))]
     return float(thresholds[pick])

@@ -21,7 +21,7 @@ from torch import nn
 from tunefleet.bundle import ModelBundle
 from tunefleet.calibration import fit_temperature, probabilities
 from tunefleet.config import StrictModel
-from tunefleet.metrics import binary_metrics, multiclass_metrics, prefixed
+from tunefleet.metrics import binary_metrics, multiclass_metrics, prefixed, ranked_counts
 from tunefleet.model import MLP, n_outputs_for
 from tunefleet.splits import PreparedData
 from tunefleet.thresholds import ThresholdConfig, choose_threshold
@@ -79,8 +79,10 @@ def epoch_metrics(
     """Validation metrics for logits: binary metrics use the threshold chosen by ``cfg``."""
     prob = probabilities(logits, temperature)
     if task == "binary":
-        threshold = choose_threshold(y, prob, cfg)
-        return binary_metrics(y, prob, threshold), threshold
+        y = np.asarray(y, dtype=np.int64)
+        ranked = ranked_counts(y, prob)  # one sort for the threshold, ROC AUC and PR AUC
+        threshold = choose_threshold(y, prob, cfg, ranked)
+        return binary_metrics(y, prob, threshold, ranked), threshold
     return multiclass_metrics(y, prob), None
 
 
