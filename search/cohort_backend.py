@@ -32,7 +32,7 @@ from search.result import SearchObserver, TrialRecord
 from search.rungs import RungTable, rung_table
 from search.space import SpaceSampler, sampler_for
 from search.spec import ExperimentConfig, ParamSpec
-from search.study import ended_before, has_study, open_study, save_record, seed_study, tell
+from search.study import ended_before, has_study, one_sync, open_study, save_record, seed_study, tell
 from tunefleet.cohort import plan_cohorts
 from tunefleet.config import is_uri
 from tunefleet.errors import TunefleetError
@@ -149,8 +149,10 @@ class CohortSession:
             if not runner.running():
                 break
             for job, outcomes in runner.wait():
-                for trial_id, config, outcome in zip(job.trial_ids, job.configs, outcomes, strict=True):
-                    untold.append(self._record(trial_id, asked.pop(trial_id), config, outcome, job.cohort_id, path))
+                with one_sync(study):
+                    for trial_id, config, outcome in zip(job.trial_ids, job.configs, outcomes, strict=True):
+                        record = self._record(trial_id, asked.pop(trial_id), config, outcome, job.cohort_id, path)
+                        untold.append(record)
             records += untold
         _tell_observers(request.observers, untold)
         return records
@@ -166,10 +168,11 @@ class CohortSession:
     ) -> list[CohortJob]:
         """Ask ``size`` configs (constant liar) and split them into cohorts (:func:`tunefleet.cohort.plan_cohorts`)."""
         trials = []
-        for _ in range(size):
-            trial = study.ask()
-            sample(trial)
-            trials.append(trial)
+        with one_sync(study):
+            for _ in range(size):
+                trial = study.ask()
+                sample(trial)
+                trials.append(trial)
         configs = [exp.trial_config(t.params) for t in trials]
         jobs = []
         shape = (len(data.y_train), data.n_features, n_outputs_for(data.n_classes))

@@ -19,7 +19,7 @@ from search.backend import SearchRequest
 from search.result import SearchObserver, TrialRecord
 from search.space import sampler_for
 from search.spec import ExperimentConfig
-from search.study import ended_before, has_study, open_study, save_record, seed_study, tell
+from search.study import ended_before, has_study, one_sync, open_study, save_record, seed_study, tell
 from tunefleet.cv import train_trial
 from tunefleet.errors import TunefleetError
 from tunefleet.splits import PreparedData
@@ -83,8 +83,9 @@ def run_study(
     while len(done) < exp.search.num_samples:
         if exp.search.time_budget_s and time.monotonic() - started > exp.search.time_budget_s:
             break
-        trial = study.ask()
-        sample(trial)
+        with one_sync(study):
+            trial = study.ask()
+            sample(trial)
         trial_id = f"optuna_{trial.number:05d}"
         record = _run_trial(exp, data, trial, trial_id, path)
         tell(study, trial, record, exp.metric)

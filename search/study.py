@@ -7,13 +7,18 @@ resumable like SQLite, without a commit per report) and each ended trial's recor
 
 from __future__ import annotations
 
+import json
+import os
 import time
-from collections.abc import Sequence
+import weakref
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 import optuna
 from optuna.storages.journal import JournalFileBackend
+from optuna.storages.journal._file import get_lock_file
 
 from search.result import SearchObserver, TrialRecord
 from search.spec import ExperimentConfig
@@ -45,6 +50,56 @@ def clear_stale_lock(journal: Path) -> bool:
     return True
 
 
+class Journal(JournalFileBackend):
+    """Optuna's journal file, synced to disk once per batch of writes (:func:`one_sync`).
+
+    Optuna fsyncs every write, and asking one config is ~10 writes (the trial, each
+    parameter): an ask of 32 made ~300 fsyncs, about half of its 0.1-0.3 s here, with
+    every slot idle. Inside a batch each write still reaches the OS at once under
+    Optuna's lock (a killed driver loses nothing; other processes see it), and the disk
+    at the batch's end. Only a machine crash within a batch could lose its tail, as it
+    could the trial records, which are not fsynced either; resume counts the records,
+    so such trials would run again. Outside a batch it is Optuna's backend unchanged.
+    """
+
+    def __init__(self, file_path: str) -> None:
+        super().__init__(file_path)
+        self.batched = False
+
+    def append_logs(self, logs: list[dict[str, Any]]) -> None:
+        if not self.batched:
+            super().append_logs(logs)
+            return
+        lines = "".join(json.dumps(log, separators=(",", ":")) + "\n" for log in logs)
+        with get_lock_file(self._lock), open(self._file_path, "ab") as f:
+            f.write(lines.encode("utf-8"))
+
+    def sync(self) -> None:
+        fd = os.open(self._file_path, os.O_RDONLY)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+
+
+_journals: weakref.WeakKeyDictionary[optuna.Study, Journal] = weakref.WeakKeyDictionary()
+
+
+@contextmanager
+def one_sync(study: optuna.Study) -> Iterator[None]:
+    """The study's writes in this block reach the disk with one fsync at its end (see :class:`Journal`)."""
+    journal = _journals.get(study)
+    if journal is None or journal.batched:  # not a journal study, or in a batch already
+        yield
+        return
+    journal.batched = True
+    try:
+        yield
+    finally:
+        journal.batched = False
+        journal.sync()
+
+
 def open_study(
     exp: ExperimentConfig, path: Path, pruner: optuna.pruners.BasePruner | None = None, constant_liar: bool = False
 ) -> optuna.Study:
@@ -57,9 +112,10 @@ def open_study(
     path.mkdir(parents=True, exist_ok=True)
     journal = (path / JOURNAL).resolve()  # absolute: Optuna's lock is a symlink to it
     clear_stale_lock(journal)
+    backend = Journal(str(journal))
     study = optuna.create_study(
         study_name="tunefleet",
-        storage=optuna.storages.JournalStorage(JournalFileBackend(str(journal))),
+        storage=optuna.storages.JournalStorage(backend),
         load_if_exists=True,
         direction="maximize" if exp.mode == "max" else "minimize",
         sampler=optuna.samplers.TPESampler(seed=exp.search.seed, constant_liar=constant_liar),
@@ -67,6 +123,7 @@ def open_study(
     )
     for stale in study.get_trials(states=(optuna.trial.TrialState.RUNNING,)):
         study.tell(stale.number, state=optuna.trial.TrialState.FAIL)
+    _journals[study] = backend
     return study
 
 

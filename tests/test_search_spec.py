@@ -164,6 +164,32 @@ def test_a_killed_drivers_journal_lock_does_not_block_the_resume(tmp_path, monke
     assert len(study.trials) == 2  # the first driver's trial is still there (marked failed) and a new one
 
 
+def test_a_batch_of_study_writes_is_synced_once_and_visible_at_once(tmp_path, monkeypatch) -> None:
+    """Asking configs writes the journal ~10 times each; in ``one_sync`` they reach the disk
+    with one fsync, and another reader sees every write before it."""
+    import os
+
+    import optuna
+    from optuna.storages.journal import JournalFileBackend
+
+    from search.study import JOURNAL, one_sync, open_study
+
+    exp = load_experiment("sign", overrides=[f"search.storage_path={tmp_path}"])
+    study = open_study(exp, tmp_path / "batch")
+    synced: list[int] = []
+    real_fsync = os.fsync
+    monkeypatch.setattr(os, "fsync", lambda fd: (synced.append(fd), real_fsync(fd))[1])
+    with one_sync(study):
+        for _ in range(3):
+            study.ask().suggest_float("lr", 1e-4, 1e-1, log=True)
+        assert synced == []
+        reader = optuna.storages.JournalStorage(JournalFileBackend(str(tmp_path / "batch" / JOURNAL)))
+        assert len(optuna.load_study(study_name="tunefleet", storage=reader).trials) == 3
+    assert len(synced) == 1
+    study.ask()  # outside a batch, Optuna's own fsync per write
+    assert len(synced) > 1
+
+
 def test_a_record_is_saved_whole_or_not_at_all(tmp_path, monkeypatch) -> None:
     """A driver killed while saving a trial's record must not leave a file the resume cannot
     read (seen in CI: an empty ``trial_*.json``); the kill is a write that stops half-way."""
