@@ -150,10 +150,13 @@ def epoch_batches(batch: list[int], perms: torch.Tensor) -> Iterator[tuple[torch
     pos = torch.arange(steps, device=device).view(-1, 1, 1) * sizes + offset  # (steps, K, width)
     valid = (offset < sizes) & (pos < n)
     rows = perms.unsqueeze(0).expand(steps, -1, -1).gather(2, torch.where(valid, pos, 0))
-    counts = valid.sum(dim=2)
+    counts = valid.sum(dim=2, dtype=torch.float32)
     weights = valid / counts.clamp_min(1).unsqueeze(-1)
+    last = [math.ceil(n / b) for b in batch]  # each row's steps per epoch, descending
+    a = len(batch)
     for step in range(steps):
-        a = sum(1 for b in batch if step * b < n)
+        while last[a - 1] <= step:  # rows whose batches ran out leave from the end
+            a -= 1
         w = min(batch[a - 1], n - step * batch[0])
         yield rows[step, :a, :w], weights[step, :a, :w], counts[step, :a]
 
@@ -193,6 +196,7 @@ def _train(
 ) -> None:  # fmt: skip
     """The epochs: each member's seeded shuffle, the stacked steps, then each member's epoch row and stop."""
     X_train, y_train = as_tensor(data.X_train, device), as_tensor(data.y_train, device)
+    y_train = y_train.float() if data.task == "binary" else y_train  # once, not per step
     X_val = as_tensor(data.X_val, device)
     generators = [torch.Generator().manual_seed(c.seed) for c in configs]
     n = len(X_train)
@@ -200,13 +204,13 @@ def _train(
         perms = torch.stack([torch.randperm(n, generator=generators[m]) for m in stack.members]).to(device)
         total = torch.zeros(len(stack.members), device=device)
         for rows, weights, counts in epoch_batches(stack.batch, perms):
-            total[: len(rows)] += train_step(stack, X_train[rows], y_train[rows], weights) * counts
+            total[: rows.shape[0]].addcmul_(train_step(stack, X_train[rows], y_train[rows], weights), counts)
         logits = forward(stack, X_val.unsqueeze(0).expand(len(stack.members), -1, -1))[-1]
         val_logits = (logits.squeeze(-1) if logits.shape[-1] == 1 else logits).cpu().numpy()
-        keep = []
+        keep, train_losses = [], total.tolist()
         for row, member in enumerate(stack.members):
             cfg = configs[member]
-            row_metrics = epoch_row(data.task, epoch, float(total[row].item()) / n, val_logits[row], data, cfg)
+            row_metrics = epoch_row(data.task, epoch, train_losses[row] / n, val_logits[row], data, cfg)
             if logs[member].add(row_metrics) or cfg.keep == "last":
                 kept[member] = snapshot(stack, row)
             stop = report(member, epoch, row_metrics) if report is not None else False

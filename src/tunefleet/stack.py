@@ -116,7 +116,7 @@ def no_subnormals() -> Iterator[None]:
 
 def forward(stack: Stack, x: torch.Tensor) -> list[torch.Tensor]:
     """Activations of the first ``len(x)`` members: ``[x, hidden..., logits]``; x is (a, B, F), logits (a, B, out)."""
-    acts, a, last = [x], len(x), len(stack.weights) - 1
+    acts, a, last = [x], x.shape[0], len(stack.weights) - 1  # shape[0]: len() of a tensor is a slow Python call
     for layer, (W, b) in enumerate(zip(stack.weights, stack.biases, strict=True)):
         h = torch.baddbmm(b[:a], acts[-1], W[:a])
         acts.append(h.relu_() if layer < last else h)
@@ -143,7 +143,7 @@ def loss_and_grad(logits: torch.Tensor, y: torch.Tensor, weights: torch.Tensor) 
 
 def backward(stack: Stack, acts: list[torch.Tensor], grad: torch.Tensor) -> torch.Tensor:
     """The first ``len(grad)`` rows of ``stack.grad``, filled from the gradient wrt the logits."""
-    a = len(grad)
+    a = grad.shape[0]
     for layer in reversed(range(len(stack.weights))):
         inp = acts[layer]
         torch.bmm(inp.transpose(1, 2), grad, out=stack.grads[2 * layer][:a])
@@ -158,7 +158,7 @@ def train_step(stack: Stack, x: torch.Tensor, y: torch.Tensor, weights: torch.Te
     acts = forward(stack, x)
     losses, grad = loss_and_grad(acts[-1], y, weights)
     backward(stack, acts, grad)
-    stack.update(len(x))
+    stack.update(x.shape[0])
     return losses
 
 
