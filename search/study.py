@@ -59,7 +59,8 @@ class Journal(JournalFileBackend):
     Optuna's lock (a killed driver loses nothing; other processes see it), and the disk
     at the batch's end. Only a machine crash within a batch could lose its tail, as it
     could the trial records, which are not fsynced either; resume counts the records,
-    so such trials would run again. Outside a batch it is Optuna's backend unchanged.
+    so such trials would run again. Outside a batch it is Optuna's backend unchanged;
+    inside, its ``append_logs`` without the fsync (Optuna 5.0, pinned in constraints.txt).
     """
 
     def __init__(self, file_path: str) -> None:

@@ -50,6 +50,9 @@ def test_multiclass_metrics_match_sklearn() -> None:
 
 def test_auc_edge_cases() -> None:
     assert np.isnan(roc_auc(np.ones(4, int), np.linspace(0, 1, 4)))
+    assert np.isnan(roc_auc(np.zeros(0, int), np.zeros(0))) and np.isnan(
+        average_precision(np.zeros(0, int), np.zeros(0))
+    )
     assert average_precision(np.array([0, 1]), np.array([0.2, 0.9])) == 1.0
 
 

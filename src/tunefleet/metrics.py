@@ -76,6 +76,8 @@ def ranked_counts(y: np.ndarray, score: np.ndarray) -> Ranked:
     Hence also ``np.concatenate`` and ``np.dot`` below, not ``np.r_``, ``np.append`` or
     ``np.diff(prepend=...)``: at these sizes their Python wrappers cost more than the sums.
     """
+    if len(score) == 0:
+        return np.empty(0), np.zeros(1, np.int64), np.zeros(1, np.int64)  # no rows: no positives, no negatives
     order = np.argsort(-score, kind="mergesort")
     s, t = score[order], y[order]
     last_of_tie = np.concatenate((np.flatnonzero(s[1:] != s[:-1]), [len(s) - 1]))
