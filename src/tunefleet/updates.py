@@ -102,9 +102,13 @@ class BatchedUpdate:
     """Each elementwise pass once over every row, with a column of per-member values.
 
     Adam and SGD share it: ``m = c1 * m + c2 * grad`` with (beta1, 1 - beta1) or
-    (momentum, 1); SGD members get a bias correction of 1 (their beta1 column is 0) and
-    a denominator of 1 (their second-moment factor is 0 and their epsilon 1). Bias
-    corrections are float64, as ``torch.optim`` computes them.
+    (momentum, 1); SGD members get bias corrections of 1 (their betas are 0) and a
+    denominator of 1 (their second-moment factor is 0 and their epsilon 1). The bias
+    corrections are float64, as ``torch.optim`` computes them, from ``power``
+    (beta1^t, beta2^t per member): one multiply a step, where ``beta ** steps`` would
+    be four launches on a GPU, whose step costs its launches. ``steps`` still counts,
+    so a stack rebuilt after members leave (:meth:`tunefleet.stack.Stack.keep`)
+    starts its ``power`` where it was.
     """
 
     def __init__(self, state: OptState) -> None:
@@ -113,24 +117,27 @@ class BatchedUpdate:
         self.weight_decay = _column([h.weight_decay for h in hyper], device)
         self.c1 = _column([ADAM_BETAS[0] if h.adam else h.momentum for h in hyper], device)
         self.c2 = _column([1 - ADAM_BETAS[0] if h.adam else 1.0 for h in hyper], device)
-        self.beta1 = _column([ADAM_BETAS[0] if h.adam else 0.0 for h in hyper], device, torch.float64)
         self.lr = _column([h.lr for h in hyper], device, torch.float64)
         self.adam = _column([float(h.adam) for h in hyper], device, torch.float64)
         self.eps = _column([ADAM_EPS if h.adam else 1.0 for h in hyper], device)
+        self.beta = torch.tensor([ADAM_BETAS if h.adam else (0.0, 0.0) for h in hyper], dtype=torch.float64)
+        self.beta = self.beta.to(device)
+        self.power = self.beta ** state.steps.double().unsqueeze(1)  # (K, 2): beta1^t, beta2^t
 
     def __call__(self, a: int) -> None:
         state = self.state
         theta, grad, m = state.theta[:a], state.grad[:a], state.m[:a]
-        t = state.steps[:a].add_(1).unsqueeze(1).double()
+        state.steps[:a].add_(1)
+        correction = 1 - self.power[:a].mul_(self.beta[:a])  # (a, 2): 1 - beta^t; (1, 1) for SGD
         grad.addcmul_(theta, self.weight_decay[:a])
         m.mul_(self.c1[:a]).addcmul_(grad, self.c2[:a])
-        step_size = (self.lr[:a] / (1 - self.beta1[:a] ** t)).float()
+        step_size = (self.lr[:a] / correction[:, :1]).float()
         if state.v is None:
             theta.addcmul_(m, step_size, value=-1)
             return
         v = state.v[:a]
         v.mul_(ADAM_BETAS[1]).addcmul_(grad, grad, value=1 - ADAM_BETAS[1]).clamp_min_(TINY)  # see TINY
-        inv_bias2_sqrt = (self.adam[:a] * (1 - ADAM_BETAS[1] ** t).rsqrt()).float()  # 0 for SGD members
+        inv_bias2_sqrt = (self.adam[:a] * correction[:, 1:].rsqrt()).float()  # 0 for SGD members
         denom = v.sqrt().mul_(inv_bias2_sqrt).add_(self.eps[:a])
         theta.addcdiv_(m * step_size, denom, value=-1)
 
