@@ -8,9 +8,11 @@ from __future__ import annotations
 import json
 import os
 import signal
+import sqlite3
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import mlflow
 import pytest
@@ -60,6 +62,23 @@ def _trial_children(db: str) -> list:
     return client.search_runs([exp.experiment_id], "tags.`tunefleet.role` = 'trial'", max_results=1000)
 
 
+def _trials_logged_so_far(store: Path) -> int:
+    """Trial child runs in a store another process is writing, read without MLflow.
+
+    Opening the store with MLflow while the driver creates it would race the driver's own
+    initialisation (seen in CI: "table ... already exists" killed the driver); a read-only
+    SQLite query neither creates the file nor migrates it.
+    """
+    if not store.exists():
+        return 0
+    try:
+        with sqlite3.connect(f"file:{store}?mode=ro", uri=True, timeout=1.0) as conn:
+            query = "SELECT COUNT(*) FROM tags WHERE key = 'tunefleet.role' AND value = 'trial'"
+            return int(conn.execute(query).fetchone()[0])
+    except sqlite3.OperationalError:  # not migrated yet, or locked by a write: ask again at the next poll
+        return 0
+
+
 @pytest.mark.parametrize(
     ("cohort_size", "trials"),
     [
@@ -93,9 +112,13 @@ def test_resume_after_killed_driver(tmp_path, cohort_size: str, trials: int) -> 
             [*CLI, *args], cwd=tmp_path, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
         )
         deadline = time.monotonic() + 300
-        while len(_trial_children(db)) < 3 and time.monotonic() < deadline and driver.poll() is None:
+        while (
+            _trials_logged_so_far(tmp_path / "mlruns.db") < 3 and time.monotonic() < deadline and driver.poll() is None
+        ):
             time.sleep(0.5)
-        assert driver.poll() is None, "the search ended before it could be killed"
+        assert driver.poll() is None, (
+            "the search ended before it was killed:\n" + (tmp_path / "first.log").read_text()[-2000:]
+        )
         os.killpg(driver.pid, signal.SIGKILL)  # the driver and the local Ray it started
         driver.wait(timeout=30)
     logged_before = {r.data.tags["tunefleet.trial_id"] for r in _trial_children(db)}
