@@ -71,7 +71,12 @@ def make_update(state: OptState) -> Update:
 
 
 class PerMemberUpdate:
-    """torch's fused kernels, one call per member on its row views (built once per stack)."""
+    """torch's fused kernels, one call per member on its row views (built once per stack).
+
+    ``torch._fused_adam_`` / ``_fused_sgd_`` are the ops themselves, as ``torch.optim``
+    calls them (torch is pinned); their public wrapper, ``torch.optim.adam.adam(fused=True)``,
+    costs ~12 us more a call (9 small members: 170 against 64 us a step).
+    """
 
     def __init__(self, state: OptState) -> None:
         vs = state.v.unbind(0) if state.v is not None else [None] * len(state.hyper)
