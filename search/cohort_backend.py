@@ -20,7 +20,7 @@ from __future__ import annotations
 import itertools
 import math
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -28,7 +28,7 @@ import optuna
 
 from search.backend import SearchRequest, get_backend
 from search.cohort_runner import CohortJob, CohortRunner, LocalRunner, MemberOutcome, RayRunner, warm_workers
-from search.result import SearchObserver, TrialRecord
+from search.result import TrialRecord, tell_observers
 from search.rungs import RungTable, rung_table
 from search.space import SpaceSampler, sampler_for
 from search.spec import ExperimentConfig, ParamSpec
@@ -102,12 +102,6 @@ class CohortBackend:
             raise TunefleetError(f"cohorts run on backend ray or optuna, not {exp.search.backend!r}")
 
 
-def _tell_observers(observers: Sequence[SearchObserver], records: list[TrialRecord]) -> None:
-    for record in records:
-        for obs in observers:
-            obs.on_trial_end(record)
-
-
 class CohortSession:
     def __init__(self, exp: ExperimentConfig, slots: int, gpu: bool) -> None:
         self.exp, self.slots, self.gpu = exp, slots, gpu
@@ -144,7 +138,7 @@ class CohortSession:
                 remaining -= size
             # The observers (MLflow's child runs: ~0.1 s of driver time per member) hear of
             # the last cohorts' members only now, with the freed slots busy again.
-            _tell_observers(request.observers, untold)
+            tell_observers(request.observers, untold)
             untold = []
             if not runner.running():
                 break
@@ -154,7 +148,7 @@ class CohortSession:
                         record = self._record(trial_id, asked.pop(trial_id), config, outcome, job.cohort_id, path)
                         untold.append(record)
             records += untold
-        _tell_observers(request.observers, untold)
+        tell_observers(request.observers, untold)
         return records
 
     def _ask(

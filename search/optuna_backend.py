@@ -16,7 +16,7 @@ from typing import Any
 import optuna
 
 from search.backend import SearchRequest
-from search.result import SearchObserver, TrialRecord
+from search.result import SearchObserver, TrialRecord, tell_observers
 from search.space import sampler_for
 from search.spec import ExperimentConfig
 from search.study import ended_before, has_study, one_sync, open_study, save_record, seed_study, tell
@@ -92,8 +92,7 @@ def run_study(
         save_record(path, record)
         records.append(record)
         done.add(trial_id)
-        for obs in observers:
-            obs.on_trial_end(record)
+        tell_observers(observers, [record])
     return records
 
 

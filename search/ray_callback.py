@@ -19,7 +19,7 @@ from typing import Any
 from ray.tune import Callback
 
 from search.ray_worker import CONFIG_KEY
-from search.result import SearchObserver, TrialRecord
+from search.result import SearchObserver, TrialRecord, tell_observers
 from search.spec import ExperimentConfig
 from tunefleet.config import is_uri
 from tunefleet.train import TrainConfig
@@ -51,8 +51,7 @@ class TrialRelay:
         if record.trial_id in self.emitted:
             return
         self.emitted[record.trial_id] = record
-        for obs in self.observers:
-            obs.on_trial_end(record)
+        tell_observers(self.observers, [record])
 
 
 RELAY = TrialRelay()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any, Literal, Protocol
@@ -86,6 +87,13 @@ class SearchObserver(Protocol):
     ) -> None: ...
 
     def on_trial_end(self, record: TrialRecord) -> None: ...
+
+
+def tell_observers(observers: Sequence[SearchObserver], records: Sequence[TrialRecord]) -> None:
+    """Each observer hears of each record, in order (every backend's one way of telling them)."""
+    for record in records:
+        for obs in observers:
+            obs.on_trial_end(record)
 
 
 class ProgressPrinter:

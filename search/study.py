@@ -20,7 +20,7 @@ import optuna
 from optuna.storages.journal import JournalFileBackend
 from optuna.storages.journal._file import get_lock_file
 
-from search.result import SearchObserver, TrialRecord
+from search.result import SearchObserver, TrialRecord, tell_observers
 from search.spec import ExperimentConfig
 from tunefleet.fileio import written_whole
 
@@ -169,9 +169,7 @@ def ended_before(path: Path, observers: Sequence[SearchObserver]) -> list[TrialR
     on resume closes that gap (the tracker skips what it has already logged).
     """
     records = load_records(path)
-    for record in records:
-        for obs in observers:
-            obs.on_trial_end(record)
+    tell_observers(observers, records)
     return records
 
 
