@@ -41,11 +41,11 @@ def flag_values(args: argparse.Namespace) -> dict[str, Any]:
 def _search_one(
     args: argparse.Namespace, dataset: str | None, data_file: str | None = None, target: str | None = None
 ) -> int:
-    from pipeline.lifecycle import RunOptions, run_pipeline
     from pipeline.settings import load_tracking_settings
-    from pipeline.summary import format_summary
     from search.spec import load_experiment
 
+    # The spec and the settings are validated before the lifecycle's imports (torch,
+    # MLflow, seconds): a typo in a flag or a YAML file fails in well under a second.
     exp = load_experiment(
         dataset,
         data_file=data_file,
@@ -56,6 +56,9 @@ def _search_one(
         conf_dir=args.conf,
     )
     settings = load_tracking_settings(args.tracking_uri, args.conf, args.gate)
+    from pipeline.lifecycle import RunOptions, run_pipeline
+    from pipeline.summary import format_summary
+
     options = RunOptions(
         name=args.name,
         resume=args.resume,

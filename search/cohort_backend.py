@@ -38,7 +38,7 @@ from tunefleet.config import is_uri
 from tunefleet.errors import TunefleetError
 from tunefleet.model import n_outputs_for
 from tunefleet.splits import PreparedData
-from tunefleet.train import TrainConfig
+from tunefleet.train_config import TrainConfig
 
 CPU_WORK_LIMIT = 2e7  # multiply-adds per member-epoch above which a CPU gains little from batching
 CPU_MAX_K, GPU_MAX_K = 32, 128  # the 256-trial benchmark search: K=16 19-20 s, K=64 16-18 s, K=32 9-19 s

@@ -27,7 +27,7 @@ from tunefleet.bundle import ModelBundle
 from tunefleet.cohort import train_cohort
 from tunefleet.errors import first_line
 from tunefleet.splits import PreparedData
-from tunefleet.train import TrainConfig
+from tunefleet.train_config import TrainConfig
 
 Judge = Callable[[str, int, float], bool]  # (trial id, epoch, value) -> stop this member now
 

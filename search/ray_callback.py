@@ -22,7 +22,7 @@ from search.ray_worker import CONFIG_KEY
 from search.result import SearchObserver, TrialRecord, tell_observers
 from search.spec import ExperimentConfig
 from tunefleet.config import is_uri
-from tunefleet.train import TrainConfig
+from tunefleet.train_config import TrainConfig
 
 
 class TrialRelay:

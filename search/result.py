@@ -13,7 +13,7 @@ from search.spec import ExperimentConfig
 from tunefleet.bundle import ModelBundle
 from tunefleet.metrics import better
 from tunefleet.splits import PreparedData
-from tunefleet.train import TrainConfig
+from tunefleet.train_config import TrainConfig
 
 Status = Literal["finished", "stopped", "failed"]
 

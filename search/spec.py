@@ -26,7 +26,7 @@ from tunefleet.config import (
 from tunefleet.datasets import loader_for_file
 from tunefleet.errors import ConfigError
 from tunefleet.metrics import BINARY_METRICS, MULTICLASS_METRICS, metric_names
-from tunefleet.train import TrainConfig
+from tunefleet.train_config import TrainConfig
 
 SearchableScalar = float | int | str | bool
 

@@ -71,3 +71,31 @@ def test_no_module_over_300_lines() -> None:
     sizes = {str(p.relative_to(REPO)): len(p.read_text().splitlines()) for p in _modules().values()}
     assert {p: n for p, n in sizes.items() if n > MAX_LINES} == {}
     assert len(sizes) > 40  # the walk found the packages
+
+
+def test_commands_that_train_nothing_do_not_import_torch(tmp_path: Path) -> None:
+    """``--help``, ``datasets`` and a search that fails on its input answer without torch's
+    ~3 s import: the core package loads its names lazily, and the search validates its
+    spec before importing the lifecycle."""
+    import subprocess
+    import sys
+
+    script = """
+import sys
+from pipeline.cli import main
+codes = [main(argv) for argv in (
+    ["datasets"],
+    ["search", "nosuch"],
+    ["search", "sign", "--set", "search.nope=1"],
+    ["search", "--data", "missing.csv", "--target", "y"],
+)]
+try:
+    main(["--help"])
+except SystemExit as done:
+    codes.append(done.code)
+print(codes, sorted(m for m in ("torch", "mlflow", "ray", "sklearn") if m in sys.modules))
+"""
+    proc = subprocess.run(
+        [sys.executable, "-c", script], cwd=tmp_path, capture_output=True, text=True, timeout=120, check=True
+    )
+    assert proc.stdout.strip().splitlines()[-1] == "[0, 2, 2, 2, 0] []", proc.stdout + proc.stderr

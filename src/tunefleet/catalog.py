@@ -18,7 +18,7 @@ from tunefleet.datasets import load_dataset
 from tunefleet.errors import ConfigError
 from tunefleet.splits import PreparedData, SplitSpec, prepare_data
 from tunefleet.thresholds import ThresholdConfig
-from tunefleet.train import TrainConfig
+from tunefleet.train_config import TrainConfig
 
 
 class DatasetSection(StrictModel):

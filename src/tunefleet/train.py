@@ -11,41 +11,21 @@ import copy
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any
 
 import numpy as np
 import torch
-from pydantic import Field
 from torch import nn
 
 from tunefleet.bundle import ModelBundle
 from tunefleet.calibration import fit_temperature, probabilities
-from tunefleet.config import StrictModel
 from tunefleet.metrics import binary_metrics, multiclass_metrics, prefixed, ranked_counts
 from tunefleet.model import MLP, n_outputs_for
 from tunefleet.splits import PreparedData
 from tunefleet.thresholds import ThresholdConfig, choose_threshold
+from tunefleet.train_config import TrainConfig
 
 ReportHook = Callable[[int, dict[str, float]], None]
-
-
-class TrainConfig(StrictModel):
-    """Hyperparameters and settings of one training run (one trial)."""
-
-    lr: float = Field(1e-2, gt=0)
-    batch_size: int = Field(32, ge=1)
-    hidden_widths: tuple[int, ...] = ()
-    epochs: int = Field(20, ge=1)
-    optimizer: Literal["sgd", "adam"] = "adam"
-    momentum: float = Field(0.0, ge=0, lt=1)
-    weight_decay: float = Field(0.0, ge=0)
-    seed: int = 0
-    threshold: ThresholdConfig = ThresholdConfig()
-    keep: Literal["best", "last"] = "best"
-    patience: int | None = Field(None, ge=1)
-    calibrate: bool = True
-    torch_threads: int | None = Field(None, ge=1)
-    device: Literal["auto", "cpu", "cuda"] = "auto"
 
 
 @dataclass
