@@ -21,7 +21,7 @@ import numpy as np
 
 def configs(n: int, device: str) -> list:
     """``n`` seeded configs in a few cohort groups: widths, lr, weight decay, epochs vary within a group."""
-    from tunefleet.train import TrainConfig
+    from tunefleet.train_config import TrainConfig
 
     rng = np.random.default_rng(0)
     shapes = [((), "adam", 32), ((32,), "adam", 32), ((64, 32), "adam", 32), ((16,), "sgd", 32)]

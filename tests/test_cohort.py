@@ -16,7 +16,8 @@ from tunefleet.catalog import dataset_conf
 from tunefleet.cohort import _member_networks, cohort_cost, cohort_groups, plan_cohorts, stack_members, train_cohort
 from tunefleet.model import MLP
 from tunefleet.stack import build_stack, train_step
-from tunefleet.train import TrainConfig, train_one
+from tunefleet.train import train_one
+from tunefleet.train_config import TrainConfig
 
 WEIGHT_ATOL, METRIC_ATOL = 2e-4, 1e-4
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from search.cohort_runner import CohortJob, RayRunner
-from tunefleet.train import TrainConfig
+from tunefleet.train_config import TrainConfig
 
 pytestmark = pytest.mark.integration
 

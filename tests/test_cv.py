@@ -12,7 +12,8 @@ from tunefleet.datasets import load_dataset
 from tunefleet.errors import DataError
 from tunefleet.splits import SplitSpec, Standardizer, prepare_data, stratified_folds
 from tunefleet.thresholds import choose_threshold
-from tunefleet.train import Run, TrainConfig, train_one
+from tunefleet.train import Run, train_one
+from tunefleet.train_config import TrainConfig
 
 CFG = TrainConfig(lr=0.01, batch_size=32, hidden_widths=(8,), epochs=4, torch_threads=1)
 

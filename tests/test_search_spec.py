@@ -197,7 +197,7 @@ def test_a_record_is_saved_whole_or_not_at_all(tmp_path, monkeypatch) -> None:
 
     from search.result import TrialRecord
     from search.study import load_records, save_record
-    from tunefleet.train import TrainConfig
+    from tunefleet.train_config import TrainConfig
 
     done = TrialRecord("trial_00000", {"lr": 0.1}, TrainConfig(), "finished", metrics={"val_loss": 0.5})
     save_record(tmp_path, done)

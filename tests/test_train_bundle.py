@@ -15,7 +15,7 @@ from tunefleet.evaluation import evaluate, raw_features
 from tunefleet.model import MLP
 from tunefleet.seeds import run_seed
 from tunefleet.splits import SplitSpec, prepare_data
-from tunefleet.train import TrainConfig
+from tunefleet.train_config import TrainConfig
 
 
 def test_mlp_shapes_and_logistic_regression() -> None:

@@ -25,9 +25,9 @@ if TYPE_CHECKING:  # the same names, for type checkers (``X as X``: an explicit 
     from tunefleet.splits import PreparedData as PreparedData
     from tunefleet.splits import SplitSpec as SplitSpec
     from tunefleet.splits import prepare_data as prepare_data
-    from tunefleet.train import TrainConfig as TrainConfig
     from tunefleet.train import TrainResult as TrainResult
     from tunefleet.train import train_one as train_one
+    from tunefleet.train_config import TrainConfig as TrainConfig
 
 _HOME = {
     "ConfigError": "errors",
@@ -36,7 +36,7 @@ _HOME = {
     "ModelBundle": "bundle",
     "PreparedData": "splits",
     "SplitSpec": "splits",
-    "TrainConfig": "train",
+    "TrainConfig": "train_config",
     "TrainResult": "train",
     "TunefleetError": "errors",
     "dataset_names": "datasets",

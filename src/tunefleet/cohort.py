@@ -47,7 +47,8 @@ import torch
 from tunefleet.model import MLP, n_outputs_for
 from tunefleet.splits import PreparedData
 from tunefleet.stack import Stack, build_stack, forward, into_net, no_subnormals, snapshot, train_step
-from tunefleet.train import EpochLog, TrainConfig, TrainResult, as_tensor, epoch_row, finish, resolve_device
+from tunefleet.train import EpochLog, TrainResult, as_tensor, epoch_row, finish, resolve_device
+from tunefleet.train_config import TrainConfig
 from tunefleet.updates import Hyper
 
 # (member index in the configs given, epoch, history row) -> True to stop that member now

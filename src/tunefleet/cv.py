@@ -30,7 +30,8 @@ from tunefleet.calibration import fit_temperature, probabilities
 from tunefleet.metrics import binary_metrics, multiclass_metrics, prefixed
 from tunefleet.splits import PreparedData
 from tunefleet.thresholds import choose_threshold
-from tunefleet.train import ReportHook, Run, TrainConfig, TrainResult, as_tensor, train_one
+from tunefleet.train import ReportHook, Run, TrainResult, as_tensor, train_one
+from tunefleet.train_config import TrainConfig
 
 
 def train_trial(config: TrainConfig, data: PreparedData, report: ReportHook | None = None) -> TrainResult:
