@@ -96,6 +96,11 @@ def tell_observers(observers: Sequence[SearchObserver], records: Sequence[TrialR
             obs.on_trial_end(record)
 
 
+def _shown(value: float) -> str:
+    """A progress line's metric value: "-" until there is one (no "nan" before a trial finishes)."""
+    return f"{value:.4f}" if not math.isnan(value) else "-"
+
+
 class ProgressPrinter:
     """Prints one line per ended trial with the best metric so far."""
 
@@ -120,10 +125,10 @@ class ProgressPrinter:
             self.best = value
         if self.enabled:
             cfg = record.config
-            shown = f"{value:.4f}" if not math.isnan(value) else "-"
             ran = int(record.metrics.get("epochs_run", record.metrics.get("epoch", 0)))
             print(
-                f"[{self.done:>3}/{self.total}] trial {record.trial_id:<14} {record.status:<8} {self.metric}={shown:<8} "
-                f"best={self.best:.4f}  lr={cfg.lr:.2e} widths={list(cfg.hidden_widths)} epochs={ran}/{cfg.epochs}",
+                f"[{self.done:>3}/{self.total}] trial {record.trial_id:<14} {record.status:<8} "
+                f"{self.metric}={_shown(value):<8} best={_shown(self.best):<6}  "
+                f"lr={cfg.lr:.2e} widths={list(cfg.hidden_widths)} epochs={ran}/{cfg.epochs}",
                 flush=True,
             )
