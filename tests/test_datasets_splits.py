@@ -46,6 +46,17 @@ def test_mnist_missing_gives_one_line_error(tmp_path) -> None:
     assert "\n" not in str(err.value)
 
 
+def test_mnist_download_failure_gives_one_short_line(tmp_path, monkeypatch) -> None:
+    """With download on and no mirror reachable (a closed local port: no network needed), the
+    error says the download failed, without torchvision's per-mirror URL list."""
+    from torchvision.datasets import MNIST
+
+    monkeypatch.setattr(MNIST, "mirrors", ["http://127.0.0.1:9/"])
+    with pytest.raises(DataError, match="downloading it failed") as err:
+        load_dataset("mnist", {"root": str(tmp_path), "download": True})
+    assert "\n" not in str(err.value) and "127.0.0.1" not in str(err.value)
+
+
 @pytest.mark.parametrize("name", ["breast_cancer", "student_hours", "sign", "threshold_1d"])
 def test_split_is_stratified_disjoint_complete(name: str) -> None:
     ds = load_dataset(name)

@@ -139,9 +139,14 @@ def load_mnist(root: str = "data", download: bool = True) -> Dataset:
         train = MNIST(str(root_path), train=True, download=download)
         test = MNIST(str(root_path), train=False, download=download)
     except RuntimeError as err:
+        if download:  # torchvision tried every mirror; its message lists each URL's error
+            raise DataError(
+                f"MNIST is not under {root_path}/MNIST/raw and downloading it failed (no internet?); copy the "
+                "MNIST files there or set dataset.options.root to a folder that has them"
+            ) from None
         raise DataError(
-            f"MNIST not found under {root_path}/MNIST/raw ({err}); set dataset.options.root to a folder "
-            "with the MNIST files, or dataset.options.download=true with internet access"
+            f"MNIST not found under {root_path}/MNIST/raw ({first_line(err, 120)}); set dataset.options.root "
+            "to a folder with the MNIST files, or dataset.options.download=true with internet access"
         ) from None
     except OSError as err:
         raise DataError(
