@@ -44,8 +44,8 @@ def _search_one(
     from pipeline.settings import load_tracking_settings
     from search.spec import load_experiment
 
-    # The spec and the settings are validated before the lifecycle's imports (torch,
-    # MLflow, seconds): a typo in a flag or a YAML file fails in well under a second.
+    # The spec, the settings and the data are checked before the lifecycle's imports
+    # (torch, MLflow: seconds): a typo in a flag, a YAML file or a target column fails fast.
     exp = load_experiment(
         dataset,
         data_file=data_file,
@@ -56,6 +56,7 @@ def _search_one(
         conf_dir=args.conf,
     )
     settings = load_tracking_settings(args.tracking_uri, args.conf, args.gate)
+    data = exp.load()  # once, on the driver; the backend shares it with every trial
     from pipeline.lifecycle import RunOptions, run_pipeline
     from pipeline.summary import format_summary
 
@@ -71,7 +72,7 @@ def _search_one(
         verbose=args.verbose,
         warm_start=args.warm_start,
     )
-    summary = run_pipeline(exp, settings, options)
+    summary = run_pipeline(exp, settings, data, options)
     print(format_summary(summary), flush=True)
     if args.json_path:
         Path(args.json_path).write_text(json.dumps(summary.as_json(), indent=2, default=str))

@@ -41,11 +41,16 @@ class RunOptions:
     warm_start: bool = False
 
 
-def run_pipeline(exp: ExperimentConfig, settings: TrackingSettings, opts: RunOptions = RunOptions()) -> PipelineSummary:
-    """Search with live MLflow logging, then test the best model once, register and gate it.
+def run_pipeline(
+    exp: ExperimentConfig, settings: TrackingSettings, data: PreparedData, opts: RunOptions = RunOptions()
+) -> PipelineSummary:
+    """Search ``data`` with live MLflow logging, then test the best model once, register and gate it.
+
+    The caller loads the data (``exp.load()``), before the lifecycle's imports, so that a
+    bad file or target column fails in about a second.
 
     What need not wait runs beside the main line: the store connects (MLflow's import,
-    seconds) while the data loads and Ray starts, the baseline fits and the logging
+    seconds) while Ray starts, the baseline fits and the logging
     steps' imports load while trials train; the test intervals' bootstrap runs while the
     model is logged, and the plots draw while it is logged and registered.
     """
@@ -54,7 +59,6 @@ def run_pipeline(exp: ExperimentConfig, settings: TrackingSettings, opts: RunOpt
     check_backend(exp, opts.address)
     with ThreadPoolExecutor(max_workers=3, thread_name_prefix="tunefleet") as pool:
         tracker = MlflowTracker(settings, pool.submit(connect, settings), opts.experiment_name, opts.command)
-        data = exp.load()  # once, on the driver; the backend shares it with every trial
         baseline_job = pool.submit(logistic_baseline, exp, data)
         warm = _warm_start(tracker, exp, data, settings, opts) if opts.warm_start else ()
         with tracker.search_run():

@@ -74,9 +74,9 @@ def test_no_module_over_300_lines() -> None:
 
 
 def test_commands_that_train_nothing_do_not_import_torch(tmp_path: Path) -> None:
-    """``--help``, ``datasets`` and a search that fails on its input answer without torch's
-    ~3 s import: the core package loads its names lazily, and the search validates its
-    spec before importing the lifecycle."""
+    """``--help``, ``datasets`` and a search that fails on its input (spec, file or target
+    column) answer without torch's ~3 s import: the core package loads its names lazily,
+    and the search checks its spec and loads its data before importing the lifecycle."""
     import subprocess
     import sys
 
@@ -88,6 +88,7 @@ codes = [main(argv) for argv in (
     ["search", "nosuch"],
     ["search", "sign", "--set", "search.nope=1"],
     ["search", "--data", "missing.csv", "--target", "y"],
+    ["search", "--data", "rows.csv", "--target", "nope"],
 )]
 try:
     main(["--help"])
@@ -95,7 +96,8 @@ except SystemExit as done:
     codes.append(done.code)
 print(codes, sorted(m for m in ("torch", "mlflow", "ray", "sklearn") if m in sys.modules))
 """
+    (tmp_path / "rows.csv").write_text("a,y\n1,0\n2,1\n")
     proc = subprocess.run(
         [sys.executable, "-c", script], cwd=tmp_path, capture_output=True, text=True, timeout=120, check=True
     )
-    assert proc.stdout.strip().splitlines()[-1] == "[0, 2, 2, 2, 0] []", proc.stdout + proc.stderr
+    assert proc.stdout.strip().splitlines()[-1] == "[0, 2, 2, 2, 2, 0] []", proc.stdout + proc.stderr
