@@ -42,10 +42,12 @@ def _search_one(
     args: argparse.Namespace, dataset: str | None, data_file: str | None = None, target: str | None = None
 ) -> int:
     from pipeline.settings import load_tracking_settings
+    from search.resume import resolve_search
     from search.spec import load_experiment
 
-    # The spec, the settings and the data are checked before the lifecycle's imports
-    # (torch, MLflow: seconds): a typo in a flag, a YAML file or a target column fails fast.
+    # The spec, the settings, the data and --resume are checked before the lifecycle's imports
+    # (torch, MLflow: seconds): a typo in a flag, a YAML file, a target column or a search
+    # name fails fast.
     exp = load_experiment(
         dataset,
         data_file=data_file,
@@ -57,11 +59,12 @@ def _search_one(
     )
     settings = load_tracking_settings(args.tracking_uri, args.conf, args.gate)
     data = exp.load()  # once, on the driver; the backend shares it with every trial
+    name = resolve_search(exp, args.name, args.resume)  # a new name, or a resumable search
     from pipeline.lifecycle import RunOptions, run_pipeline
     from pipeline.summary import format_summary
 
     options = RunOptions(
-        name=args.name,
+        name=name,
         resume=args.resume,
         address=args.address,
         experiment_name=args.experiment,

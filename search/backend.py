@@ -37,10 +37,6 @@ class SearchRequest:
 
 
 class BackendSession(Protocol):
-    def can_resume(self, name: str) -> bool:
-        """Whether a search of this name left state to resume from."""
-        ...
-
     def run(self, request: SearchRequest) -> list[TrialRecord]:
         """Run or resume the search; call every observer's ``on_trial_end`` as trials end."""
         ...
@@ -50,6 +46,10 @@ class SearchBackend(Protocol):
     def check(self, exp: ExperimentConfig, *, address: str | None) -> None:
         """Refuse, in milliseconds, what cannot work (an unreachable cluster) before the
         data loads and the tracking store connects; ``open`` checks the rest."""
+        ...
+
+    def can_resume(self, exp: ExperimentConfig, name: str) -> bool:
+        """Whether a search of this name left state to resume from (a file check: nothing started)."""
         ...
 
     def open(

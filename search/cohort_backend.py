@@ -81,12 +81,15 @@ class CohortBackend:
     """Cohorts on Ray tasks (``backend: ray``) or in this process (``backend: optuna``)."""
 
     def check(self, exp: ExperimentConfig, *, address: str | None) -> None:
+        if is_uri(exp.search.storage_path):
+            raise TunefleetError("cohorts keep the study on a local or shared path; set --storage-path to one")
         get_backend(exp.search.backend).check(exp, address=address)  # what cohorts run on
+
+    def can_resume(self, exp: ExperimentConfig, name: str) -> bool:
+        return has_study(exp.search.storage_path, name)
 
     @contextmanager
     def open(self, exp: ExperimentConfig, *, address: str | None, verbose: bool) -> Iterator[CohortSession]:
-        if is_uri(exp.search.storage_path):
-            raise TunefleetError("cohorts keep the study on a local or shared path; set --storage-path to one")
         if exp.search.backend == "ray":
             from search.cluster import check_resources, ray_session
 
@@ -105,9 +108,6 @@ class CohortBackend:
 class CohortSession:
     def __init__(self, exp: ExperimentConfig, slots: int, gpu: bool) -> None:
         self.exp, self.slots, self.gpu = exp, slots, gpu
-
-    def can_resume(self, name: str) -> bool:
-        return has_study(self.exp.search.storage_path, name)
 
     def _runner(self, data: PreparedData, rungs: RungTable | None) -> CohortRunner:
         if self.exp.search.backend == "ray":

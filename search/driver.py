@@ -8,46 +8,16 @@ from typing import Any
 
 from search.backend import SearchRequest, get_backend
 from search.result import ProgressPrinter, SearchObserver, SearchResult, pick_best
+from search.resume import resolve_search, save_spec
 from search.spec import ExperimentConfig
 from tunefleet.bundle import ModelBundle
-from tunefleet.config import is_uri
 from tunefleet.cv import refit
-from tunefleet.errors import TunefleetError
 from tunefleet.splits import PreparedData
-
-
-def new_name(exp: ExperimentConfig) -> str:
-    """``<dataset>-<time>``, with ``-2``, ``-3``... when a search started in the same second:
-    two scripted searches must never share (and silently merge) one state directory."""
-    base = f"{exp.name}-{time.strftime('%Y%m%d-%H%M%S')}"
-    if is_uri(exp.search.storage_path):
-        return base
-    storage = Path(exp.search.storage_path).expanduser()
-    name, n = base, 1
-    while (storage / name).exists():
-        n += 1
-        name = f"{base}-{n}"
-    return name
 
 
 def check_backend(exp: ExperimentConfig, address: str | None = None) -> None:
     """The search's backend refuses what cannot work, before anything slow starts."""
     get_backend(exp.driver).check(exp, address=address)
-
-
-def latest_name(exp: ExperimentConfig) -> str:
-    """The most recent experiment of this dataset under the storage path (for --resume)."""
-    storage = Path(exp.search.storage_path).expanduser()
-    if is_uri(exp.search.storage_path):
-        raise TunefleetError("--resume with a URI storage path needs --name NAME of the experiment to resume")
-    candidates = sorted(
-        (p for p in storage.glob(f"{exp.name}-*") if p.is_dir()), key=lambda p: p.stat().st_mtime, reverse=True
-    )
-    if not candidates:
-        raise TunefleetError(
-            f"nothing to resume: no experiment named {exp.name}-* under {storage}; drop --resume to start one"
-        )
-    return candidates[0].name
 
 
 def run_search(
@@ -71,21 +41,15 @@ def run_search(
     """
     data = data if data is not None else exp.load()
     exp.check_task(data.task)
-    if resume and name is None:
-        name = latest_name(exp)
-    name = name or new_name(exp)
+    check_backend(exp, address)
+    name = resolve_search(exp, name, resume)
     path = Path(exp.search.storage_path).expanduser() / name
     printer = ProgressPrinter(exp.metric, exp.mode, exp.search.num_samples, enabled=progress)
     request = SearchRequest(exp, data, name, path, resume, (printer, *observers), tuple(points or ()), warm)
     started = time.perf_counter()
     with get_backend(exp.driver).open(exp, address=address, verbose=verbose) as session:
-        if resume and not session.can_resume(name):
-            raise TunefleetError(f"cannot resume {name}: no {exp.search.backend} search state under {path}")
-        if not resume and session.can_resume(name):
-            raise TunefleetError(
-                f"a search named {name} already exists under {path.parent}; pass --resume to continue it, "
-                "or another --name"
-            )
+        if not resume:
+            save_spec(path, exp)
         for obs in request.observers:
             obs.on_search_start(exp, data, name, path, resume)
         records = session.run(request)

@@ -42,6 +42,9 @@ class OptunaBackend:
     def check(self, exp: ExperimentConfig, *, address: str | None) -> None:
         """Nothing to reach: trials run in this process."""
 
+    def can_resume(self, exp: ExperimentConfig, name: str) -> bool:
+        return has_study(exp.search.storage_path, name)
+
     @contextmanager
     def open(self, exp: ExperimentConfig, *, address: str | None, verbose: bool) -> Iterator[OptunaSession]:
         import torch
@@ -57,9 +60,6 @@ class OptunaBackend:
 class OptunaSession:
     def __init__(self, exp: ExperimentConfig) -> None:
         self.exp = exp
-
-    def can_resume(self, name: str) -> bool:
-        return has_study(self.exp.search.storage_path, name)
 
     def run(self, request: SearchRequest) -> list[TrialRecord]:
         return run_study(request.exp, request.data, request.path, request.observers, list(request.points), request.warm)

@@ -72,6 +72,11 @@ class RayBackend:
     def check(self, exp: ExperimentConfig, *, address: str | None) -> None:
         check_address(address)
 
+    def can_resume(self, exp: ExperimentConfig, name: str) -> bool:
+        from ray import tune
+
+        return bool(tune.Tuner.can_restore(f"{storage_uri(exp.search.storage_path)}/{name}"))
+
     @contextmanager
     def open(self, exp: ExperimentConfig, *, address: str | None, verbose: bool) -> Iterator[RaySession]:
         with ray_session(address, verbose=verbose) as resources:
@@ -81,11 +86,6 @@ class RayBackend:
 class RaySession:
     def __init__(self, exp: ExperimentConfig, concurrency: int, verbose: bool = False) -> None:
         self.exp, self.concurrency, self.verbose = exp, concurrency, verbose
-
-    def can_resume(self, name: str) -> bool:
-        from ray import tune
-
-        return bool(tune.Tuner.can_restore(f"{storage_uri(self.exp.search.storage_path)}/{name}"))
 
     def run(self, request: SearchRequest) -> list[TrialRecord]:
         """Run (or restore and finish) the Tune experiment; return every trial's record."""

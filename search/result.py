@@ -7,13 +7,15 @@ import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field, fields
 from pathlib import Path
-from typing import Any, Literal, Protocol
+from typing import TYPE_CHECKING, Any, Literal, Protocol
 
 from search.spec import ExperimentConfig
-from tunefleet.bundle import ModelBundle
 from tunefleet.metrics import better
 from tunefleet.splits import PreparedData
 from tunefleet.train_config import TrainConfig
+
+if TYPE_CHECKING:  # torch's import is paid by whoever loads a bundle, not by reading records
+    from tunefleet.bundle import ModelBundle
 
 Status = Literal["finished", "stopped", "failed"]
 

@@ -8,7 +8,7 @@ import pytest
 
 from search import load_experiment, run_search
 from search.cohort_backend import auto_cohort_size
-from search.driver import new_name
+from search.resume import new_name
 from search.rungs import RungTable, rung_epochs
 from search.study import load_records
 from tunefleet.catalog import dataset_conf
@@ -110,9 +110,30 @@ def test_resume_runs_only_what_is_missing(tmp_path) -> None:
         run_search(exp, name="resumable", progress=False)  # never merged into the earlier search's state
 
 
+def test_resume_refuses_another_search_before_anything_starts(tmp_path) -> None:
+    """``--resume`` without the ``--smoke`` a search started with (another space) is refused in
+    one line naming the first key that differs; so is a name that left no state."""
+    from search.resume import SPEC_FILE, resolve_search
+
+    smoke = _exp(tmp_path, **{"search.num_samples": 2, "search.scheduler.name": "none"})
+    first = run_search(smoke, name="breast_cancer-started", progress=False)
+    assert (first.path / SPEC_FILE).is_file()
+    assert resolve_search(smoke, "breast_cancer-started", resume=True) == "breast_cancer-started"  # the same search
+    assert resolve_search(smoke, None, resume=True) == "breast_cancer-started"  # the latest one
+    same = {"search.backend": "optuna", "search.storage_path": str(tmp_path), "search.cohort_size": 4}
+    full = load_experiment("breast_cancer", values={**same, "search.scheduler.name": "none"})
+    with pytest.raises(
+        TunefleetError, match=r"cannot resume breast_cancer-started: it started with space\.\S+=.*--smoke"
+    ) as err:
+        resolve_search(full, "breast_cancer-started", resume=True)
+    assert "\n" not in str(err.value)
+    with pytest.raises(TunefleetError, match="cannot resume nosuch: no optuna search state"):
+        resolve_search(smoke, "nosuch", resume=True)
+
+
 def test_searches_started_in_the_same_second_get_their_own_directories(tmp_path, monkeypatch) -> None:
     """The default name has one-second resolution; a scripted second search must not resume the first."""
-    monkeypatch.setattr("search.driver.time.strftime", lambda fmt: "20261122-120000")
+    monkeypatch.setattr("search.resume.time.strftime", lambda fmt: "20261122-120000")
     exp = _exp(tmp_path)
     names = []
     for _ in range(3):

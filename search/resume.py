@@ -1,0 +1,114 @@
+"""Which search a command runs, checked before anything slow starts.
+
+A new search gets a fresh name; ``--resume`` takes the named (or latest) one, which must
+have left state to resume from and must be the same search: the same data, split,
+space, objective, training settings and schedule as when it started. Those are saved
+beside its state (``search_spec.json``) when it starts. Resuming with other flags (say,
+without the ``--smoke`` it started with) used to go on with the new space under the old
+trials, with one Optuna warning per trial; it is now refused in one line, in well under
+a second, before Ray or the tracking store start.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+from typing import Any
+
+from search.backend import get_backend
+from search.spec import ExperimentConfig
+from tunefleet.config import is_uri
+from tunefleet.errors import TunefleetError
+from tunefleet.fileio import written_whole
+
+SPEC_FILE = "search_spec.json"
+# What makes two runs one search. Left out, so that a resume may change them: the trial
+# budget, concurrency, resources, time budget, retries, storage and reporting intervals.
+SAME_EXPERIMENT = {"name", "dataset", "split", "threshold", "seed_config", "metric", "mode", "space", "train"}
+SAME_SEARCH = {"backend", "cohort_size", "seed", "scheduler"}
+
+
+def new_name(exp: ExperimentConfig) -> str:
+    """``<dataset>-<time>``, with ``-2``, ``-3``... when a search started in the same second:
+    two scripted searches must never share (and silently merge) one state directory."""
+    base = f"{exp.name}-{time.strftime('%Y%m%d-%H%M%S')}"
+    if is_uri(exp.search.storage_path):
+        return base
+    storage = Path(exp.search.storage_path).expanduser()
+    name, n = base, 1
+    while (storage / name).exists():
+        n += 1
+        name = f"{base}-{n}"
+    return name
+
+
+def latest_name(exp: ExperimentConfig) -> str:
+    """The most recent experiment of this dataset under the storage path (for --resume)."""
+    storage = Path(exp.search.storage_path).expanduser()
+    if is_uri(exp.search.storage_path):
+        raise TunefleetError("--resume with a URI storage path needs --name NAME of the experiment to resume")
+    candidates = sorted(
+        (p for p in storage.glob(f"{exp.name}-*") if p.is_dir()), key=lambda p: p.stat().st_mtime, reverse=True
+    )
+    if not candidates:
+        raise TunefleetError(
+            f"nothing to resume: no experiment named {exp.name}-* under {storage}; drop --resume to start one"
+        )
+    return candidates[0].name
+
+
+def resolve_search(exp: ExperimentConfig, name: str | None, resume: bool) -> str:
+    """The search's name, once it is known to be startable (new) or resumable (the same search)."""
+    name = name or (latest_name(exp) if resume else new_name(exp))
+    path = Path(exp.search.storage_path).expanduser() / name
+    exists = get_backend(exp.driver).can_resume(exp, name)
+    if resume and not exists:
+        raise TunefleetError(f"cannot resume {name}: no {exp.search.backend} search state under {path}")
+    if not resume and exists:
+        raise TunefleetError(
+            f"a search named {name} already exists under {path.parent}; pass --resume to continue it, or another --name"
+        )
+    if resume and not is_uri(exp.search.storage_path):
+        _check_same_search(path, exp, name)
+    return name
+
+
+def save_spec(path: Path, exp: ExperimentConfig) -> None:
+    """Record what :func:`resolve_search` compares on ``--resume`` (local and shared paths only)."""
+    if is_uri(exp.search.storage_path):
+        return
+    path.mkdir(parents=True, exist_ok=True)
+    with written_whole(path / SPEC_FILE) as tmp:
+        tmp.write_text(json.dumps(_identity(exp), indent=1, sort_keys=True))
+
+
+def _identity(exp: ExperimentConfig) -> dict[str, Any]:
+    return {
+        **exp.model_dump(mode="json", include=SAME_EXPERIMENT),
+        "search": exp.search.model_dump(mode="json", include=SAME_SEARCH),
+    }
+
+
+def _check_same_search(path: Path, exp: ExperimentConfig, name: str) -> None:
+    saved_file = path / SPEC_FILE
+    if not saved_file.is_file():  # started before this file was written: nothing to compare
+        return
+    difference = _first_difference(json.loads(saved_file.read_text()), _identity(exp))
+    if difference is not None:
+        key, then, now = difference
+        raise TunefleetError(
+            f"cannot resume {name}: it started with {key}={json.dumps(then)}, this command has {json.dumps(now)}; "
+            "resume with the flags and --set values it started with (--smoke too), or drop --resume to start anew"
+        )
+
+
+def _first_difference(then: Any, now: Any, key: str = "") -> tuple[str, Any, Any] | None:
+    """The first dotted key whose value differs between two JSON trees (None if they are equal)."""
+    if isinstance(then, dict) and isinstance(now, dict):
+        for k in sorted(then.keys() | now.keys()):
+            found = _first_difference(then.get(k), now.get(k), f"{key}.{k}" if key else k)
+            if found is not None:
+                return found
+        return None
+    return None if then == now else (key, then, now)
