@@ -151,10 +151,11 @@ def cmd_models(args: argparse.Namespace) -> int:
 
 
 def cmd_predict(args: argparse.Namespace) -> int:
-    from pipeline.predict import predict_file
+    from pipeline.predict import predict_file, read_input
 
+    frame = read_input(Path(args.input))
     settings, _ = _client(args)
-    return predict_file(args.model_uri, Path(args.input), Path(args.output) if args.output else None, settings)
+    return predict_file(args.model_uri, frame, Path(args.input), Path(args.output) if args.output else None, settings)
 
 
 def cmd_promote(args: argparse.Namespace) -> int:

@@ -54,10 +54,15 @@ def agreement_report(truth: Any, predicted: Any, labels: list[Any]) -> str:
     return f"accuracy {float((t == p).mean()):.4f} on {len(t)} rows\n{matrix.to_string()}"
 
 
-def predict_file(model_uri: str, input_path: Path, output: Path | None, settings: TrackingSettings) -> int:
+def read_input(input_path: Path) -> Any:
+    """The rows to predict; read before MLflow connects, so a missing or unreadable file fails at once."""
     if not input_path.is_file():
         raise TunefleetError(f"input file {input_path} does not exist; pass a CSV or Parquet file with --input")
-    frame = read_table(input_path, loader_for_file(str(input_path)))
+    return read_table(input_path, loader_for_file(str(input_path)))
+
+
+def predict_file(model_uri: str, frame: Any, input_path: Path, output: Path | None, settings: TrackingSettings) -> int:
+    """Predict ``frame`` (read from ``input_path`` by :func:`read_input`) with the model at ``model_uri``."""
     model = _load(model_uri, settings)
     meta = model.metadata.metadata or {}
     features = [str(c) for c in meta.get("feature_names", frame.columns)]

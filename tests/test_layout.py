@@ -74,9 +74,10 @@ def test_no_module_over_300_lines() -> None:
 
 
 def test_commands_that_train_nothing_do_not_import_torch(tmp_path: Path) -> None:
-    """``--help``, ``datasets`` and a search that fails on its input (spec, file or target
-    column) answer without torch's ~3 s import: the core package loads its names lazily,
-    and the search checks its spec and loads its data before importing the lifecycle."""
+    """``--help``, ``datasets``, a search that fails on its input (spec, file or target
+    column) and a prediction without its input file answer without torch's ~3 s import:
+    the core package loads its names lazily, a search checks its spec and loads its data
+    before importing the lifecycle, and ``predict`` reads its input before MLflow connects."""
     import subprocess
     import sys
 
@@ -89,6 +90,7 @@ codes = [main(argv) for argv in (
     ["search", "sign", "--set", "search.nope=1"],
     ["search", "--data", "missing.csv", "--target", "y"],
     ["search", "--data", "rows.csv", "--target", "nope"],
+    ["predict", "models:/any@champion", "--input", "missing.csv"],
 )]
 try:
     main(["--help"])
@@ -100,4 +102,4 @@ print(codes, sorted(m for m in ("torch", "mlflow", "ray", "sklearn") if m in sys
     proc = subprocess.run(
         [sys.executable, "-c", script], cwd=tmp_path, capture_output=True, text=True, timeout=120, check=True
     )
-    assert proc.stdout.strip().splitlines()[-1] == "[0, 2, 2, 2, 2, 0] []", proc.stdout + proc.stderr
+    assert proc.stdout.strip().splitlines()[-1] == "[0, 2, 2, 2, 2, 2, 0] []", proc.stdout + proc.stderr
