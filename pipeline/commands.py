@@ -59,7 +59,7 @@ def _search_one(
     )
     settings = load_tracking_settings(args.tracking_uri, args.conf, args.gate)
     data = exp.load()  # once, on the driver; the backend shares it with every trial
-    name = resolve_search(exp, args.name, args.resume)  # a new name, or a resumable search
+    name = resolve_search(exp, args.name, args.resume, data.split_hash)  # a new name, or a resumable search
     from pipeline.lifecycle import RunOptions, run_pipeline
     from pipeline.summary import format_summary
 

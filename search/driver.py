@@ -42,14 +42,14 @@ def run_search(
     data = data if data is not None else exp.load()
     exp.check_task(data.task)
     check_backend(exp, address)
-    name = resolve_search(exp, name, resume)
+    name = resolve_search(exp, name, resume, data.split_hash)
     path = Path(exp.search.storage_path).expanduser() / name
     printer = ProgressPrinter(exp.metric, exp.mode, exp.search.num_samples, enabled=progress)
     request = SearchRequest(exp, data, name, path, resume, (printer, *observers), tuple(points or ()), warm)
     started = time.perf_counter()
     with get_backend(exp.driver).open(exp, address=address, verbose=verbose) as session:
         if not resume:
-            save_spec(path, exp)
+            save_spec(path, exp, data.split_hash)
         for obs in request.observers:
             obs.on_search_start(exp, data, name, path, resume)
         records = session.run(request)

@@ -1,9 +1,9 @@
 """Which search a command runs, checked before anything slow starts.
 
 A new search gets a fresh name; ``--resume`` takes the named (or latest) one, which must
-have left state to resume from and must be the same search: the same data, split,
-space, objective, training settings and schedule as when it started. Those are saved
-beside its state (``search_spec.json``) when it starts. Resuming with other flags (say,
+have left state to resume from and must be the same search: the same data (its split
+hash), split, space, objective, training settings and schedule as when it started. Those
+are saved beside its state (``search_spec.json``) when it starts. Resuming with other flags (say,
 without the ``--smoke`` it started with) used to go on with the new space under the old
 trials, with one Optuna warning per trial; it is now refused in one line, in well under
 a second, before Ray or the tracking store start.
@@ -58,8 +58,9 @@ def latest_name(exp: ExperimentConfig) -> str:
     return candidates[0].name
 
 
-def resolve_search(exp: ExperimentConfig, name: str | None, resume: bool) -> str:
-    """The search's name, once it is known to be startable (new) or resumable (the same search)."""
+def resolve_search(exp: ExperimentConfig, name: str | None, resume: bool, split_hash: str) -> str:
+    """The search's name, once it is known to be startable (new) or resumable (the same search
+    on the same data: ``split_hash`` is :attr:`PreparedData.split_hash` of the data loaded now)."""
     name = name or (latest_name(exp) if resume else new_name(exp))
     path = Path(exp.search.storage_path).expanduser() / name
     exists = get_backend(exp.driver).can_resume(exp, name)
@@ -70,36 +71,37 @@ def resolve_search(exp: ExperimentConfig, name: str | None, resume: bool) -> str
             f"a search named {name} already exists under {path.parent}; pass --resume to continue it, or another --name"
         )
     if resume and not is_uri(exp.search.storage_path):
-        _check_same_search(path, exp, name)
+        _check_same_search(path, _identity(exp, split_hash), name)
     return name
 
 
-def save_spec(path: Path, exp: ExperimentConfig) -> None:
+def save_spec(path: Path, exp: ExperimentConfig, split_hash: str) -> None:
     """Record what :func:`resolve_search` compares on ``--resume`` (local and shared paths only)."""
     if is_uri(exp.search.storage_path):
         return
     path.mkdir(parents=True, exist_ok=True)
     with written_whole(path / SPEC_FILE) as tmp:
-        tmp.write_text(json.dumps(_identity(exp), indent=1, sort_keys=True))
+        tmp.write_text(json.dumps(_identity(exp, split_hash), indent=1, sort_keys=True))
 
 
-def _identity(exp: ExperimentConfig) -> dict[str, Any]:
+def _identity(exp: ExperimentConfig, split_hash: str) -> dict[str, Any]:
     return {
         **exp.model_dump(mode="json", include=SAME_EXPERIMENT),
         "search": exp.search.model_dump(mode="json", include=SAME_SEARCH),
+        "split_hash": split_hash,  # the same file name with other rows is other data
     }
 
 
-def _check_same_search(path: Path, exp: ExperimentConfig, name: str) -> None:
+def _check_same_search(path: Path, now: dict[str, Any], name: str) -> None:
     saved_file = path / SPEC_FILE
     if not saved_file.is_file():  # started before this file was written: nothing to compare
         return
-    difference = _first_difference(json.loads(saved_file.read_text()), _identity(exp))
+    difference = _first_difference(json.loads(saved_file.read_text()), now)
     if difference is not None:
         key, then, now = difference
         raise TunefleetError(
             f"cannot resume {name}: it started with {key}={json.dumps(then)}, this command has {json.dumps(now)}; "
-            "resume with the flags and --set values it started with (--smoke too), or drop --resume to start anew"
+            "resume with the data, flags and --set values it started with (--smoke too), or drop --resume to start anew"
         )
 
 

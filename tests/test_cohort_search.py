@@ -112,23 +112,27 @@ def test_resume_runs_only_what_is_missing(tmp_path) -> None:
 
 def test_resume_refuses_another_search_before_anything_starts(tmp_path) -> None:
     """``--resume`` without the ``--smoke`` a search started with (another space) is refused in
-    one line naming the first key that differs; so is a name that left no state."""
+    one line naming the first key that differs, as is a resume on other data (another split
+    hash) and a name that left no state."""
     from search.resume import SPEC_FILE, resolve_search
 
     smoke = _exp(tmp_path, **{"search.num_samples": 2, "search.scheduler.name": "none"})
     first = run_search(smoke, name="breast_cancer-started", progress=False)
     assert (first.path / SPEC_FILE).is_file()
-    assert resolve_search(smoke, "breast_cancer-started", resume=True) == "breast_cancer-started"  # the same search
-    assert resolve_search(smoke, None, resume=True) == "breast_cancer-started"  # the latest one
+    split = first.data.split_hash
+    assert resolve_search(smoke, "breast_cancer-started", True, split) == "breast_cancer-started"  # the same search
+    assert resolve_search(smoke, None, True, split) == "breast_cancer-started"  # the latest one
+    with pytest.raises(TunefleetError, match='it started with split_hash="[0-9a-f]+", this command has "other"'):
+        resolve_search(smoke, "breast_cancer-started", True, "other")  # other rows under the same names
     same = {"search.backend": "optuna", "search.storage_path": str(tmp_path), "search.cohort_size": 4}
     full = load_experiment("breast_cancer", values={**same, "search.scheduler.name": "none"})
     with pytest.raises(
         TunefleetError, match=r"cannot resume breast_cancer-started: it started with space\.\S+=.*--smoke"
     ) as err:
-        resolve_search(full, "breast_cancer-started", resume=True)
+        resolve_search(full, "breast_cancer-started", True, split)
     assert "\n" not in str(err.value)
     with pytest.raises(TunefleetError, match="cannot resume nosuch: no optuna search state"):
-        resolve_search(smoke, "nosuch", resume=True)
+        resolve_search(smoke, "nosuch", True, split)
 
 
 def test_searches_started_in_the_same_second_get_their_own_directories(tmp_path, monkeypatch) -> None:
