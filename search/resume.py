@@ -63,6 +63,10 @@ def resolve_search(exp: ExperimentConfig, name: str | None, resume: bool, split_
     on the same data: ``split_hash`` is :attr:`PreparedData.split_hash` of the data loaded now)."""
     name = name or (latest_name(exp) if resume else new_name(exp))
     path = Path(exp.search.storage_path).expanduser() / name
+    if resume and not is_uri(exp.search.storage_path):
+        # First: resumed with another --cohort-size, a search has no state for the new
+        # driver, and "it started with search.cohort_size=..." says why.
+        _check_same_search(path, _identity(exp, split_hash), name)
     exists = get_backend(exp.driver).can_resume(exp, name)
     if resume and not exists:
         raise TunefleetError(f"cannot resume {name}: no {exp.search.backend} search state under {path}")
@@ -70,8 +74,6 @@ def resolve_search(exp: ExperimentConfig, name: str | None, resume: bool, split_
         raise TunefleetError(
             f"a search named {name} already exists under {path.parent}; pass --resume to continue it, or another --name"
         )
-    if resume and not is_uri(exp.search.storage_path):
-        _check_same_search(path, _identity(exp, split_hash), name)
     return name
 
 

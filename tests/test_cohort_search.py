@@ -131,6 +131,9 @@ def test_resume_refuses_another_search_before_anything_starts(tmp_path) -> None:
     ) as err:
         resolve_search(full, "breast_cancer-started", True, split)
     assert "\n" not in str(err.value)
+    tune = smoke.model_copy(update={"search": smoke.search.model_copy(update={"backend": "ray", "cohort_size": 1})})
+    with pytest.raises(TunefleetError, match='it started with search.backend="optuna", this command has "ray"'):
+        resolve_search(tune, "breast_cancer-started", True, split)  # the reason, not "no ray search state"
     with pytest.raises(TunefleetError, match="cannot resume nosuch: no optuna search state"):
         resolve_search(smoke, "nosuch", True, split)
 
