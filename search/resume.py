@@ -108,9 +108,12 @@ def _check_same_search(path: Path, now: dict[str, Any], name: str) -> None:
 
 
 def _first_difference(then: Any, now: Any, key: str = "") -> tuple[str, Any, Any] | None:
-    """The first dotted key whose value differs between two JSON trees (None if they are equal)."""
+    """The first dotted key whose value differs between two JSON trees (None if they are equal).
+
+    Only keys both trees have are compared: a file saved by an older tunefleet lacks what
+    was added since, and that is no reason to refuse its search."""
     if isinstance(then, dict) and isinstance(now, dict):
-        for k in sorted(then.keys() | now.keys()):
+        for k in sorted(then.keys() & now.keys()):
             found = _first_difference(then.get(k), now.get(k), f"{key}.{k}" if key else k)
             if found is not None:
                 return found

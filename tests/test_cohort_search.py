@@ -124,6 +124,10 @@ def test_resume_refuses_another_search_before_anything_starts(tmp_path) -> None:
     assert resolve_search(smoke, None, True, split) == "breast_cancer-started"  # the latest one
     with pytest.raises(TunefleetError, match='it started with split_hash="[0-9a-f]+", this command has "other"'):
         resolve_search(smoke, "breast_cancer-started", True, "other")  # other rows under the same names
+    saved = json.loads((first.path / SPEC_FILE).read_text())
+    (first.path / SPEC_FILE).write_text(json.dumps({k: v for k, v in saved.items() if k != "split_hash"}))
+    assert resolve_search(smoke, "breast_cancer-started", True, "other")  # an older file, without the key: no refusal
+    (first.path / SPEC_FILE).write_text(json.dumps(saved))
     same = {"search.backend": "optuna", "search.storage_path": str(tmp_path), "search.cohort_size": 4}
     full = load_experiment("breast_cancer", values={**same, "search.scheduler.name": "none"})
     with pytest.raises(
