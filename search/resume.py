@@ -3,10 +3,10 @@
 A new search gets a fresh name; ``--resume`` takes the named (or latest) one, which must
 have left state to resume from and must be the same search: the same data (its split
 hash), split, space, objective, training settings and schedule as when it started. Those
-are saved beside its state (``search_spec.json``) when it starts. Resuming with other flags (say,
-without the ``--smoke`` it started with) used to go on with the new space under the old
-trials, with one Optuna warning per trial; it is now refused in one line, in well under
-a second, before Ray or the tracking store start.
+are saved beside its state (``search_spec.json``) when it starts. Resuming with other
+flags (say, without the ``--smoke`` it started with) used to go on with the new space
+under the old trials, with one Optuna warning per trial; it is now refused in one line,
+before Ray or the tracking store start (3.4 s for the CLI here: the backend's import).
 """
 
 from __future__ import annotations
@@ -100,9 +100,9 @@ def _check_same_search(path: Path, now: dict[str, Any], name: str) -> None:
         return
     difference = _first_difference(json.loads(saved_file.read_text()), now)
     if difference is not None:
-        key, then, now = difference
+        key, saved, current = difference
         raise TunefleetError(
-            f"cannot resume {name}: it started with {key}={json.dumps(then)}, this command has {json.dumps(now)}; "
+            f"cannot resume {name}: it started with {key}={json.dumps(saved)}, this command has {json.dumps(current)}; "
             "resume with the data, flags and --set values it started with (--smoke too), or drop --resume to start anew"
         )
 
@@ -114,7 +114,7 @@ def _first_difference(then: Any, now: Any, key: str = "") -> tuple[str, Any, Any
     was added since, and that is no reason to refuse its search."""
     if isinstance(then, dict) and isinstance(now, dict):
         for k in sorted(then.keys() & now.keys()):
-            found = _first_difference(then.get(k), now.get(k), f"{key}.{k}" if key else k)
+            found = _first_difference(then[k], now[k], f"{key}.{k}" if key else k)
             if found is not None:
                 return found
         return None
