@@ -51,7 +51,11 @@ def _search_flags(p: argparse.ArgumentParser) -> None:
     g.add_argument("--scheduler", choices=["asha", "median", "none"], help="early-stopping scheduler / pruner")
     g.add_argument("--storage-path", help="experiment storage: local dir, shared path or URI (search.storage_path)")
     g.add_argument("--name", help="experiment name (default: DATASET-timestamp); with --resume, which one")
-    g.add_argument("--resume", action="store_true", help="resume the latest (or --name) interrupted search, with the flags and --set values it started with")
+    g.add_argument(
+        "--resume",
+        action="store_true",
+        help="resume the latest (or --name) interrupted search, with the flags and --set values it started with",
+    )
     g.add_argument(
         "--warm-start",
         action="store_true",
