@@ -17,6 +17,8 @@ from tunefleet.errors import TunefleetError
 
 if TYPE_CHECKING:
     from pipeline.settings import TrackingSettings
+    from search.spec import ExperimentConfig
+    from tunefleet.splits import PreparedData
 
 # the typed search flags: argparse attribute -> config key path
 FLAG_KEYS = {
@@ -42,7 +44,7 @@ def _search_one(
     args: argparse.Namespace, dataset: str | None, data_file: str | None = None, target: str | None = None
 ) -> int:
     from pipeline.settings import load_tracking_settings
-    from search.resume import resolve_search
+    from search.cluster import early_local_ray
     from search.spec import load_experiment
 
     # The spec, the settings, the data and --resume are checked before the lifecycle's imports
@@ -59,6 +61,13 @@ def _search_one(
     )
     settings = load_tracking_settings(args.tracking_uri, args.conf, args.gate)
     data = exp.load()  # once, on the driver; the backend shares it with every trial
+    with early_local_ray(exp, args.address, args.verbose):  # Ray starts on the core the imports leave idle
+        return _run_one(args, exp, settings, data)
+
+
+def _run_one(args: argparse.Namespace, exp: ExperimentConfig, settings: TrackingSettings, data: PreparedData) -> int:
+    from search.resume import resolve_search
+
     name = resolve_search(exp, args.name, args.resume, data.split_hash)  # a new name, or a resumable search
     from pipeline.lifecycle import RunOptions, run_pipeline
     from pipeline.summary import format_summary

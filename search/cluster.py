@@ -4,16 +4,21 @@ from __future__ import annotations
 
 import logging
 import os
+import sys
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from search.spec import ExperimentConfig
+from search.local_ray import BASE_KWARGS, LocalHead, init_ray, local_kwargs
 from tunefleet.errors import TunefleetError, first_line
+
+if TYPE_CHECKING:
+    from search.spec import ExperimentConfig
 
 AUTH_LOGGER = "ray._private.authentication.authentication_token_setup"
 _SHUTDOWN: list[threading.Thread] = []  # a local Ray still shutting down beside the caller
+_EARLY: list[LocalHead] = []  # a local Ray started ahead for the next session (early_local_ray)
 
 
 def _quiet_env() -> None:
@@ -71,12 +76,34 @@ def check_reachable(address: str, timeout_s: float = 5.0) -> None:
 
 
 @contextmanager
+def early_local_ray(exp: ExperimentConfig, address: str | None, verbose: bool) -> Iterator[None]:
+    """Start the local Ray that this search's session will use now, in a child process
+    (:mod:`search.local_ray`), so that it starts while the driver imports; stop it on
+    exit if no session took it (the search failed before it started).
+
+    Only for the ``ray`` backend without a cluster address, and only before this process
+    has imported Ray: a Ray already running here is used as it is, and a token Ray has
+    already read here could not be shared with the child.
+    """
+    start = exp.search.backend == "ray" and not (address or os.environ.get("RAY_ADDRESS")) and "ray" not in sys.modules
+    if start:
+        _quiet_env()  # before the child starts: its raylet passes the environment on to the workers
+        _EARLY.append(LocalHead(verbose))
+    try:
+        yield
+    finally:
+        while _EARLY:
+            _EARLY.pop().discard()
+
+
+@contextmanager
 def ray_session(
     address: str | None = None, num_cpus: int | None = None, num_gpus: int | None = None, verbose: bool = False
 ) -> Iterator[dict[str, Any]]:
     """Yield the cluster's resources; shut Ray down afterwards only if we started it.
 
-    With neither ``address`` nor ``RAY_ADDRESS`` a local Ray starts in-process (the
+    With neither ``address`` nor ``RAY_ADDRESS`` a local Ray starts: the one
+    :func:`early_local_ray` started ahead if there is one, else in-process (the
     embedded default). A connection failure (wrong address, missing or wrong auth
     token) becomes a one-line TunefleetError instead of a Ray traceback.
     """
@@ -85,26 +112,25 @@ def ray_session(
     _quiet_env()
     wait_for_shutdown()
     started = False
+    shutdown: Callable[[], None] = ray.shutdown
     if not ray.is_initialized():
         target = address or os.environ.get("RAY_ADDRESS") or None
-        kwargs: dict[str, Any] = {
-            "log_to_driver": True,
-            "include_dashboard": False,
-            "configure_logging": False,
-        }
+        kwargs: dict[str, Any] = {**BASE_KWARGS, "log_to_driver": True}
         if target:
             check_reachable(target)
             kwargs["address"] = target
+        elif _EARLY and (head_address := _EARLY[-1].address()):
+            head = _EARLY.pop()  # one that could not start stays for early_local_ray to stop
+            kwargs["address"] = head_address
+            shutdown = _then(ray.shutdown, head.stop)
         else:
-            # "local" always starts a fresh in-process Ray; a bare ray.init() would join
-            # any cluster `ray start` left registered on this machine.
-            kwargs.update(address="local", num_cpus=num_cpus, num_gpus=num_gpus)
+            kwargs.update(local_kwargs(num_cpus, num_gpus))
         if not verbose:
             # Ray 2.60 turns token auth on for a new local cluster and announces it on
             # this logger every time; the search behaves the same either way.
             logging.getLogger(AUTH_LOGGER).setLevel(logging.ERROR)
         try:
-            _init(ray, kwargs, retry_slow_start=not target)
+            init_ray(ray, kwargs, retry_slow_start=not target)
         except Exception as err:  # noqa: BLE001 - every connection failure becomes one line
             first = first_line(err)
             raise TunefleetError(
@@ -118,28 +144,18 @@ def ray_session(
         yield dict(ray.cluster_resources())
     finally:
         if started:
-            _shutdown_beside(ray.shutdown)
+            _shutdown_beside(shutdown)
 
 
-SLOW_START = "timed out during startup"  # Ray's fixed 30 s wait for a new node's raylet
+def _then(*steps: Callable[[], None]) -> Callable[[], None]:
+    def run() -> None:
+        for step in steps:
+            step()
+
+    return run
 
 
-def _init(ray: Any, kwargs: dict[str, Any], retry_slow_start: bool) -> None:
-    """``ray.init``, once more when a local node missed Ray's fixed 30 s registration wait.
-
-    On a loaded 2-core machine the raylet can take longer than that to register (seen in
-    CI, with other searches running beside); a second start then succeeds.
-    """
-    try:
-        ray.init(**kwargs)
-    except Exception as err:
-        if not (retry_slow_start and SLOW_START in str(err)):
-            raise
-        ray.shutdown()
-        ray.init(**kwargs)
-
-
-def _shutdown_beside(shutdown: Any) -> None:
+def _shutdown_beside(shutdown: Callable[[], None]) -> None:
     """Shut the local Ray down in a thread: it takes 1.5-2.5 s, which the caller's next
     steps (testing, logging, registering the model) need not wait for."""
     thread = threading.Thread(target=shutdown, name="ray-shutdown")

@@ -1,0 +1,119 @@
+"""Starting a local Ray: in the driver, or in a child process started before the driver's imports.
+
+Why the child: a local ``ray.init`` takes 4-5 s on an idle 2-core machine (Ray's GCS,
+raylet and five Python daemons start and register), and 6-9 s beside the driver's
+other work, because its Python half needs the driver's interpreter lock. A search's
+driver spends its first seconds importing torch and MLflow on one core. Started by a
+child at the moment the search is known to need it, Ray comes up on the idle core, and
+the driver connects to it in about 0.1 s once its imports are done (see the README's
+fixed-cost table for the measured gain).
+
+The child holds the head until its stdin closes: when the search ends, or when the
+driver dies in any way (a kill included), so the cluster never outlives the command.
+It runs in a session of its own, so a Ctrl-C reaches the driver, which then closes it.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+import subprocess
+import sys
+from typing import Any
+
+SLOW_START = "timed out during startup"  # Ray's fixed 30 s wait for a new node's raylet
+BASE_KWARGS: dict[str, Any] = {"include_dashboard": False, "configure_logging": False}
+
+
+def init_ray(ray: Any, kwargs: dict[str, Any], retry_slow_start: bool) -> None:
+    """``ray.init``, once more when a local node missed Ray's fixed 30 s registration wait.
+
+    On a loaded 2-core machine the raylet can take longer than that to register (seen in
+    CI, with other searches running beside); a second start then succeeds.
+    """
+    try:
+        ray.init(**kwargs)
+    except Exception as err:
+        if not (retry_slow_start and SLOW_START in str(err)):
+            raise
+        ray.shutdown()
+        ray.init(**kwargs)
+
+
+def local_kwargs(num_cpus: int | None = None, num_gpus: int | None = None) -> dict[str, Any]:
+    """A fresh local Ray: "local" always starts one; a bare ``ray.init()`` would join any
+    cluster that `ray start` left registered on this machine."""
+    return {**BASE_KWARGS, "address": "local", "num_cpus": num_cpus, "num_gpus": num_gpus}
+
+
+def _auth_env() -> dict[str, str]:
+    """Set this process up to reach the child's Ray, before it imports Ray; the child's environment.
+
+    Ray turns token auth on for a new local cluster (announcing it on the starting
+    process's stderr) when ``RAY_AUTH_MODE`` is unset, but a driver connecting to an
+    address enables it only if that variable says so, and reads it when Ray is
+    imported. So this process sets it now, and the child starts without it, as an
+    in-process start would. Without a configured token, Ray would write one to
+    ``~/.ray/auth_token`` if that file is missing; another search starting beside on a
+    fresh machine could write a different one between the child's start and this
+    process's connect, so both get one token of their own here. A token the user
+    configured (``RAY_AUTH_TOKEN`` or ``RAY_AUTH_TOKEN_PATH``), or
+    ``RAY_AUTH_MODE=disabled``, is kept as it is.
+    """
+    child = dict(os.environ)
+    token = os.environ.get("RAY_AUTH_TOKEN") or os.environ.get("RAY_AUTH_TOKEN_PATH")
+    if os.environ.setdefault("RAY_AUTH_MODE", "token") == "token" and not token:
+        os.environ["RAY_AUTH_TOKEN"] = child["RAY_AUTH_TOKEN"] = secrets.token_hex(32)
+    return child
+
+
+class LocalHead:
+    """A local Ray head held by a child process (see the module docstring)."""
+
+    def __init__(self, verbose: bool) -> None:
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "search.local_ray"],
+            env=_auth_env(),
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=None if verbose else subprocess.DEVNULL,
+            text=True,
+            start_new_session=True,
+        )
+
+    def address(self) -> str | None:
+        """The head's GCS address once it is up (blocks until then); None if it could not start."""
+        assert self.proc.stdout is not None
+        return self.proc.stdout.readline().strip() or None
+
+    def stop(self) -> None:
+        """Close the child's stdin: it shuts its Ray down (1.5-2.5 s) and exits; wait for that."""
+        assert self.proc.stdin is not None
+        self.proc.stdin.close()
+        self.proc.wait()
+
+    def discard(self) -> None:
+        """Kill a head no search used (the command failed first), without waiting for its start:
+        Ray's processes die with the process that started them."""
+        self.proc.kill()
+        self.proc.wait()
+
+
+def _serve() -> int:
+    """The child: start a local Ray, print its address, hold it until stdin closes."""
+    import ray
+
+    try:
+        init_ray(ray, {**local_kwargs(), "log_to_driver": False}, retry_slow_start=True)
+        print(ray.get_runtime_context().gcs_address, flush=True)
+        sys.stdin.read()
+    except Exception as err:  # noqa: BLE001 - the driver then starts Ray itself and reports the cause
+        print(f"local Ray head: {type(err).__name__}: {err}", file=sys.stderr)
+        return 1
+    finally:
+        ray.shutdown()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(_serve())

@@ -1,0 +1,107 @@
+"""The local Ray a search starts ahead, in a child process: used by the session, gone with the command.
+
+Each case runs in a fresh interpreter: the head is started only by a process that has
+not imported Ray yet (the CLI's case), which a pytest worker may have.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import textwrap
+
+import pytest
+
+pytestmark = pytest.mark.integration
+
+PRELUDE = """
+import json, os, sys, time
+from search.cluster import _EARLY, early_local_ray, ray_session, wait_for_shutdown
+from search.spec import load_experiment
+
+def gcs_of(parent):
+    # the GCS server the child started: a process whose parent is the child
+    for pid in filter(str.isdigit, os.listdir("/proc")):
+        try:
+            status = open(f"/proc/{pid}/status").read()
+            name = open(f"/proc/{pid}/comm").read().strip()
+        except OSError:
+            continue
+        if name.startswith("gcs_server") and f"\\nPPid:\\t{parent}\\n" in status:
+            return int(pid)
+    return None
+
+def alive(pid, within_s):
+    end = time.time() + within_s
+    while time.time() < end:
+        if not os.path.exists(f"/proc/{pid}") or "State:\\tZ" in open(f"/proc/{pid}/status").read():
+            return False
+        time.sleep(0.1)
+    return True
+
+exp = load_experiment("sign", smoke=True)
+"""
+
+
+def _run(body: str, tmp_path) -> dict:
+    script = PRELUDE + textwrap.dedent(body)
+    proc = subprocess.run([sys.executable, "-c", script], cwd=tmp_path, capture_output=True, text=True, timeout=180)
+    assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-3000:]
+    return json.loads(proc.stdout.strip().splitlines()[-1])
+
+
+def test_the_session_uses_the_head_started_ahead_and_it_goes_with_the_session(tmp_path) -> None:
+    seen = _run(
+        """
+        with early_local_ray(exp, None, False):
+            before = "ray" in sys.modules
+            head = _EARLY[0]
+            with ray_session() as resources:
+                gcs, own = gcs_of(head.proc.pid), gcs_of(os.getpid())
+                cpus = resources["CPU"]
+        wait_for_shutdown()
+        print(json.dumps({"ray_before": before, "gcs": gcs, "own": own, "cpus": cpus, "taken": not _EARLY,
+                          "child_exit": head.proc.returncode, "gcs_alive": alive(gcs, 5.0)}))
+        """,
+        tmp_path,
+    )
+    assert seen["ray_before"] is False  # the child started Ray; this process had not imported it
+    assert seen["gcs"] is not None and seen["own"] is None  # the child's Ray, not one of this process
+    assert seen["cpus"] >= 1 and seen["taken"] is True
+    assert seen["child_exit"] == 0 and seen["gcs_alive"] is False  # shut down with the session
+
+
+def test_a_head_no_search_took_is_killed_with_its_processes(tmp_path) -> None:
+    """A command that fails after the head started (a bad --resume) does not leave Ray running."""
+    seen = _run(
+        """
+        try:
+            with early_local_ray(exp, None, False):
+                head = _EARLY[0]
+                up = head.address() is not None
+                gcs = gcs_of(head.proc.pid)
+                raise RuntimeError("the search failed before its session")
+        except RuntimeError:
+            pass
+        print(json.dumps({"up": up, "gcs": gcs, "child_exit": head.proc.returncode, "gcs_alive": alive(gcs, 10.0)}))
+        """,
+        tmp_path,
+    )
+    assert seen["up"] is True and seen["gcs"] is not None
+    assert seen["child_exit"] == -9 and seen["gcs_alive"] is False
+
+
+def test_no_head_is_started_for_a_cluster_address_or_a_ray_already_imported(tmp_path) -> None:
+    seen = _run(
+        """
+        with early_local_ray(exp, "127.0.0.1:1", False):
+            with_address = len(_EARLY)
+        import ray
+        with early_local_ray(exp, None, False):
+            with_ray = len(_EARLY)
+        print(json.dumps({"with_address": with_address, "with_ray": with_ray}))
+        """,
+        tmp_path,
+    )
+    assert seen == {"with_address": 0, "with_ray": 0}
