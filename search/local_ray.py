@@ -99,19 +99,44 @@ class LocalHead:
         self.proc.wait()
 
 
-def _serve() -> int:
-    """The child: start a local Ray, print its address, hold it until stdin closes."""
-    import ray
+def _start_head() -> Any:
+    """A head node as ``ray.init`` starts one (its local-start steps, through the same Ray
+    internals), less the autoscaler monitor, which a private one-node cluster never uses
+    (~1 CPU-s), and less a driver connection of its own: the child only holds the node.
+    Ray is pinned (``constraints.txt``); should these internals change, the child fails,
+    and the driver starts Ray in-process as before."""
+    from ray._common.usage import usage_lib
+    from ray._private.authentication.authentication_token_setup import (
+        enable_token_auth_by_default,
+        ensure_token_if_auth_enabled,
+    )
+    from ray._private.node import Node
+    from ray._private.parameter import RayParams
 
+    enable_token_auth_by_default()
+    ensure_token_if_auth_enabled(None, create_token_if_missing=True)
+    usage_lib.set_usage_stats_enabled_via_env_var(False)
+    params = RayParams(include_dashboard=BASE_KWARGS["include_dashboard"], no_monitor=True)
+    return Node(params, head=True, shutdown_at_exit=False, spawn_reaper=True, ray_init_cluster=True)
+
+
+def _serve() -> int:
+    """The child: start a local Ray head, print its address, hold it until stdin closes.
+
+    A start that fails (or misses Ray's 30 s registration wait on a loaded machine) is
+    left to the driver's in-process start, which reports it or tries once more."""
     try:
-        init_ray(ray, {**local_kwargs(), "log_to_driver": False}, retry_slow_start=True)
-        print(ray.get_runtime_context().gcs_address, flush=True)
-        sys.stdin.read()
-    except Exception as err:  # noqa: BLE001 - the driver then starts Ray itself and reports the cause
+        node = _start_head()
+    except Exception as err:  # noqa: BLE001 - the driver then starts Ray itself
         print(f"local Ray head: {type(err).__name__}: {err}", file=sys.stderr)
         return 1
+    try:
+        print(node.gcs_address, flush=True)
+        sys.stdin.read()
+    except BrokenPipeError:
+        pass  # the driver is gone
     finally:
-        ray.shutdown()
+        node.kill_all_processes(check_alive=False, allow_graceful=True, wait=True)
     return 0
 
 
