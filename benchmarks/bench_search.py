@@ -34,6 +34,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import logging
 import multiprocessing as mp
 import os
 import sys
@@ -213,6 +214,7 @@ def main() -> int:
     import ray
     import torch
 
+    from search.cluster import AUTH_LOGGER
     from tunefleet.catalog import dataset_conf
 
     torch.set_num_threads(1)
@@ -230,6 +232,7 @@ def main() -> int:
         print(f"  (d) 2-process pool          {times['d_floor_pool']:7.1f} s", flush=True)
         times["c_tunefleet_optuna"], _ = run_tunefleet(points, storage, "optuna", data)
         print(f"  (c) tunefleet optuna        {times['c_tunefleet_optuna']:7.1f} s", flush=True)
+    logging.getLogger(AUTH_LOGGER).setLevel(logging.ERROR)  # Ray's token-auth notice, as the CLI quiets it
     started = time.perf_counter()
     ray.init(num_cpus=N_CPUS, include_dashboard=False, configure_logging=False)
     extra["ray_init_seconds"] = time.perf_counter() - started
