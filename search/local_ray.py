@@ -87,7 +87,7 @@ class LocalHead:
         return self.proc.stdout.readline().strip() or None
 
     def stop(self) -> None:
-        """Close the child's stdin: it shuts its Ray down (1.5-2.5 s) and exits; wait for that."""
+        """Close the child's stdin: it shuts its Ray down (about 0.5 s) and exits; wait for that."""
         assert self.proc.stdin is not None
         self.proc.stdin.close()
         self.proc.wait()
@@ -116,7 +116,7 @@ def _start_head() -> Any:
     enable_token_auth_by_default()
     ensure_token_if_auth_enabled(None, create_token_if_missing=True)
     usage_lib.set_usage_stats_enabled_via_env_var(False)
-    params = RayParams(include_dashboard=BASE_KWARGS["include_dashboard"], no_monitor=True)
+    params = RayParams(include_dashboard=False, no_monitor=True)
     return Node(params, head=True, shutdown_at_exit=False, spawn_reaper=True, ray_init_cluster=True)
 
 
