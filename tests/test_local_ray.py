@@ -92,6 +92,27 @@ def test_a_head_no_search_took_is_killed_with_its_processes(tmp_path) -> None:
     assert seen["child_exit"] == -9 and seen["gcs_alive"] is False
 
 
+def test_a_child_that_cannot_start_leaves_the_start_to_the_driver(tmp_path) -> None:
+    """Should the child fail (a Ray upgrade changing the internals it starts the node with),
+    the search still runs, on a Ray the driver starts in-process as before."""
+    seen = _run(
+        """
+        real = sys.executable
+        sys.executable = "/bin/false"  # the child exits at once, printing no address
+        with early_local_ray(exp, None, False):
+            sys.executable = real
+            head = _EARLY[0]
+            with ray_session() as resources:
+                own, cpus = gcs_of(os.getpid()), resources["CPU"]
+        wait_for_shutdown()
+        print(json.dumps({"own": own, "cpus": cpus, "child_exit": head.proc.returncode, "left": len(_EARLY)}))
+        """,
+        tmp_path,
+    )
+    assert seen["own"] is not None and seen["cpus"] >= 1  # this process started its own Ray
+    assert seen["child_exit"] == 1 and seen["left"] == 0
+
+
 def test_no_head_is_started_for_a_cluster_address_or_a_ray_already_imported(tmp_path) -> None:
     seen = _run(
         """
