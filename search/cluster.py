@@ -10,7 +10,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
 
-from search.local_ray import BASE_KWARGS, LocalHead, init_ray, local_kwargs
+from search.local_ray import LocalHead
 from tunefleet.errors import TunefleetError, first_line
 
 if TYPE_CHECKING:
@@ -115,7 +115,11 @@ def ray_session(
     shutdown: Callable[[], None] = ray.shutdown
     if not ray.is_initialized():
         target = address or os.environ.get("RAY_ADDRESS") or None
-        kwargs: dict[str, Any] = {**BASE_KWARGS, "log_to_driver": True}
+        kwargs: dict[str, Any] = {
+            "log_to_driver": True,
+            "include_dashboard": False,
+            "configure_logging": False,
+        }
         if target:
             check_reachable(target)
             kwargs["address"] = target
@@ -124,13 +128,15 @@ def ray_session(
             kwargs["address"] = head_address
             shutdown = _then(ray.shutdown, head.stop)
         else:
-            kwargs.update(local_kwargs(num_cpus, num_gpus))
+            # "local" always starts a fresh in-process Ray; a bare ray.init() would join
+            # any cluster `ray start` left registered on this machine.
+            kwargs.update(address="local", num_cpus=num_cpus, num_gpus=num_gpus)
         if not verbose:
             # Ray 2.60 turns token auth on for a new local cluster and announces it on
             # this logger every time; the search behaves the same either way.
             logging.getLogger(AUTH_LOGGER).setLevel(logging.ERROR)
         try:
-            init_ray(ray, kwargs, retry_slow_start=not target)
+            _init(ray, kwargs, retry_slow_start=not target)
         except Exception as err:  # noqa: BLE001 - every connection failure becomes one line
             first = first_line(err)
             raise TunefleetError(
@@ -145,6 +151,24 @@ def ray_session(
     finally:
         if started:
             _shutdown_beside(shutdown)
+
+
+SLOW_START = "timed out during startup"  # Ray's fixed 30 s wait for a new node's raylet
+
+
+def _init(ray: Any, kwargs: dict[str, Any], retry_slow_start: bool) -> None:
+    """``ray.init``, once more when a local node missed Ray's fixed 30 s registration wait.
+
+    On a loaded 2-core machine the raylet can take longer than that to register (seen in
+    CI, with other searches running beside); a second start then succeeds.
+    """
+    try:
+        ray.init(**kwargs)
+    except Exception as err:
+        if not (retry_slow_start and SLOW_START in str(err)):
+            raise
+        ray.shutdown()
+        ray.init(**kwargs)
 
 
 def _then(*steps: Callable[[], None]) -> Callable[[], None]:

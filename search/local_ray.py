@@ -1,4 +1,4 @@
-"""Starting a local Ray: in the driver, or in a child process started before the driver's imports.
+"""The local Ray a search starts ahead, in a child process, before the driver's imports.
 
 Why the child: a local ``ray.init`` takes 4-5 s on an idle 2-core machine (Ray's GCS,
 raylet and five Python daemons start and register), and 6-9 s beside the driver's
@@ -20,30 +20,6 @@ import secrets
 import subprocess
 import sys
 from typing import Any
-
-SLOW_START = "timed out during startup"  # Ray's fixed 30 s wait for a new node's raylet
-BASE_KWARGS: dict[str, Any] = {"include_dashboard": False, "configure_logging": False}
-
-
-def init_ray(ray: Any, kwargs: dict[str, Any], retry_slow_start: bool) -> None:
-    """``ray.init``, once more when a local node missed Ray's fixed 30 s registration wait.
-
-    On a loaded 2-core machine the raylet can take longer than that to register (seen in
-    CI, with other searches running beside); a second start then succeeds.
-    """
-    try:
-        ray.init(**kwargs)
-    except Exception as err:
-        if not (retry_slow_start and SLOW_START in str(err)):
-            raise
-        ray.shutdown()
-        ray.init(**kwargs)
-
-
-def local_kwargs(num_cpus: int | None = None, num_gpus: int | None = None) -> dict[str, Any]:
-    """A fresh local Ray: "local" always starts one; a bare ``ray.init()`` would join any
-    cluster that `ray start` left registered on this machine."""
-    return {**BASE_KWARGS, "address": "local", "num_cpus": num_cpus, "num_gpus": num_gpus}
 
 
 def _auth_env() -> dict[str, str]:

@@ -217,7 +217,7 @@ def test_a_record_is_saved_whole_or_not_at_all(tmp_path, monkeypatch) -> None:
 def test_a_local_ray_that_misses_its_start_wait_is_started_once_more() -> None:
     """Ray gives a new node a fixed 30 s to register; a loaded machine can miss it once.
     (Ray's own start cannot be made slow on demand, so a stand-in raises its exact error.)"""
-    from search.local_ray import SLOW_START, init_ray
+    from search.cluster import SLOW_START, _init
 
     class SlowOnce:
         def __init__(self) -> None:
@@ -232,11 +232,11 @@ def test_a_local_ray_that_misses_its_start_wait_is_started_once_more() -> None:
             self.calls.append("shutdown")
 
     local = SlowOnce()
-    init_ray(local, {}, retry_slow_start=True)
+    _init(local, {}, retry_slow_start=True)
     assert local.calls == ["init", "shutdown", "init"]
     remote = SlowOnce()
     with pytest.raises(Exception, match=SLOW_START):  # an address given: no second start, the error stands
-        init_ray(remote, {}, retry_slow_start=False)
+        _init(remote, {}, retry_slow_start=False)
     assert remote.calls == ["init"]
 
 
