@@ -124,20 +124,13 @@ class _Beside:
 
 
 def _prepare_logging() -> None:
-    """Pay, while trials train, what drawing the plots and logging the model first pay.
-
-    That is matplotlib's import (1.4 s) and MLflow's map of every installed package to
-    its modules (3.4 s), which ``log_model`` builds to compare the pinned requirements
-    with this environment. Both sat on the critical path after the search.
-    """
+    """Pay, while trials train, the imports that drawing the plots and logging the model
+    first pay: matplotlib (1.4 s) and MLflow's pyfunc flavour. Both sat on the critical
+    path after the search."""
     import importlib
 
     importlib.import_module("pipeline.plots")
-    from mlflow.utils import requirements_utils
-
-    build_map = getattr(requirements_utils, "_init_packages_to_modules_map", None)  # private: skip if gone
-    if build_map is not None:
-        build_map()
+    importlib.import_module("mlflow.pyfunc")
 
 
 def _warm_start(

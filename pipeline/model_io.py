@@ -6,6 +6,8 @@ The tracker logs it (``MlflowTracker.log_model``); this module only builds the p
 from __future__ import annotations
 
 import warnings
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
@@ -20,7 +22,16 @@ from tunefleet.evaluation import SplitScores
 
 PYFUNC_FILE = Path(__file__).with_name("pyfunc_model.py")
 TUNEFLEET_SRC = Path(tunefleet.__file__).resolve().parent
-PINNED = ("mlflow", "torch", "numpy", "pandas", "pydantic", "pyyaml")
+# What the logged model requires: each distribution and the module it installs.
+MODULE_OF = {
+    "mlflow": "mlflow",
+    "torch": "torch",
+    "numpy": "numpy",
+    "pandas": "pandas",
+    "pydantic": "pydantic",
+    "pyyaml": "yaml",
+}
+PINNED = tuple(MODULE_OF)
 EXAMPLE_ROWS = 5
 
 
@@ -33,6 +44,33 @@ def pinned_requirements() -> list[str]:
         except PackageNotFoundError:
             out.append(pkg)
     return out
+
+
+@contextmanager
+def known_requirements() -> Iterator[None]:
+    """Logging or loading one of our models without MLflow's scan of every installed distribution.
+
+    Before it logs or loads a model, MLflow checks the model's requirements against this
+    environment, and first maps every installed distribution to its modules: it reads
+    each one's RECORD file (1.1 s here, in the driver's critical path). It consults that
+    map only for a requirement whose distribution has no metadata, to import the module
+    and read its version instead. Our requirements are :data:`PINNED`, whose versions
+    :func:`pinned_requirements` read from that metadata, so the check gets their modules
+    alone; the check itself still runs. MLflow's map is put back as it was afterwards
+    (other models logged in this process infer their requirements from it). Private
+    MLflow names (pinned in constraints.txt): if they change, this does nothing.
+    """
+    from mlflow.utils import requirements_utils as ru
+
+    if getattr(ru, "_MODULES_TO_PACKAGES", False) is not None:  # built already, or renamed
+        yield
+        return
+    ru._MODULES_TO_PACKAGES = {module: [pkg] for pkg, module in MODULE_OF.items()}  # type: ignore[assignment]
+    try:
+        yield
+    finally:
+        ru._MODULES_TO_PACKAGES = None
+        ru._PACKAGES_TO_MODULES = None
 
 
 def input_schema(feature_names: tuple[str, ...]) -> Any:

@@ -23,8 +23,11 @@ OUTPUT_KINDS = {".csv": "csv", ".parquet": "parquet", ".pq": "parquet"}
 def _load(model_uri: str, settings: TrackingSettings) -> Any:
     import mlflow
 
+    from pipeline.model_io import known_requirements
+
     try:
-        return mlflow.pyfunc.load_model(model_uri)
+        with known_requirements():
+            return mlflow.pyfunc.load_model(model_uri)
     except Exception as err:  # noqa: BLE001 - any load failure is one line
         raise TunefleetError(
             f"cannot load model {model_uri} from {settings.tracking_uri} ({first_line(err, 200)}); "

@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from pipeline.lineage import EXPERIMENT_KIND_TAG, TRAINING_KIND, split_inputs
-from pipeline.model_io import PYFUNC_FILE, TUNEFLEET_SRC, ModelPackage, pinned_requirements
+from pipeline.model_io import PYFUNC_FILE, TUNEFLEET_SRC, ModelPackage, known_requirements, pinned_requirements
 from pipeline.settings import TrackingSettings
 from pipeline.tracking import flatten, git_commit, log_batch, numeric
 from search.result import TrialRecord
@@ -146,7 +146,7 @@ class MlflowTracker:
         import mlflow
 
         bundle_dir = package.bundle.save(workdir / "bundle")
-        with mlflow.start_run(run_id=self.parent_id):
+        with mlflow.start_run(run_id=self.parent_id), known_requirements():
             info = mlflow.pyfunc.log_model(
                 name="model",
                 python_model=str(PYFUNC_FILE),

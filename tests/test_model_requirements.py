@@ -1,0 +1,59 @@
+"""MLflow's requirement check on our models runs without its scan of every installed distribution."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterator
+
+import pytest
+
+from pipeline.model_io import known_requirements, pinned_requirements
+
+
+@pytest.fixture
+def mlflow_warnings(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[str]]:
+    """What MLflow's requirement check warns, with the distribution scan made to fail if it runs."""
+    from mlflow.utils import requirements_utils as ru
+
+    def no_scan() -> dict[str, list[str]]:
+        raise AssertionError("scanned every installed distribution")
+
+    monkeypatch.setattr(ru.importlib_metadata, "packages_distributions", no_scan)
+    monkeypatch.setattr(ru, "_MODULES_TO_PACKAGES", None)
+    monkeypatch.setattr(ru, "_PACKAGES_TO_MODULES", None)
+    seen: list[str] = []
+    handler = logging.Handler()
+    handler.emit = lambda record: seen.append(record.getMessage())  # type: ignore[method-assign]
+    ru._logger.addHandler(handler)
+    try:
+        yield seen
+    finally:
+        ru._logger.removeHandler(handler)
+
+
+def test_our_requirements_are_checked_without_the_scan_and_the_map_is_put_back(mlflow_warnings: list[str]) -> None:
+    from mlflow.utils import requirements_utils as ru
+
+    with known_requirements():
+        ru.warn_dependency_requirement_mismatches(pinned_requirements())
+    assert mlflow_warnings == []  # a scan would have raised, and MLflow warns what it catches
+    assert ru._MODULES_TO_PACKAGES is None  # MLflow builds its full map when something else needs it
+
+
+def test_the_check_still_reports_a_mismatch(mlflow_warnings: list[str]) -> None:
+    from mlflow.utils import requirements_utils as ru
+
+    with known_requirements():
+        ru.warn_dependency_requirement_mismatches(["torch==0.0.1", "pyyaml==0.0.1"])
+    assert len(mlflow_warnings) == 1
+    assert "torch (current: " in mlflow_warnings[0] and "pyyaml (current: " in mlflow_warnings[0]
+
+
+def test_a_map_mlflow_built_already_is_used_as_it_is(monkeypatch: pytest.MonkeyPatch) -> None:
+    from mlflow.utils import requirements_utils as ru
+
+    built = {"yaml": ["pyyaml"], "sklearn": ["scikit-learn"]}
+    monkeypatch.setattr(ru, "_MODULES_TO_PACKAGES", built)
+    with known_requirements():
+        assert ru._MODULES_TO_PACKAGES is built
+    assert ru._MODULES_TO_PACKAGES is built
