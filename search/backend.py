@@ -53,9 +53,10 @@ class SearchBackend(Protocol):
         ...
 
     def open(
-        self, exp: ExperimentConfig, *, address: str | None, verbose: bool
+        self, exp: ExperimentConfig, data: PreparedData, *, address: str | None, verbose: bool
     ) -> AbstractContextManager[BackendSession]:
-        """Acquire and check the resources ``exp`` asks for; release them on exit."""
+        """Acquire and check the resources ``exp`` asks for (sized to ``data`` where that
+        matters: a tiny search starts fewer workers); release them on exit."""
         ...
 
 

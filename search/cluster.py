@@ -45,6 +45,11 @@ def tcp_problem(host: str, port: int, timeout_s: float = 5.0) -> str | None:
         return err.strerror or type(err).__name__
 
 
+def is_local(address: str | None) -> bool:
+    """No cluster named (``--address`` / ``RAY_ADDRESS``): the search starts a Ray of its own here."""
+    return not (address or os.environ.get("RAY_ADDRESS"))
+
+
 def check_address(address: str | None) -> None:
     """``--address`` or ``RAY_ADDRESS``, when either is set, must answer (see :func:`check_reachable`)."""
     target = address or os.environ.get("RAY_ADDRESS")
@@ -85,7 +90,7 @@ def early_local_ray(exp: ExperimentConfig, address: str | None, verbose: bool) -
     has imported Ray: a Ray already running here is used as it is, and a token Ray has
     already read here could not be shared with the child.
     """
-    start = exp.search.backend == "ray" and not (address or os.environ.get("RAY_ADDRESS")) and "ray" not in sys.modules
+    start = exp.search.backend == "ray" and is_local(address) and "ray" not in sys.modules
     if start:
         _quiet_env()  # before the child starts: its raylet passes the environment on to the workers
         _EARLY.append(LocalHead(verbose))

@@ -33,7 +33,7 @@ from search.rungs import RungTable, rung_table
 from search.space import SpaceSampler, sampler_for
 from search.spec import ExperimentConfig, ParamSpec
 from search.study import ended_before, has_study, one_sync, open_study, save_record, seed_study, tell
-from tunefleet.cohort import plan_cohorts
+from tunefleet.cohort import cohort_cost, plan_cohorts
 from tunefleet.config import is_uri
 from tunefleet.errors import TunefleetError
 from tunefleet.model import n_outputs_for
@@ -67,8 +67,38 @@ def auto_cohort_size(exp: ExperimentConfig, data: PreparedData, slots: int, gpu:
     return max(1, min(cap, exp.search.num_samples, per_slot * groups))
 
 
+# A Ray worker's start with torch's import (3.7-4.3 CPU-s per worker here), in
+# cohort_cost's multiply-adds (STEP_OVERHEAD's ~4e9 a second).
+WORKER_START = 1.6e10
+
+
+def slots_worth_starting(exp: ExperimentConfig, data: PreparedData, slots: int) -> int:
+    """How many of ``slots`` a search on its own local Ray uses: no more than its training pays for.
+
+    Each slot is a worker process that starts and imports torch first. A smoke search
+    trains for a fraction of that (``sign --smoke``: ~0.3 s by the bound below, against
+    ~4 CPU-s per worker), so its second worker only took a core from the driver: with one,
+    the search used 4-5 CPU-s less (see the README's fixed-cost section). The bound is
+    generous: every trial alone at the widest net, the most epochs and the smallest
+    batch the space allows.
+    """
+    space = exp.space
+    widest = TrainConfig(
+        hidden_widths=(_largest(space.width),) * _largest(space.n_layers),
+        epochs=_largest(space.epochs),
+        batch_size=_smallest(space.batch_size),
+    )
+    shape = (len(data.y_train), data.n_features, n_outputs_for(data.n_classes))
+    bound = exp.search.num_samples * cohort_cost([widest], *shape)
+    return max(1, min(slots, math.ceil(bound / WORKER_START)))
+
+
 def _largest(spec: ParamSpec) -> int:
     return int(max(spec.values or [0])) if spec.type == "choice" else int(spec.high or 0)
+
+
+def _smallest(spec: ParamSpec) -> int:
+    return int(min(spec.values or [1])) if spec.type == "choice" else int(spec.low or 1)
 
 
 def _choices(spec: ParamSpec) -> int:
@@ -89,13 +119,18 @@ class CohortBackend:
         return has_study(exp.search.storage_path, name)
 
     @contextmanager
-    def open(self, exp: ExperimentConfig, *, address: str | None, verbose: bool) -> Iterator[CohortSession]:
+    def open(
+        self, exp: ExperimentConfig, data: PreparedData, *, address: str | None, verbose: bool
+    ) -> Iterator[CohortSession]:
         if exp.search.backend == "ray":
-            from search.cluster import check_resources, ray_session
+            from search.cluster import check_resources, is_local, ray_session
 
             with ray_session(address, verbose=verbose) as resources:
                 slots = check_resources(exp, resources)
-                warm_workers(slots, exp.search.resources.cpus_per_trial, exp.search.resources.gpus_per_trial)
+                if is_local(address):  # a cluster's cohorts spread over its nodes, whatever their size
+                    slots = slots_worth_starting(exp, data, slots)
+                need = exp.search.resources
+                warm_workers(slots, max(need.cpus_per_trial, resources.get("CPU", 0) / slots), need.gpus_per_trial)
                 yield CohortSession(exp, slots, gpu=resources.get("GPU", 0) > 0)
         elif exp.search.backend == "optuna":
             import torch

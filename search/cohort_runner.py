@@ -167,11 +167,15 @@ def warm_workers(slots: int, cpus: float, gpus: float) -> list[Any]:
     when the session opens, that overlaps the tracking store's connect and the study's
     setup, and the cohorts then run on the same workers (Ray reuses idle workers).
     Measured on the smoke search: the first cohort came back 5.7 s after the search
-    started instead of 6.9 s. The tasks hold a trial's resources, so that the cohorts
-    find those workers and no new, cold ones; so on a cluster they are not started: a
-    slow import on one node made every cohort queue on the other (seen in CI, 2 nodes),
-    and tasks that hold no CPU let the cohorts start fresh workers beside the warming
-    ones instead (the first cohort took 9 s).
+    started instead of 6.9 s.
+
+    The tasks must hold the resources the cohorts need, so that the cohorts wait for
+    these workers instead of starting new, cold ones: ``cpus`` each, the node's CPUs
+    shared among the slots (with one slot of two CPUs, a task of one CPU let the first
+    cohort start a second worker beside the warming one: two torch imports). On a
+    cluster they are not started: a slow import on one node made every cohort queue on
+    the other (seen in CI, 2 nodes), and tasks that hold no CPU let the cohorts start
+    fresh workers beside the warming ones instead (the first cohort took 9 s).
     """
     import ray
 

@@ -47,7 +47,7 @@ def run_search(
     printer = ProgressPrinter(exp.metric, exp.mode, exp.search.num_samples, enabled=progress)
     request = SearchRequest(exp, data, name, path, resume, (printer, *observers), tuple(points or ()), warm)
     started = time.perf_counter()
-    with get_backend(exp.driver).open(exp, address=address, verbose=verbose) as session:
+    with get_backend(exp.driver).open(exp, data, address=address, verbose=verbose) as session:
         if not resume:
             save_spec(path, exp, data.split_hash)
         for obs in request.observers:

@@ -48,7 +48,7 @@ class LocalHead:
 
     def __init__(self, verbose: bool) -> None:
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "search.local_ray"],
+            [sys.executable, "-m", "search.local_ray", *(["--verbose"] if verbose else [])],
             env=_auth_env(),
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
@@ -75,10 +75,13 @@ class LocalHead:
         self.proc.wait()
 
 
-def _start_head() -> Any:
+def _start_head(verbose: bool) -> Any:
     """A head node as ``ray.init`` starts one (its local-start steps, through the same Ray
     internals), less the autoscaler monitor, which a private one-node cluster never uses
     (~1 CPU-s), and less a driver connection of its own: the child only holds the node.
+    Without ``--verbose``, also less the log monitor (~1 CPU-s), which only copies the
+    workers' output to the driver's terminal: quiet output shows none of it, and a failed
+    cohort's error comes back with its result.
     Ray is pinned (``constraints.txt``); should these internals change, the child fails,
     and the driver starts Ray in-process as before."""
     from ray._common.usage import usage_lib
@@ -92,7 +95,8 @@ def _start_head() -> Any:
     enable_token_auth_by_default()
     ensure_token_if_auth_enabled(None, create_token_if_missing=True)
     usage_lib.set_usage_stats_enabled_via_env_var(False)
-    params = RayParams(include_dashboard=False, no_monitor=True)
+    # (Ray annotates include_log_monitor as a string; it reads it as a flag.)
+    params = RayParams(include_dashboard=False, no_monitor=True, include_log_monitor=verbose)  # type: ignore[arg-type]
     return Node(params, head=True, shutdown_at_exit=False, spawn_reaper=True, ray_init_cluster=True)
 
 
@@ -102,7 +106,7 @@ def _serve() -> int:
     A start that fails (or misses Ray's 30 s registration wait on a loaded machine) is
     left to the driver's in-process start, which reports it or tries once more."""
     try:
-        node = _start_head()
+        node = _start_head(verbose="--verbose" in sys.argv[1:])
     except Exception as err:  # noqa: BLE001 - the driver then starts Ray itself
         print(f"local Ray head: {type(err).__name__}: {err}", file=sys.stderr)
         return 1

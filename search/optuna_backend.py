@@ -46,7 +46,9 @@ class OptunaBackend:
         return has_study(exp.search.storage_path, name)
 
     @contextmanager
-    def open(self, exp: ExperimentConfig, *, address: str | None, verbose: bool) -> Iterator[OptunaSession]:
+    def open(
+        self, exp: ExperimentConfig, data: PreparedData, *, address: str | None, verbose: bool
+    ) -> Iterator[OptunaSession]:
         import torch
 
         if exp.search.resources.gpus_per_trial > 0 and not torch.cuda.is_available():

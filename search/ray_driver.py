@@ -23,6 +23,7 @@ from search.result import TrialRecord
 from search.space import sampler_for
 from search.spec import ExperimentConfig
 from tunefleet.config import is_uri
+from tunefleet.splits import PreparedData
 
 
 def _scheduler(exp: ExperimentConfig) -> Any:
@@ -78,7 +79,9 @@ class RayBackend:
         return bool(tune.Tuner.can_restore(f"{storage_uri(exp.search.storage_path)}/{name}"))
 
     @contextmanager
-    def open(self, exp: ExperimentConfig, *, address: str | None, verbose: bool) -> Iterator[RaySession]:
+    def open(
+        self, exp: ExperimentConfig, data: PreparedData, *, address: str | None, verbose: bool
+    ) -> Iterator[RaySession]:
         with ray_session(address, verbose=verbose) as resources:
             yield RaySession(exp, check_resources(exp, resources), verbose)
 

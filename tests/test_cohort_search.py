@@ -7,7 +7,7 @@ import json
 import pytest
 
 from search import load_experiment, run_search
-from search.cohort_backend import auto_cohort_size
+from search.cohort_backend import auto_cohort_size, slots_worth_starting
 from search.resume import new_name
 from search.rungs import RungTable, rung_epochs
 from search.study import load_records
@@ -182,6 +182,17 @@ def test_auto_cohort_size_follows_model_size_and_device(tmp_path, mnist_root) ->
     big = exp.model_copy(update={"search": exp.search.model_copy(update={"num_samples": 512})})
     assert auto_cohort_size(big, mnist_data, slots=1, gpu=True) == 128
     assert auto_cohort_size(_exp(tmp_path), data, slots=2, gpu=False) == 4  # an explicit K is kept
+
+
+def test_a_search_smaller_than_a_workers_start_uses_one_slot(tmp_path) -> None:
+    """Every smoke search of a seed tutorial trains for less than a worker's start-up costs;
+    a real search (the defaults) uses every slot."""
+    for name in ("sign", "threshold_1d", "student_hours", "breast_cancer"):
+        smoke = load_experiment(name, smoke=True)
+        assert slots_worth_starting(smoke, dataset_conf(name).load(), slots=4) == 1, name
+    data = dataset_conf("breast_cancer").load()
+    assert slots_worth_starting(load_experiment("breast_cancer"), data, slots=4) == 4
+    assert slots_worth_starting(load_experiment("sign"), dataset_conf("sign").load(), slots=4) == 4
 
 
 @pytest.mark.parametrize(
