@@ -82,6 +82,12 @@ def _start_head(verbose: bool) -> Any:
     Without ``--verbose``, also less the log monitor (~1 CPU-s), which only copies the
     workers' output to the driver's terminal: quiet output shows none of it, and a failed
     cohort's error comes back with its result.
+
+    And the raylet does not start workers for the first driver that connects: it did so
+    inside that driver's ``ray.init``, which held the driver's interpreter lock meanwhile
+    (0.7 s on an idle machine, 0.8-1.1 s in a smoke search, stalling the driver's other
+    threads). The search starts the workers it needs itself
+    (:func:`search.cohort_runner.warm_workers`).
     Ray is pinned (``constraints.txt``); should these internals change, the child fails,
     and the driver starts Ray in-process as before."""
     from ray._common.usage import usage_lib
@@ -95,8 +101,14 @@ def _start_head(verbose: bool) -> Any:
     enable_token_auth_by_default()
     ensure_token_if_auth_enabled(None, create_token_if_missing=True)
     usage_lib.set_usage_stats_enabled_via_env_var(False)
-    # (Ray annotates include_log_monitor as a string; it reads it as a flag.)
-    params = RayParams(include_dashboard=False, no_monitor=True, include_log_monitor=verbose)  # type: ignore[arg-type]
+    no_first_driver_workers: dict[str, Any] = {"prestart_worker_first_driver": False}
+    # (Ray annotates include_log_monitor and the config's values as strings; it reads a flag, and JSON.)
+    params = RayParams(
+        include_dashboard=False,
+        no_monitor=True,
+        include_log_monitor=verbose,  # type: ignore[arg-type]
+        _system_config=no_first_driver_workers,
+    )
     return Node(params, head=True, shutdown_at_exit=False, spawn_reaper=True, ray_init_cluster=True)
 
 

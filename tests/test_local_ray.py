@@ -126,3 +126,38 @@ def test_no_head_is_started_for_a_cluster_address_or_a_ray_already_imported(tmp_
         tmp_path,
     )
     assert seen == {"with_address": 0, "with_ray": 0}
+
+
+@pytest.mark.parametrize("verbose", [False, True])
+def test_the_head_copies_worker_output_to_the_terminal_only_when_verbose(tmp_path, verbose) -> None:
+    """Quiet output shows no worker output, so the head runs no log monitor for it; and the
+    raylet starts no workers for the driver's connect (the search warms its own)."""
+    seen = _run(
+        f"""
+        def count(*words):
+            n = 0
+            for pid in filter(str.isdigit, os.listdir("/proc")):
+                try:
+                    line = open(f"/proc/{{pid}}/cmdline").read().replace("\\0", " ")
+                except OSError:
+                    continue
+                n += int(pid) != os.getpid() and all(w in line for w in words)
+            return n
+
+        with early_local_ray(exp, None, {verbose}):
+            with ray_session(verbose={verbose}):
+                import ray  # after the head started: with Ray imported, the driver starts its own
+                from ray._private import worker
+
+                session = worker._global_node.get_session_dir_path()
+                time.sleep(2.0)  # workers the raylet would start for this driver are up by now
+                monitors, idle = count("log_monitor.py", session), count("ray::IDLE")
+                ray.get(ray.remote(lambda: print("from a worker", flush=True)).remote())
+                time.sleep(1.5)  # the log monitor's copy reaches the driver
+        wait_for_shutdown()
+        print(json.dumps({{"monitors": monitors, "idle": idle}}))
+        """,
+        tmp_path,
+    )
+    assert seen["monitors"] == (1 if verbose else 0)
+    assert seen["idle"] == 0
