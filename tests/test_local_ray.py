@@ -44,11 +44,21 @@ exp = load_experiment("sign", smoke=True)
 """
 
 
-def _run(body: str, tmp_path) -> dict:
+def _script(body: str, tmp_path) -> str:
+    """The script's output (stdout, then stderr), once it exited 0."""
     script = PRELUDE + textwrap.dedent(body)
     proc = subprocess.run([sys.executable, "-c", script], cwd=tmp_path, capture_output=True, text=True, timeout=180)
     assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-3000:]
-    return json.loads(proc.stdout.strip().splitlines()[-1])
+    return proc.stdout + proc.stderr
+
+
+def _last_json(out: str) -> dict:
+    return json.loads(next(line for line in reversed(out.splitlines()) if line.startswith("{")))
+
+
+def _run(body: str, tmp_path) -> dict:
+    """The JSON the script printed last."""
+    return _last_json(_script(body, tmp_path))
 
 
 def test_the_session_uses_the_head_started_ahead_and_it_goes_with_the_session(tmp_path) -> None:
@@ -129,20 +139,18 @@ def test_no_head_is_started_for_a_cluster_address_or_a_ray_already_imported(tmp_
 
 
 @pytest.mark.parametrize("verbose", [False, True])
-def test_the_head_copies_worker_output_to_the_terminal_only_when_verbose(tmp_path, verbose) -> None:
-    """Quiet output shows no worker output, so the head runs no log monitor for it; and the
-    raylet starts no workers for the driver's connect (the search warms its own)."""
-    seen = _run(
+def test_worker_output_reaches_the_terminal_only_when_verbose(tmp_path, verbose) -> None:
+    """Quiet output shows none of the workers' output, so the head runs no log monitor to copy
+    it; and the raylet starts no workers for the driver's connect (the search warms its own)."""
+    out = _script(
         f"""
-        def count(*words):
-            n = 0
+        def ps():
             for pid in filter(str.isdigit, os.listdir("/proc")):
                 try:
-                    line = open(f"/proc/{{pid}}/cmdline").read().replace("\\0", " ")
-                except OSError:
+                    ppid = int(open(f"/proc/{{pid}}/stat").read().rsplit(")", 1)[1].split()[1])
+                    yield int(pid), ppid, open(f"/proc/{{pid}}/cmdline").read().replace("\\0", " ")
+                except (OSError, ValueError, IndexError):
                     continue
-                n += int(pid) != os.getpid() and all(w in line for w in words)
-            return n
 
         with early_local_ray(exp, None, {verbose}):
             with ray_session(verbose={verbose}):
@@ -151,7 +159,10 @@ def test_the_head_copies_worker_output_to_the_terminal_only_when_verbose(tmp_pat
 
                 session = worker._global_node.get_session_dir_path()
                 time.sleep(2.0)  # workers the raylet would start for this driver are up by now
-                monitors, idle = count("log_monitor.py", session), count("ray::IDLE")
+                ours = [p for p in ps() if session in p[2]]  # this session's daemons (other tests run beside)
+                raylet = next(pid for pid, _, line in ours if "raylet" in line.split()[0])
+                idle = sum(ppid == raylet and line.startswith("ray::IDLE") for _, ppid, line in ps())
+                monitors = sum("log_monitor.py" in line for _, _, line in ours)
                 ray.get(ray.remote(lambda: print("from a worker", flush=True)).remote())
                 time.sleep(1.5)  # the log monitor's copy reaches the driver
         wait_for_shutdown()
@@ -159,5 +170,5 @@ def test_the_head_copies_worker_output_to_the_terminal_only_when_verbose(tmp_pat
         """,
         tmp_path,
     )
-    assert seen["monitors"] == (1 if verbose else 0)
-    assert seen["idle"] == 0
+    assert _last_json(out) == {"monitors": 1 if verbose else 0, "idle": 0}
+    assert ("from a worker" in out) is verbose
