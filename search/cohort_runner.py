@@ -156,6 +156,13 @@ def _ray_cohort(job: CohortJob, data: PreparedData, judge: Judge | None) -> list
     return run_cohort(job, data, judge, node_id=ray.get_runtime_context().get_node_id())
 
 
+def _ray_cohort_with_table(
+    job: CohortJob, data: PreparedData, table: RungTable
+) -> tuple[list[MemberOutcome], dict[int, dict[str, float]]]:
+    """One cohort judged by a copy of the rung table it carries; the copy's values come back with it."""
+    return _ray_cohort(job, data, table.judge), table.values
+
+
 def _import_core() -> None:
     import tunefleet.cohort  # noqa: F401 - torch and the core: the import is the point
 
@@ -193,6 +200,13 @@ class RayRunner:
     any task in its queue, starting a fresh worker (a torch import) to run it: with
     cohorts queued in Ray, the 256-trial benchmark search ran on 15 worker processes
     instead of 2 (142 CPU-s for 78 s of wall).
+
+    With one slot no two cohorts train at once, so the rung table needs no actor (a
+    worker process of its own, ~1.3 CPU-s in a smoke search): each cohort carries a copy
+    of the driver's table, judges its members with it, and brings the values it recorded
+    back, and the driver adds them before the next cohort starts. That is every value
+    the actor would have held at each decision, and a retried task re-judges from the
+    same copy.
     """
 
     def __init__(self, data: PreparedData, rungs: RungTable | None, slots: int, cpus: float, gpus: float) -> None:
@@ -200,8 +214,10 @@ class RayRunner:
 
         self.slots = slots
         self.data_ref = ray.put(data)
-        self.judge = ActorJudge(_table_actor(rungs), rungs.rungs) if rungs is not None else None
-        self.task = ray.remote(num_cpus=cpus, num_gpus=gpus, max_retries=3)(_ray_cohort)
+        self.table = rungs if slots == 1 else None  # carried by each cohort (see above)
+        self.judge = ActorJudge(_table_actor(rungs), rungs.rungs) if rungs is not None and slots > 1 else None
+        remote = ray.remote(num_cpus=cpus, num_gpus=gpus, max_retries=3)
+        self.task: Any = remote(_ray_cohort_with_table if self.table is not None else _ray_cohort)
         self.refs: dict[Any, CohortJob] = {}
         self.waiting: deque[CohortJob] = deque()
 
@@ -212,7 +228,8 @@ class RayRunner:
     def _submit(self) -> None:
         while self.waiting and len(self.refs) < self.slots:
             job = self.waiting.popleft()
-            self.refs[self.task.remote(job, self.data_ref, self.judge)] = job
+            judge = self.table if self.table is not None else self.judge
+            self.refs[self.task.remote(job, self.data_ref, judge)] = job
 
     def running(self) -> int:
         return len(self.refs) + len(self.waiting)
@@ -231,7 +248,11 @@ class RayRunner:
         for ref in ready:
             job = self.refs.pop(ref)
             try:
-                ended.append((job, ray.get(ref)))
+                outcomes = ray.get(ref)
+                if self.table is not None:
+                    outcomes, values = outcomes
+                    self.table.merge(values)
+                ended.append((job, outcomes))
             except Exception as err:  # noqa: BLE001 - lost beyond its retries: its members are failed trials
                 ended.append((job, [MemberOutcome("failed", error=first_line(err)) for _ in job.configs]))
         self._submit()  # the next cohort starts before the driver records these

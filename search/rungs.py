@@ -52,6 +52,11 @@ class RungTable:
         cutoff = np.percentile(np.array(earlier), (1 - 1 / self.reduction_factor) * 100)
         return bool((value if self.mode == "max" else -value) < cutoff)
 
+    def merge(self, values: dict[int, dict[str, float]]) -> None:
+        """Add the values a copy of this table recorded (a cohort that carried one)."""
+        for epoch, recorded in values.items():
+            self.values[epoch].update(recorded)
+
     def refill(self, records: Iterable[TrialRecord], metric: str) -> None:
         """Put the rung values of earlier trials (a resumed search's) back in the table."""
         for record in records:

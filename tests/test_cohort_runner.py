@@ -33,3 +33,37 @@ def test_ray_gets_no_more_cohorts_than_slots(local_ray, breast_cancer_data) -> N
         assert runner.has_room() == (not runner.waiting)
     assert sorted(job.cohort_id for job, _ in ended) == ["cohort_0", "cohort_1", "cohort_2"]
     assert all(o.status == "finished" for _, outcomes in ended for o in outcomes)
+
+
+def test_one_slot_carries_the_rung_table_and_judges_as_one_table_would(local_ray, breast_cancer_data) -> None:
+    """With one slot, each cohort carries a copy of the rung table instead of asking an actor;
+    every member is judged as the in-process runner's single table judges it, cohort after cohort."""
+    from search.cohort_runner import LocalRunner
+    from search.rungs import RungTable
+
+    def jobs() -> list[CohortJob]:
+        out = []
+        for i in range(3):
+            lrs = [10 ** (-4 + (k + i) % 4) * 0.3 for k in range(4)]
+            configs = tuple(
+                TrainConfig(epochs=8, lr=lr, optimizer="sgd", seed=k, torch_threads=1, device="cpu")
+                for k, lr in enumerate(lrs)
+            )
+            out.append(CohortJob(f"cohort_{i}", tuple(f"trial_{i}_{k}" for k in range(4)), configs, "val_roc_auc"))
+        return out
+
+    def run(runner, table) -> tuple[list[str], dict]:
+        statuses = []
+        for job in jobs():
+            runner.start(job)
+            ((_, outcomes),) = runner.wait()
+            statuses += [o.status for o in outcomes]
+        return statuses, table.values
+
+    local = RungTable((2, 4), reduction_factor=2, mode="max")
+    expected = run(LocalRunner(breast_cancer_data, local), local)
+    carried = RungTable((2, 4), reduction_factor=2, mode="max")
+    runner = RayRunner(breast_cancer_data, carried, slots=1, cpus=1, gpus=0)
+    assert runner.judge is None  # no table actor
+    assert run(runner, carried) == expected
+    assert "stopped" in expected[0] and len(expected[1][2]) == 12  # ASHA stopped members; every member reached rung 2
