@@ -44,16 +44,16 @@ exp = load_experiment("sign", smoke=True)
 """
 
 
-def _script(body: str, tmp_path) -> str:
-    """The script's output (stdout, then stderr), once it exited 0."""
+def _script(body: str, tmp_path) -> subprocess.CompletedProcess[str]:
+    """The finished script, once it exited 0."""
     script = PRELUDE + textwrap.dedent(body)
     proc = subprocess.run([sys.executable, "-c", script], cwd=tmp_path, capture_output=True, text=True, timeout=180)
     assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-3000:]
-    return proc.stdout + proc.stderr
+    return proc
 
 
-def _last_json(out: str) -> dict:
-    return json.loads(next(line for line in reversed(out.splitlines()) if line.startswith("{")))
+def _last_json(proc: subprocess.CompletedProcess[str]) -> dict:
+    return json.loads(proc.stdout.strip().splitlines()[-1])
 
 
 def _run(body: str, tmp_path) -> dict:
@@ -142,7 +142,7 @@ def test_no_head_is_started_for_a_cluster_address_or_a_ray_already_imported(tmp_
 def test_worker_output_reaches_the_terminal_only_when_verbose(tmp_path, verbose) -> None:
     """Quiet output shows none of the workers' output, so the head runs no log monitor to copy
     it; and the raylet starts no workers for the driver's connect (the search warms its own)."""
-    out = _script(
+    proc = _script(
         f"""
         def ps():
             for pid in filter(str.isdigit, os.listdir("/proc")):
@@ -170,5 +170,5 @@ def test_worker_output_reaches_the_terminal_only_when_verbose(tmp_path, verbose)
         """,
         tmp_path,
     )
-    assert _last_json(out) == {"monitors": 1 if verbose else 0, "idle": 0}
-    assert ("from a worker" in out) is verbose
+    assert _last_json(proc) == {"monitors": 1 if verbose else 0, "idle": 0}
+    assert ("from a worker" in proc.stdout + proc.stderr) is verbose
