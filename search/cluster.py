@@ -45,14 +45,19 @@ def tcp_problem(host: str, port: int, timeout_s: float = 5.0) -> str | None:
         return err.strerror or type(err).__name__
 
 
+def cluster_address(address: str | None) -> str | None:
+    """The cluster the user named: ``--address``, else ``RAY_ADDRESS``; None for none."""
+    return address or os.environ.get("RAY_ADDRESS") or None
+
+
 def is_local(address: str | None) -> bool:
-    """No cluster named (``--address`` / ``RAY_ADDRESS``): the search starts a Ray of its own here."""
-    return not (address or os.environ.get("RAY_ADDRESS"))
+    """No cluster named: the search starts a Ray of its own here."""
+    return cluster_address(address) is None
 
 
 def check_address(address: str | None) -> None:
     """``--address`` or ``RAY_ADDRESS``, when either is set, must answer (see :func:`check_reachable`)."""
-    target = address or os.environ.get("RAY_ADDRESS")
+    target = cluster_address(address)
     if target:
         check_reachable(target)
 
@@ -119,7 +124,7 @@ def ray_session(
     started = False
     shutdown: Callable[[], None] = ray.shutdown
     if not ray.is_initialized():
-        target = address or os.environ.get("RAY_ADDRESS") or None
+        target = cluster_address(address)
         kwargs: dict[str, Any] = {
             "log_to_driver": True,
             "include_dashboard": False,
