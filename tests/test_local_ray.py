@@ -20,17 +20,18 @@ import json, os, sys, time
 from search.cluster import _EARLY, early_local_ray, ray_session, wait_for_shutdown
 from search.spec import load_experiment
 
-def gcs_of(parent):
-    # the GCS server the child started: a process whose parent is the child
+def ps():
+    # every process: (pid, parent pid, command line)
     for pid in filter(str.isdigit, os.listdir("/proc")):
         try:
-            status = open(f"/proc/{pid}/status").read()
-            name = open(f"/proc/{pid}/comm").read().strip()
-        except OSError:
+            ppid = int(open(f"/proc/{pid}/stat").read().rsplit(")", 1)[1].split()[1])
+            yield int(pid), ppid, open(f"/proc/{pid}/cmdline").read().replace("\\0", " ")
+        except (OSError, ValueError, IndexError):
             continue
-        if name.startswith("gcs_server") and f"\\nPPid:\\t{parent}\\n" in status:
-            return int(pid)
-    return None
+
+def gcs_of(parent):
+    # the GCS server the child started: a process whose parent is the child
+    return next((pid for pid, ppid, line in ps() if ppid == parent and "gcs_server" in line.split(" ")[0]), None)
 
 def alive(pid, within_s):
     end = time.time() + within_s
@@ -144,14 +145,6 @@ def test_worker_output_reaches_the_terminal_only_when_verbose(tmp_path, verbose)
     it; and the raylet starts no workers for the driver's connect (the search warms its own)."""
     proc = _script(
         f"""
-        def ps():
-            for pid in filter(str.isdigit, os.listdir("/proc")):
-                try:
-                    ppid = int(open(f"/proc/{{pid}}/stat").read().rsplit(")", 1)[1].split()[1])
-                    yield int(pid), ppid, open(f"/proc/{{pid}}/cmdline").read().replace("\\0", " ")
-                except (OSError, ValueError, IndexError):
-                    continue
-
         with early_local_ray(exp, None, {verbose}):
             with ray_session(verbose={verbose}):
                 import ray  # after the head started: with Ray imported, the driver starts its own
