@@ -3,7 +3,7 @@
 ``python benchmarks/bench_cohort.py [--trials 32] [--device cpu|cuda] [--json PATH]``
 
 Both variants train the same breast_cancer configs to completion on the same device; the
-cohort variant groups them by :func:`tunefleet.cohort.cohort_key` (layer count; Adam and
+cohort variant groups them by :func:`tunefleet.cohort_plan.cohort_key` (layer count; Adam and
 SGD members and all batch sizes share a cohort) and trains each group with ``train_cohort``. It prints the trials per second
 of each and their ratio, and checks that every config's validation ROC AUC agrees between
 the two within 1e-4. On a GPU machine, ``--device cuda`` measures the GPU path.
@@ -54,7 +54,8 @@ def main() -> int:
     args = parser.parse_args()
 
     from tunefleet.catalog import dataset_conf
-    from tunefleet.cohort import cohort_groups, train_cohort
+    from tunefleet.cohort import train_cohort
+    from tunefleet.cohort_plan import cohort_groups
     from tunefleet.train import train_one
 
     data = dataset_conf("breast_cancer").load()

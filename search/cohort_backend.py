@@ -33,10 +33,10 @@ from search.rungs import RungTable, rung_table
 from search.space import SpaceSampler, sampler_for
 from search.spec import ExperimentConfig, ParamSpec
 from search.study import ended_before, has_study, one_sync, open_study, save_record, seed_study, tell
-from tunefleet.cohort import cohort_cost, plan_cohorts
+from tunefleet.cohort_plan import cohort_cost, plan_cohorts
 from tunefleet.config import is_uri
+from tunefleet.datasets import n_outputs_for
 from tunefleet.errors import TunefleetError
-from tunefleet.model import n_outputs_for
 from tunefleet.splits import PreparedData
 from tunefleet.train_config import TrainConfig
 
@@ -48,7 +48,7 @@ def auto_cohort_size(exp: ExperimentConfig, data: PreparedData, slots: int, gpu:
     """K for ``cohort_size: auto``: enough members per ask that every slot gets a cohort, up to what pays off.
 
     One ask of K splits into a cohort per layer count the space allows
-    (:func:`tunefleet.cohort.cohort_key`), so K is the trials per slot times that number. A member's cost per epoch is about
+    (:func:`tunefleet.cohort_plan.cohort_key`), so K is the trials per slot times that number. A member's cost per epoch is about
     (parameters x training rows) of the widest net the space allows: on a CPU, batching
     removes per-step overhead, which matters only while that arithmetic is small
     (breast_cancer: 9e6); MNIST-sized inputs (6e8) are compute-bound already, so K = 1.
@@ -195,7 +195,7 @@ class CohortSession:
         asked: dict[str, optuna.Trial],
         data: PreparedData,
     ) -> list[CohortJob]:
-        """Ask ``size`` configs (constant liar) and split them into cohorts (:func:`tunefleet.cohort.plan_cohorts`)."""
+        """Ask ``size`` configs (constant liar) and split them into cohorts (:func:`tunefleet.cohort_plan.plan_cohorts`)."""
         trials = []
         with one_sync(study):
             for _ in range(size):

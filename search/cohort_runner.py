@@ -24,7 +24,6 @@ from typing import Any, Protocol
 from search.result import Status
 from search.rungs import RungTable
 from tunefleet.bundle import ModelBundle
-from tunefleet.cohort import train_cohort
 from tunefleet.errors import first_line
 from tunefleet.splits import PreparedData
 from tunefleet.train_config import TrainConfig
@@ -52,7 +51,14 @@ class MemberOutcome:
 
 
 def run_cohort(job: CohortJob, data: PreparedData, judge: Judge | None, node_id: str = "local") -> list[MemberOutcome]:
-    """Train one cohort; members the judge stops end as ``stopped`` with their curve so far."""
+    """Train one cohort; members the judge stops end as ``stopped`` with their curve so far.
+
+    ``train_cohort`` (and torch) is imported here, where a cohort trains (a Ray worker, or
+    the one process of ``backend: optuna``): a driver that hands cohorts to workers never
+    imports torch.
+    """
+    from tunefleet.cohort import train_cohort
+
     stopped: set[int] = set()
 
     def report(member: int, epoch: int, row: dict[str, float]) -> bool:

@@ -11,7 +11,6 @@ from search.result import ProgressPrinter, SearchObserver, SearchResult, pick_be
 from search.resume import resolve_search, save_spec
 from search.spec import ExperimentConfig
 from tunefleet.bundle import ModelBundle
-from tunefleet.cv import refit
 from tunefleet.splits import PreparedData
 
 
@@ -56,5 +55,7 @@ def run_search(
     best = pick_best(records, exp.metric, exp.mode)
     bundle = ModelBundle.load(best.bundle_dir) if best is not None and best.bundle_dir else None
     if best is not None and data.folds:  # the chosen config, refit on all of train + validation
+        from tunefleet.cv import refit  # trains in this process (torch): only with folds
+
         bundle = refit(best.config, data, best.metrics)
     return SearchResult(exp, data, exp.search.backend, name, path, records, time.perf_counter() - started, best, bundle)

@@ -13,7 +13,8 @@ import torch
 
 from tunefleet import updates
 from tunefleet.catalog import dataset_conf
-from tunefleet.cohort import _member_networks, cohort_cost, cohort_groups, plan_cohorts, stack_members, train_cohort
+from tunefleet.cohort import _member_networks, stack_members, train_cohort
+from tunefleet.cohort_plan import cohort_cost, cohort_groups, plan_cohorts
 from tunefleet.model import MLP
 from tunefleet.stack import build_stack, train_step
 from tunefleet.train import train_one

@@ -165,3 +165,18 @@ def test_worker_output_reaches_the_terminal_only_when_verbose(tmp_path, verbose)
     )
     assert _last_json(proc) == {"monitors": 1 if verbose else 0, "idle": 0}
     assert ("from a worker" in proc.stdout + proc.stderr) is verbose
+
+
+def test_a_tabular_search_never_imports_torch_in_the_driver(tmp_path) -> None:
+    """The workers train; the driver plans cohorts, tests the chosen bundle in numpy, logs and
+    registers it, and loads it back through MLflow, all without torch (~2 s of import)."""
+    seen = _run(
+        """
+        from pipeline.cli import main
+        code = main(["search", "sign", "--smoke", "--quiet", "--storage-path", "runs",
+                     "--tracking-uri", "sqlite:///mlruns.db"])
+        print(json.dumps({"code": code, "torch": "torch" in sys.modules, "ray": "ray" in sys.modules}))
+        """,
+        tmp_path,
+    )
+    assert seen == {"code": 0, "torch": False, "ray": True}

@@ -8,6 +8,7 @@ import pytest
 import torch
 
 from tunefleet import ModelBundle, train_one
+from tunefleet.bundle import mlp_logits
 from tunefleet.catalog import dataset_conf
 from tunefleet.datasets import load_dataset
 from tunefleet.errors import ConfigError, DataError
@@ -128,6 +129,20 @@ def trained(breast_cancer_data):
     return train_one(
         dataset_conf("breast_cancer").seed_train_config(epochs=5, hidden_widths=[16, 8]), breast_cancer_data
     )
+
+
+@pytest.mark.parametrize(("widths", "n_outputs"), [((), 1), ((16,), 1), ((32, 8), 1), ((), 3), ((16, 8), 4)])
+def test_bundle_predicts_in_numpy_as_the_torch_network_would(widths, n_outputs) -> None:
+    """The bundle's numpy forward pass (no torch import to predict) equals the MLP it was trained as."""
+    torch.manual_seed(0)
+    net = MLP(6, widths, n_outputs)
+    state = {k: v.detach().numpy().copy() for k, v in net.state_dict().items()}
+    x = np.random.default_rng(0).normal(size=(50, 6)).astype(np.float32)
+    with torch.no_grad():
+        expected = net(torch.from_numpy(x)).numpy()
+    got = mlp_logits(state, x)
+    assert got.shape == expected.shape and got.dtype == np.float32
+    np.testing.assert_allclose(got, expected, rtol=1e-5, atol=1e-6)
 
 
 def test_bundle_round_trip_is_exact(tmp_path, trained, breast_cancer_data) -> None:

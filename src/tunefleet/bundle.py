@@ -4,6 +4,11 @@ A bundle predicts from raw (unscaled) features, so a registered model needs noth
 from the search that produced it. It is saved as ``bundle.json`` (architecture,
 labels, threshold) plus ``weights.npz`` (state_dict and scaler arrays) and loaded
 with ``allow_pickle=False``: no pickle anywhere, and the round trip is bit-exact.
+
+A bundle predicts in numpy (:func:`mlp_logits`), not torch: the network is a few
+matrix products, and whoever only predicts (the search driver testing the chosen
+model, ``tunefleet predict``, a served model) then never imports torch, ~2 s of CPU
+here. ``tests/test_train_bundle.py`` holds it to the torch module it was trained as.
 """
 
 from __future__ import annotations
@@ -12,16 +17,17 @@ import json
 from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
-import torch
 
 from tunefleet.calibration import probabilities
-from tunefleet.datasets import Labelled
+from tunefleet.datasets import Labelled, n_outputs_for
 from tunefleet.errors import DataError
 from tunefleet.inputs import feature_matrix
-from tunefleet.model import MLP, n_outputs_for
+
+if TYPE_CHECKING:
+    from tunefleet.model import MLP
 
 FORMAT_VERSION = 1
 
@@ -53,6 +59,11 @@ class ModelBundle(Labelled):
 
     @cached_property
     def network(self) -> MLP:
+        """The torch module these weights were trained as (imports torch; prediction does not)."""
+        import torch
+
+        from tunefleet.model import MLP
+
         net = MLP(self.n_features, self.hidden_widths, n_outputs_for(self.n_classes))
         net.load_state_dict({k: torch.from_numpy(np.array(v)) for k, v in self.state_dict.items()})
         net.eval()
@@ -65,9 +76,7 @@ class ModelBundle(Labelled):
     # -- prediction -------------------------------------------------------------------
     def logits(self, X: Any) -> np.ndarray:
         scaled = (self.as_matrix(X) - self.scaler_mean) / self.scaler_scale
-        with torch.no_grad():
-            out = self.network(torch.from_numpy(scaled.astype(np.float32)))
-        return out.numpy()
+        return mlp_logits(self.state_dict, scaled.astype(np.float32))
 
     def predict_proba(self, X: Any) -> np.ndarray:
         """Calibrated class probabilities, shape (n, n_classes), columns in class_labels order."""
@@ -154,6 +163,19 @@ class ModelBundle(Labelled):
             split_hash=meta["split_hash"],
             metadata=meta.get("metadata", {}),
         )
+
+
+def mlp_logits(state_dict: dict[str, np.ndarray], x: np.ndarray) -> np.ndarray:
+    """:class:`tunefleet.model.MLP`'s forward pass in float32 numpy: ``x @ W.T + b`` per
+    linear layer (its state keys in order: weight, bias, ...), ReLU between, one binary
+    logit squeezed to 1-D."""
+    tensors = list(state_dict.values())
+    layers = list(zip(tensors[0::2], tensors[1::2], strict=True))
+    for i, (weight, bias) in enumerate(layers):
+        x = x @ np.asarray(weight, np.float32).T + np.asarray(bias, np.float32)
+        if i < len(layers) - 1:
+            np.maximum(x, 0, out=x)
+    return x[:, 0] if x.shape[1] == 1 else x
 
 
 def _json_default(value: Any) -> Any:

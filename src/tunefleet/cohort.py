@@ -19,32 +19,27 @@ tolerance (``tests/test_cohort.py``):
 
 What members may differ in: widths, optimizer (Adam and SGD), batch size, lr, weight
 decay, momentum, epochs, seed, patience, threshold settings. What they must share
-(:func:`cohort_key`): the layer count, device and threads; :func:`cohort_groups` splits
-a list of configs. Batch sizes may differ because the stack keeps its members sorted by batch
+(:func:`~tunefleet.cohort_plan.cohort_key`): the layer count, device and threads;
+:func:`~tunefleet.cohort_plan.cohort_groups` splits a list of configs. Batch sizes may differ because the stack keeps its members sorted by batch
 size: the members that still have a batch at step s of an epoch (those with
 ``s * B < n``) are always its first rows, and each step trains that prefix alone, with
 no masks and no wasted rows but the padding of a last, shorter batch.
 
-Why these groups: a cohort costs the steps of its longest member, so each split of
-one ask into more cohorts adds sequential steps; but a cohort also computes every
-member at its widest member's size. Measured on the 32 benchmark configs (one core,
-``benchmarks/bench_cohort.py``): by (layer count, optimizer), six cohorts, 7.7 s; by
-layer count with Adam and SGD in one update, three cohorts, 5.8 s; one stack for all
-hidden layer counts (shallower members passing through frozen identity layers, exact
-since ReLU outputs are >= 0), two cohorts, 7.3 s, because a 1-layer member of width
-128 then also computes a 128 x 128 identity.
+How one ask splits into cohorts (which members train together, and why) is
+:mod:`tunefleet.cohort_plan`, which imports no torch: the search driver plans cohorts.
 """
 
 from __future__ import annotations
 
-import itertools
 import math
 import time
 from collections.abc import Callable, Iterator, Sequence
 
 import torch
 
-from tunefleet.model import MLP, n_outputs_for
+from tunefleet.cohort_plan import cohort_key
+from tunefleet.datasets import n_outputs_for
+from tunefleet.model import MLP
 from tunefleet.splits import PreparedData
 from tunefleet.stack import Stack, build_stack, forward, into_net, no_subnormals, snapshot, train_step
 from tunefleet.train import EpochLog, TrainResult, as_tensor, epoch_row, finish, resolve_device
@@ -53,71 +48,6 @@ from tunefleet.updates import Hyper
 
 # (member index in the configs given, epoch, history row) -> True to stop that member now
 CohortReport = Callable[[int, int, dict[str, float]], bool]
-
-
-def cohort_key(cfg: TrainConfig) -> tuple[object, ...]:
-    """What members of one cohort must share: layer count (the stack's shape), device, threads.
-
-    Optimizers and batch sizes may differ within a cohort, so a search space of three
-    layer counts, two optimizers and four batch sizes trains as three cohorts.
-    """
-    return (len(cfg.hidden_widths), cfg.device, cfg.torch_threads)
-
-
-def cohort_groups(configs: Sequence[TrainConfig]) -> list[list[int]]:
-    """Indices of ``configs`` grouped into cohorts that can train together."""
-    groups: dict[tuple[object, ...], list[int]] = {}
-    for i, cfg in enumerate(configs):
-        groups.setdefault(cohort_key(cfg), []).append(i)
-    return list(groups.values())
-
-
-# What one stacked step costs beyond its arithmetic, in multiply-adds: about 1 ms of
-# kernel calls, at the ~4e9 multiply-adds/s that small batched matmuls reach on one core.
-STEP_OVERHEAD = 4e6
-
-
-def cohort_cost(configs: Sequence[TrainConfig], n_rows: int, n_features: int, n_outputs: int) -> float:
-    """A cohort's estimated cost in multiply-adds: its longest member's steps, plus every member at the padded size."""
-    dims = [n_features, *(max(c.hidden_widths[i] for c in configs) for i in range(len(configs[0].hidden_widths)))]
-    padded = sum(a * b for a, b in itertools.pairwise([*dims, n_outputs]))
-    steps = max(c.epochs * math.ceil(n_rows / c.batch_size) for c in configs)
-    return STEP_OVERHEAD * steps + 3 * padded * n_rows * sum(c.epochs for c in configs)
-
-
-def plan_cohorts(
-    configs: Sequence[TrainConfig], n_rows: int, n_features: int, n_outputs: int, slots: int
-) -> list[list[int]]:
-    """:func:`cohort_groups`, with costly groups split in two while that shortens the estimated makespan on ``slots``.
-
-    A group is split between narrow and wide members (at the cut that balances the two
-    halves' cost), which also shrinks the padding of the narrow half. The plan is in
-    descending cost, so the runner starts the longest cohorts first (LPT scheduling).
-    """
-
-    def cost(group: list[int]) -> float:
-        return cohort_cost([configs[i] for i in group], n_rows, n_features, n_outputs)
-
-    def makespan(groups: list[list[int]]) -> float:
-        loads = [0.0] * max(1, slots)
-        for c in sorted((cost(g) for g in groups), reverse=True):
-            loads[loads.index(min(loads))] += c
-        return max(loads)
-
-    plan = cohort_groups(configs)
-    for _ in range(4 * max(1, slots)):
-        widest = max(plan, key=cost)
-        if len(widest) < 2:
-            break
-        by_size = sorted(widest, key=lambda i: sum(configs[i].hidden_widths))
-        halves = min(
-            ([by_size[:cut], by_size[cut:]] for cut in range(1, len(by_size))), key=lambda h: max(map(cost, h))
-        )
-        candidate = [g for g in plan if g is not widest] + [sorted(h) for h in halves]
-        if makespan(candidate) >= makespan(plan):
-            break
-        plan = candidate
-    return sorted(plan, key=cost, reverse=True)
 
 
 def _member_networks(configs: Sequence[TrainConfig], data: PreparedData) -> list[MLP]:
@@ -171,7 +101,9 @@ def train_cohort(
     member there (a pruned trial: its result holds what it trained until then).
     """
     if len({cohort_key(c) for c in configs}) != 1:
-        raise ValueError("a cohort's members must share layer count, device and threads; see cohort_groups()")
+        raise ValueError(
+            "a cohort's members must share layer count, device and threads; see tunefleet.cohort_plan.cohort_groups()"
+        )
     started = time.perf_counter()
     first = configs[0]
     if first.torch_threads:

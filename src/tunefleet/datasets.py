@@ -22,6 +22,11 @@ Loader = Callable[..., "Dataset"]
 _REGISTRY: dict[str, Loader] = {}
 
 
+def n_outputs_for(n_classes: int) -> int:
+    """One logit for binary problems, one per class otherwise."""
+    return 1 if n_classes == 2 else n_classes
+
+
 class Labelled:
     """``n_classes`` and ``task`` for anything that carries ``class_labels``."""
 

@@ -32,8 +32,3 @@ class MLP(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         out: torch.Tensor = self.net(x)
         return out.squeeze(-1) if self.n_outputs == 1 else out
-
-
-def n_outputs_for(n_classes: int) -> int:
-    """One logit for binary problems, one per class otherwise."""
-    return 1 if n_classes == 2 else n_classes

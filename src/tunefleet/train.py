@@ -19,8 +19,9 @@ from torch import nn
 
 from tunefleet.bundle import ModelBundle
 from tunefleet.calibration import fit_temperature, probabilities
+from tunefleet.datasets import n_outputs_for
 from tunefleet.metrics import binary_metrics, multiclass_metrics, prefixed, ranked_counts
-from tunefleet.model import MLP, n_outputs_for
+from tunefleet.model import MLP
 from tunefleet.splits import PreparedData
 from tunefleet.thresholds import ThresholdConfig, choose_threshold
 from tunefleet.train_config import TrainConfig
