@@ -142,7 +142,8 @@ def test_no_head_is_started_for_a_cluster_address_or_a_ray_already_imported(tmp_
 @pytest.mark.parametrize("verbose", [False, True])
 def test_worker_output_reaches_the_terminal_only_when_verbose(tmp_path, verbose) -> None:
     """Quiet output shows none of the workers' output, so the head runs no log monitor to copy
-    it; and the raylet starts no workers for the driver's connect (the search warms its own)."""
+    it; the raylet starts no workers for the driver's connect (the search warms its own); and
+    the head runs no API server (no jobs or state queries reach a search's own cluster)."""
     proc = _script(
         f"""
         with early_local_ray(exp, None, {verbose}):
@@ -156,14 +157,15 @@ def test_worker_output_reaches_the_terminal_only_when_verbose(tmp_path, verbose)
                 raylet = next(pid for pid, _, line in ours if "raylet" in line.split()[0])
                 idle = sum(ppid == raylet and line.startswith("ray::IDLE") for _, ppid, line in ps())
                 monitors = sum("log_monitor.py" in line for _, _, line in ours)
+                api_servers = sum("dashboard/dashboard.py" in line for _, _, line in ours)
                 ray.get(ray.remote(lambda: print("from a worker", flush=True)).remote())
                 time.sleep(1.5)  # the log monitor's copy reaches the driver
         wait_for_shutdown()
-        print(json.dumps({{"monitors": monitors, "idle": idle}}))
+        print(json.dumps({{"monitors": monitors, "idle": idle, "api_servers": api_servers}}))
         """,
         tmp_path,
     )
-    assert _last_json(proc) == {"monitors": 1 if verbose else 0, "idle": 0}
+    assert _last_json(proc) == {"monitors": 1 if verbose else 0, "idle": 0, "api_servers": 0}
     assert ("from a worker" in proc.stdout + proc.stderr) is verbose
 
 
