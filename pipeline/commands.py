@@ -60,8 +60,11 @@ def _search_one(
         conf_dir=args.conf,
     )
     settings = load_tracking_settings(args.tracking_uri, args.conf, args.gate)
-    data = exp.load()  # once, on the driver; the backend shares it with every trial
-    with early_local_ray(exp, args.address, args.verbose):  # Ray starts on the core the imports leave idle
+    # Ray's head starts first, on the core the driver's imports leave idle; the data loads beside
+    # it (breast_cancer's load imports scikit-learn: 1.6 s that the head waited for), and a load
+    # that fails takes the head down with it.
+    with early_local_ray(exp, args.address, args.verbose):
+        data = exp.load()  # once, on the driver; the backend shares it with every trial
         return _run_one(args, exp, settings, data)
 
 
