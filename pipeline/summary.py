@@ -12,7 +12,7 @@ from pipeline.registry import Promotion
 from search import SearchResult
 from search.importance import top
 from tunefleet.evaluation import SplitScores
-from tunefleet.intervals import LEVEL, Interval, lift_intervals, metric_intervals, scorer_for
+from tunefleet.intervals import LEVEL, Interval, metric_and_lift_intervals, scorer_for
 from tunefleet.metrics import lift
 
 ENDS = ("low", "high")
@@ -154,11 +154,9 @@ def test_and_lift_intervals(
 ) -> tuple[dict[str, Interval], dict[str, Interval]]:
     """95% stratified bootstrap intervals of every test metric, and paired ones of every lift over the baseline."""
     task = test.bundle.task
-    ours = scorer_for(task, test.bundle.decision_threshold)
-    metrics = {f"test_{k}": v for k, v in metric_intervals(ours, test.y, test.proba, seed=seed).items() if k != "loss"}
-    theirs = scorer_for(task, baseline.threshold)
-    lifts = lift_intervals(ours, theirs, test.y, test.proba, baseline.test_proba, seed=seed)
-    return metrics, {k: v for k, v in lifts.items() if k != "loss"}
+    ours, theirs = scorer_for(task, test.bundle.decision_threshold), scorer_for(task, baseline.threshold)
+    metrics, lifts = metric_and_lift_intervals(ours, theirs, test.y, test.proba, baseline.test_proba, seed=seed)
+    return {f"test_{k}": v for k, v in metrics.items() if k != "loss"}, {k: v for k, v in lifts.items() if k != "loss"}
 
 
 def _cell(value: float, interval: Interval | None, signed: bool = False) -> str:

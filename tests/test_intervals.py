@@ -6,7 +6,13 @@ import numpy as np
 import pytest
 from sklearn import metrics as skm
 
-from tunefleet.intervals import lift_intervals, metric_intervals, scorer_for, stratified_indices
+from tunefleet.intervals import (
+    lift_intervals,
+    metric_and_lift_intervals,
+    metric_intervals,
+    scorer_for,
+    stratified_indices,
+)
 
 
 def _toy(n: int = 120, seed: int = 3) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -76,6 +82,17 @@ def test_paired_lift_is_narrower_than_unpaired_and_signed() -> None:
     assert same.low == same.high == 0.0
     losses = lift_intervals(score, score, y, good, weak, n_resamples=200, seed=0)["log_loss"]
     assert losses.low > 0  # a lower loss is a positive lift
+
+
+def test_both_intervals_at_once_equal_each_alone() -> None:
+    """The summary's intervals score the model once on the resamples both draw: the same numbers."""
+    y, good, weak = _toy(120)
+    ours, theirs = scorer_for("binary", 0.4), scorer_for("binary", 0.6)
+    both = metric_and_lift_intervals(ours, theirs, y, good, weak, n_resamples=300, seed=3)
+    assert both == (
+        metric_intervals(ours, y, good, n_resamples=300, seed=3),
+        lift_intervals(ours, theirs, y, good, weak, n_resamples=300, seed=3),
+    )
 
 
 def test_multiclass_intervals() -> None:

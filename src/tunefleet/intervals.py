@@ -80,8 +80,7 @@ def metric_intervals(
     level: float = LEVEL,
 ) -> dict[str, Interval]:
     """Percentile bootstrap interval of each metric."""
-    samples = resampled(score, y, proba, stratified_indices(y, n_resamples, seed))
-    return {name: percentile_interval(values, level) for name, values in samples.items()}
+    return _intervals(resampled(score, y, proba, stratified_indices(y, n_resamples, seed)), level)
 
 
 def lift_intervals(
@@ -97,15 +96,41 @@ def lift_intervals(
 ) -> dict[str, Interval]:
     """Paired interval of ``lift(model, baseline)`` per metric: both scored on the same resampled rows."""
     lifts = paired_lifts(score, baseline_score, y, proba, baseline_proba, stratified_indices(y, n_resamples, seed))
-    return {name: percentile_interval(values, level) for name, values in lifts.items()}
+    return _intervals(lifts, level)
+
+
+def metric_and_lift_intervals(
+    score: Scorer,
+    baseline_score: Scorer,
+    y: np.ndarray,
+    proba: np.ndarray,
+    baseline_proba: np.ndarray,
+    *,
+    n_resamples: int = N_RESAMPLES,
+    seed: int = SEED,
+    level: float = LEVEL,
+) -> tuple[dict[str, Interval], dict[str, Interval]]:
+    """``metric_intervals`` and ``lift_intervals`` of the same arguments, with the model
+    scored once on the resamples both draw (the same seed draws the same rows), not twice."""
+    indices = stratified_indices(y, n_resamples, seed)
+    ours = resampled(score, y, proba, indices)
+    lifts = lifts_of(ours, resampled(baseline_score, y, baseline_proba, indices))
+    return _intervals(ours, level), _intervals(lifts, level)
+
+
+def _intervals(samples: dict[str, np.ndarray], level: float) -> dict[str, Interval]:
+    return {name: percentile_interval(values, level) for name, values in samples.items()}
 
 
 def paired_lifts(
     score: Scorer, other_score: Scorer, y: np.ndarray, proba: np.ndarray, other_proba: np.ndarray, indices: np.ndarray
 ) -> dict[str, np.ndarray]:
     """Per metric, ``lift(model, other)`` on each resample, both models scored on the same resampled rows."""
-    ours = resampled(score, y, proba, indices)
-    theirs = resampled(other_score, y, other_proba, indices)
+    return lifts_of(resampled(score, y, proba, indices), resampled(other_score, y, other_proba, indices))
+
+
+def lifts_of(ours: dict[str, np.ndarray], theirs: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+    """Per metric both score, ``lift(ours, theirs)`` resample by resample."""
     return {
         name: np.array([lift(a, b, name) for a, b in zip(ours[name], theirs[name], strict=True)])
         for name in ours
