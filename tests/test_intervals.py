@@ -7,9 +7,10 @@ import pytest
 from sklearn import metrics as skm
 
 from tunefleet.intervals import (
-    lift_intervals,
     metric_and_lift_intervals,
     metric_intervals,
+    paired_lifts,
+    percentile_interval,
     scorer_for,
     stratified_indices,
 )
@@ -73,14 +74,14 @@ def test_interval_covers_the_truth_about_95_percent_of_the_time() -> None:
 def test_paired_lift_is_narrower_than_unpaired_and_signed() -> None:
     y, good, weak = _toy(300)
     score = scorer_for("binary", 0.5)
-    paired = lift_intervals(score, score, y, good, weak, n_resamples=1000, seed=0)["roc_auc"]
+    paired = metric_and_lift_intervals(score, score, y, good, weak, n_resamples=1000, seed=0)[1]["roc_auc"]
     assert paired.low > 0  # the good model is better, and the interval says so
     a = metric_intervals(score, y, good, n_resamples=1000, seed=0)["roc_auc"]
     b = metric_intervals(score, y, weak, n_resamples=1000, seed=0)["roc_auc"]
     assert paired.high - paired.low < (a.high - a.low) + (b.high - b.low)
-    same = lift_intervals(score, score, y, good, good, n_resamples=200, seed=0)["roc_auc"]
+    same = metric_and_lift_intervals(score, score, y, good, good, n_resamples=200, seed=0)[1]["roc_auc"]
     assert same.low == same.high == 0.0
-    losses = lift_intervals(score, score, y, good, weak, n_resamples=200, seed=0)["log_loss"]
+    losses = metric_and_lift_intervals(score, score, y, good, weak, n_resamples=200, seed=0)[1]["log_loss"]
     assert losses.low > 0  # a lower loss is a positive lift
 
 
@@ -88,11 +89,10 @@ def test_both_intervals_at_once_equal_each_alone() -> None:
     """The summary's intervals score the model once on the resamples both draw: the same numbers."""
     y, good, weak = _toy(120)
     ours, theirs = scorer_for("binary", 0.4), scorer_for("binary", 0.6)
-    both = metric_and_lift_intervals(ours, theirs, y, good, weak, n_resamples=300, seed=3)
-    assert both == (
-        metric_intervals(ours, y, good, n_resamples=300, seed=3),
-        lift_intervals(ours, theirs, y, good, weak, n_resamples=300, seed=3),
-    )
+    metrics, lifts = metric_and_lift_intervals(ours, theirs, y, good, weak, n_resamples=300, seed=3)
+    assert metrics == metric_intervals(ours, y, good, n_resamples=300, seed=3)
+    alone = paired_lifts(ours, theirs, y, good, weak, stratified_indices(y, 300, 3))
+    assert lifts == {name: percentile_interval(values) for name, values in alone.items()}
 
 
 def test_multiclass_intervals() -> None:

@@ -83,22 +83,6 @@ def metric_intervals(
     return _intervals(resampled(score, y, proba, stratified_indices(y, n_resamples, seed)), level)
 
 
-def lift_intervals(
-    score: Scorer,
-    baseline_score: Scorer,
-    y: np.ndarray,
-    proba: np.ndarray,
-    baseline_proba: np.ndarray,
-    *,
-    n_resamples: int = N_RESAMPLES,
-    seed: int = SEED,
-    level: float = LEVEL,
-) -> dict[str, Interval]:
-    """Paired interval of ``lift(model, baseline)`` per metric: both scored on the same resampled rows."""
-    lifts = paired_lifts(score, baseline_score, y, proba, baseline_proba, stratified_indices(y, n_resamples, seed))
-    return _intervals(lifts, level)
-
-
 def metric_and_lift_intervals(
     score: Scorer,
     baseline_score: Scorer,
@@ -110,8 +94,8 @@ def metric_and_lift_intervals(
     seed: int = SEED,
     level: float = LEVEL,
 ) -> tuple[dict[str, Interval], dict[str, Interval]]:
-    """``metric_intervals`` and ``lift_intervals`` of the same arguments, with the model
-    scored once on the resamples both draw (the same seed draws the same rows), not twice."""
+    """``metric_intervals`` of the model, and the paired interval of ``lift(model, baseline)``
+    per metric (both scored on the same resampled rows): the model is scored once."""
     indices = stratified_indices(y, n_resamples, seed)
     ours = resampled(score, y, proba, indices)
     lifts = lifts_of(ours, resampled(baseline_score, y, baseline_proba, indices))
