@@ -167,13 +167,13 @@ class ModelBundle(Labelled):
 
 def mlp_logits(state_dict: dict[str, np.ndarray], x: np.ndarray) -> np.ndarray:
     """:class:`tunefleet.model.MLP`'s forward pass in float32 numpy: ``x @ W.T + b`` per
-    linear layer (its state keys in order: weight, bias, ...), ReLU between, one binary
-    logit squeezed to 1-D."""
-    tensors = list(state_dict.values())
-    layers = list(zip(tensors[0::2], tensors[1::2], strict=True))
-    for i, (weight, bias) in enumerate(layers):
+    linear layer (``net.<i>.weight``/``bias``, by index), ReLU between, one binary logit
+    squeezed to 1-D."""
+    layers = sorted({int(key.split(".")[1]) for key in state_dict})
+    for n, i in enumerate(layers):
+        weight, bias = state_dict[f"net.{i}.weight"], state_dict[f"net.{i}.bias"]
         x = x @ np.asarray(weight, np.float32).T + np.asarray(bias, np.float32)
-        if i < len(layers) - 1:
+        if n < len(layers) - 1:
             np.maximum(x, 0, out=x)
     return x[:, 0] if x.shape[1] == 1 else x
 
