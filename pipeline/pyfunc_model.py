@@ -1,7 +1,9 @@
 """The MLflow pyfunc wrapper of a tunefleet bundle (logged as "models from code").
 
 MLflow runs this file when the model is loaded; ``tunefleet`` travels with the model
-as a code path, so loading needs torch, numpy and pandas but not this project.
+as a code path, so loading needs MLflow, numpy, scipy, pandas, pydantic and PyYAML (the
+bundle predicts in numpy; no torch) but not this project. The model's requirements still
+pin torch, as they always did.
 ``predict`` returns a DataFrame: ``label`` plus ``probability`` (binary) or one
 ``probability_<class>`` column per class.
 
