@@ -10,7 +10,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
 
-from search.local_ray import LocalHead
+from search.local_ray import LocalHead, token_is_ours
 from tunefleet.errors import TunefleetError, first_line
 
 if TYPE_CHECKING:
@@ -91,11 +91,12 @@ def early_local_ray(exp: ExperimentConfig, address: str | None, verbose: bool) -
     (:mod:`search.local_ray`), so that it starts while the driver imports; stop it on
     exit if no session took it (the search failed before it started).
 
-    Only for the ``ray`` backend without a cluster address, and only before this process
-    has imported Ray: a Ray already running here is used as it is, and a token Ray has
-    already read here could not be shared with the child.
+    Only for the ``ray`` backend without a cluster address, and only while no Ray runs in
+    this process: a Ray already running here is used as it is. And only before this
+    process imports Ray, or after an earlier search here (``run-all``) whose child's token
+    Ray read at its import: a token Ray read otherwise could not be shared with the child.
     """
-    start = exp.search.backend == "ray" and is_local(address) and "ray" not in sys.modules
+    start = exp.search.backend == "ray" and is_local(address) and _no_ray_or_an_ended_one_of_ours()
     if start:
         _quiet_env()  # before the child starts: its raylet passes the environment on to the workers
         _EARLY.append(LocalHead(verbose))
@@ -104,6 +105,16 @@ def early_local_ray(exp: ExperimentConfig, address: str | None, verbose: bool) -
     finally:
         while _EARLY:
             _EARLY.pop().discard()
+
+
+def _no_ray_or_an_ended_one_of_ours() -> bool:
+    ray = sys.modules.get("ray")
+    if ray is None:
+        return True
+    if not token_is_ours():
+        return False
+    wait_for_shutdown()  # the earlier search's Ray, shutting down beside its last steps
+    return not ray.is_initialized()
 
 
 @contextmanager

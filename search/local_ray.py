@@ -40,7 +40,17 @@ def _auth_env() -> dict[str, str]:
     token = os.environ.get("RAY_AUTH_TOKEN") or os.environ.get("RAY_AUTH_TOKEN_PATH")
     if os.environ.setdefault("RAY_AUTH_MODE", "token") == "token" and not token:
         os.environ["RAY_AUTH_TOKEN"] = child["RAY_AUTH_TOKEN"] = secrets.token_hex(32)
+        _OWN_TOKEN.append(os.environ["RAY_AUTH_TOKEN"])
     return child
+
+
+_OWN_TOKEN: list[str] = []  # the token _auth_env made, set before this process imported Ray
+
+
+def token_is_ours() -> bool:
+    """Whether this process's Ray runs with the token :func:`_auth_env` made before Ray's import:
+    a later child is then started with the same one (a second search in one process: ``run-all``)."""
+    return bool(_OWN_TOKEN) and os.environ.get("RAY_AUTH_TOKEN") == _OWN_TOKEN[0]
 
 
 class LocalHead:

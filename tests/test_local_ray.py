@@ -182,3 +182,23 @@ def test_a_tabular_search_never_imports_torch_in_the_driver(tmp_path) -> None:
         tmp_path,
     )
     assert seen == {"code": 0, "torch": False, "ray": True}
+
+
+def test_each_search_of_one_process_gets_a_head_started_ahead(tmp_path) -> None:
+    """``run-all`` runs one search after another in one process: after the first has imported
+    Ray with the token made for its child, the next ones start a child head too."""
+    seen = _run(
+        """
+        heads = []
+        for _ in range(2):
+            with early_local_ray(exp, None, False):
+                head = _EARLY[0] if _EARLY else None
+                with ray_session():
+                    heads.append([head is not None, gcs_of(head.proc.pid) is not None if head else False,
+                                  gcs_of(os.getpid()) is None])
+        wait_for_shutdown()
+        print(json.dumps(heads))
+        """,
+        tmp_path,
+    )
+    assert seen == [[True, True, True], [True, True, True]]  # each: a child, its GCS, none in this process
