@@ -88,13 +88,17 @@ def slots_worth_starting(exp: ExperimentConfig, data: PreparedData, slots: int) 
         epochs=_largest(space.epochs),
         batch_size=_smallest(space.batch_size),
     )
-    shape = (len(data.y_train), data.n_features, n_outputs_for(data.n_classes))
-    bound = exp.search.num_samples * cohort_cost([widest], *shape)
+    bound = exp.search.num_samples * cohort_cost([widest], *_cost_shape(data))
     return max(1, min(slots, math.ceil(bound / WORKER_START)))
 
 
 def _largest(spec: ParamSpec) -> int:
     return int(max(spec.values or [0])) if spec.type == "choice" else int(spec.high or 0)
+
+
+def _cost_shape(data: PreparedData) -> tuple[int, int, int]:
+    """What :func:`tunefleet.cohort_plan.cohort_cost` reads of the data: training rows, features, outputs."""
+    return len(data.y_train), data.n_features, n_outputs_for(data.n_classes)
 
 
 def _smallest(spec: ParamSpec) -> int:
@@ -204,8 +208,7 @@ class CohortSession:
                 trials.append(trial)
         configs = [exp.trial_config(t.params) for t in trials]
         jobs = []
-        shape = (len(data.y_train), data.n_features, n_outputs_for(data.n_classes))
-        for group in plan_cohorts(configs, *shape, slots=self.slots):
+        for group in plan_cohorts(configs, *_cost_shape(data), slots=self.slots):
             ids = tuple(f"trial_{trials[i].number:05d}" for i in group)
             asked.update({ids[j]: trials[i] for j, i in enumerate(group)})
             jobs.append(
