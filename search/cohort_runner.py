@@ -174,11 +174,12 @@ def _import_core() -> None:
 
 
 def warm_workers(slots: int, cpus: float, gpus: float) -> list[Any]:
-    """On a one-node Ray, start ``slots`` workers importing torch and the core while the driver still prepares.
+    """On a one-node Ray, have ``slots`` workers import torch and the core while the driver still prepares.
 
     A fresh Ray worker spends seconds importing torch before its first cohort; started
     when the session opens, that overlaps the tracking store's connect and the study's
-    setup, and the cohorts then run on the same workers (Ray reuses idle workers).
+    setup, and the cohorts then run on the same workers (Ray reuses idle workers). On the
+    search's own head the worker processes are up already (:func:`search.local_ray._start_head`).
     Measured on the smoke search: the first cohort came back 5.7 s after the search
     started instead of 6.9 s.
 

@@ -142,8 +142,9 @@ def test_no_head_is_started_for_a_cluster_address_or_a_ray_already_imported(tmp_
 @pytest.mark.parametrize("verbose", [False, True])
 def test_worker_output_reaches_the_terminal_only_when_verbose(tmp_path, verbose) -> None:
     """Quiet output shows none of the workers' output, so the head runs no log monitor to copy
-    it; the raylet starts no workers for the driver's connect (the search warms its own); and
-    the head runs no API server (no jobs or state queries reach a search's own cluster)."""
+    it; the raylet starts its workers (one per CPU) with itself, the first tasks run on them
+    and no other worker starts; and the head runs no API server (no jobs or state queries
+    reach a search's own cluster)."""
     proc = _script(
         f"""
         with early_local_ray(exp, None, {verbose}):
@@ -152,20 +153,35 @@ def test_worker_output_reaches_the_terminal_only_when_verbose(tmp_path, verbose)
                 from ray._private import worker
 
                 session = worker._global_node.get_session_dir_path()
-                time.sleep(2.0)  # workers the raylet would start for this driver are up by now
                 ours = [p for p in ps() if session in p[2]]  # this session's daemons (other tests run beside)
                 raylet = next(pid for pid, _, line in ours if "raylet" in line.split()[0])
-                idle = sum(ppid == raylet and line.startswith("ray::IDLE") for _, ppid, line in ps())
+                # the raylet's children less its two agents (a worker is "ray::IDLE" once it has registered)
+                workers = lambda: {{pid for pid, ppid, line in ps() if ppid == raylet and "Agent" not in line}}
+                registered = lambda: {{pid for pid, ppid, line in ps() if ppid == raylet and line.startswith("ray::IDLE")}}
+                cpus = int(ray.cluster_resources()["CPU"])
+                end = time.time() + 60
+                while len(registered()) < cpus and time.time() < end:  # slower under load
+                    time.sleep(0.1)
+                started = workers()
                 monitors = sum("log_monitor.py" in line for _, _, line in ours)
                 api_servers = sum("dashboard/dashboard.py" in line for _, _, line in ours)
-                ray.get(ray.remote(lambda: print("from a worker", flush=True)).remote())
+                say = ray.remote(num_cpus=1)(lambda: print("from a worker", flush=True) or os.getpid())
+                ran_on = set(ray.get([say.remote() for _ in range(cpus)]))
                 time.sleep(1.5)  # the log monitor's copy reaches the driver
+                after = workers()
         wait_for_shutdown()
-        print(json.dumps({{"monitors": monitors, "idle": idle, "api_servers": api_servers}}))
+        print(json.dumps({{"monitors": monitors, "api_servers": api_servers, "workers": len(started) == cpus,
+                          "ran_on_them": ran_on <= started, "no_other_worker": after == started}}))
         """,
         tmp_path,
     )
-    assert _last_json(proc) == {"monitors": 1 if verbose else 0, "idle": 0, "api_servers": 0}
+    assert _last_json(proc) == {
+        "monitors": 1 if verbose else 0,
+        "api_servers": 0,
+        "workers": True,
+        "ran_on_them": True,
+        "no_other_worker": True,
+    }
     assert ("from a worker" in proc.stdout + proc.stderr) is verbose
 
 
