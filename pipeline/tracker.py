@@ -31,6 +31,7 @@ TAG_ROLE = "tunefleet.role"
 TAG_STATUS = "tunefleet.status"
 TAG_PARAMS = "tunefleet.params"  # the sampled params (JSON), what --warm-start gives TPE back
 TAG_OBJECTIVE = "tunefleet.objective."  # + metric name: the value TPE was told
+CURVE = "epoch/"  # + metric name: a trial's per-epoch curve (the plain name holds its result)
 RUN_STATUS = {"finished": "FINISHED", "stopped": "FINISHED", "failed": "FAILED"}
 
 
@@ -102,6 +103,13 @@ class MlflowTracker:
 
     # -- child runs ----------------------------------------------------------------------
     def on_trial_end(self, record: TrialRecord) -> None:
+        """The trial's child run: its result under each metric's name, its curve under ``epoch/<name>``.
+
+        MLflow shows a metric's value at its highest step in the runs table and in run
+        comparisons. With the curve under the result's own name (the result at step 0), the
+        table showed the last epoch's value: for a trial whose kept epoch came before its
+        last, not the value the search ranked it by, nor its model's.
+        """
         if record.trial_id in self.logged or not self.parent_id:
             return
         tags = {TAG_TRIAL: record.trial_id, TAG_STATUS: record.status, "node_id": record.node_id or ""}
@@ -116,7 +124,7 @@ class MlflowTracker:
         metrics: list[tuple[str, float, int]] = []
         for row in record.history:
             step = int(row.get("epoch", 0))
-            metrics += [(k, v, step) for k, v in numeric(row).items() if k != "epoch"]
+            metrics += [(CURVE + k, v, step) for k, v in numeric(row).items() if k != "epoch"]
         metrics += [(k, v, 0) for k, v in numeric(record.metrics).items() if k != "epoch"]
         metrics.append(("trial_seconds", record.seconds, 0))
         log_batch(self.client, run_id, metrics=metrics, params=flatten(record.config.model_dump(mode="json")))

@@ -73,3 +73,36 @@ def test_a_seed_that_cannot_be_made_leaves_the_store_to_mlflow(tmp_path, monkeyp
     assert not sqlite_seed.seed_new_store(f"sqlite:///{db}") and not db.exists()
     client = connect(TrackingSettings(tracking_uri=f"sqlite:///{db}"))  # MLflow makes it itself
     assert client.get_experiment("0").name == "Default"
+
+
+def test_a_trial_run_shows_its_result_and_keeps_its_curve_apart(tmp_path, monkeypatch) -> None:
+    """MLflow's runs table and comparisons show a metric's value at its highest step: a trial
+    whose kept epoch (2) came before its last (3) must show the kept epoch's value, the one
+    the search ranked it by; its per-epoch curve is under ``epoch/<name>``."""
+    from mlflow import MlflowClient
+
+    from pipeline.settings import TrackingSettings
+    from pipeline.tracker import CURVE, MlflowTracker
+    from pipeline.tracking import connect
+    from search.result import TrialRecord
+    from search.spec import load_experiment
+    from tunefleet.train_config import TrainConfig
+
+    monkeypatch.chdir(tmp_path)
+    exp = load_experiment("sign", smoke=True)
+    data = exp.load()
+    settings = TrackingSettings(tracking_uri=f"sqlite:///{tmp_path / 'mlruns.db'}")
+    tracker = MlflowTracker(settings, connect(settings), "curves")
+    tracker.on_search_start(exp.model_copy(update={"metric": "val_roc_auc", "mode": "max"}), data, "s", tmp_path, False)
+    curve = [0.80, 0.90, 0.95]
+    history = [{"epoch": e + 1.0, "val_loss": 0.5 - 0.1 * (e == 1), "val_roc_auc": v} for e, v in enumerate(curve)]
+    kept = {"val_loss": 0.4, "val_roc_auc": 0.90, "best_epoch": 2.0, "epochs_run": 3.0}
+    tracker.on_trial_end(TrialRecord("t1", {"lr": 0.01}, TrainConfig(), "finished", metrics=kept, history=history))
+
+    client = MlflowClient(settings.tracking_uri)
+    child = client.search_runs([tracker.experiment_id], f"tags.`mlflow.parentRunId` = '{tracker.parent_id}'")[0]
+    assert child.data.metrics["val_roc_auc"] == 0.90 and child.data.metrics["best_epoch"] == 2.0
+    assert child.data.tags["tunefleet.objective.val_roc_auc"] == repr(0.90)
+    points = client.get_metric_history(child.info.run_id, CURVE + "val_roc_auc")
+    assert sorted((m.step, m.value) for m in points) == [(1, 0.80), (2, 0.90), (3, 0.95)]
+    assert [m.step for m in client.get_metric_history(child.info.run_id, "val_roc_auc")] == [0]
