@@ -11,7 +11,7 @@ from typing import Any
 
 from pipeline.baseline import BASELINE_PARAMS, logistic_baseline
 from pipeline.model_io import ModelPackage
-from pipeline.registry import register_and_promote
+from pipeline.registry import TAG_BEST_TRIAL, register_and_promote, registered_before
 from pipeline.settings import TrackingSettings
 from pipeline.summary import PipelineSummary, test_and_lift_intervals
 from pipeline.tracker import MlflowTracker
@@ -94,15 +94,17 @@ def run_pipeline(
                     exp.mode,
                     summary.importance,
                 )
-                model_uri = tracker.log_model(package, Path(tmp))
+                model_name = opts.model_name or settings.model_name(exp.name)
+                kept = registered_before(tracker, model_name, best.trial_id) if opts.resume and opts.register else None
+                model_uri = tracker.log_model(package, Path(tmp)) if kept is None else ""
                 summary.test_intervals, summary.lift_intervals = intervals.result()
                 tracker.log_results(summary.parent_metrics(), summary.parent_tags())
-                if opts.register:  # while the plots still draw: it needs the logged model only
-                    gate_metric = summary.gate_metric()
+                summary.promotion = kept
+                if opts.register and kept is None:  # while the plots still draw: it needs the logged model only
                     summary.promotion = register_and_promote(
-                        tracker, model_uri, package, opts.model_name or settings.model_name(exp.name),
-                        metric=gate_metric, mode=exp.mode, test=test, split_hash=data.split_hash,
-                        extra_tags={"dataset": exp.name, "best_trial_id": best.trial_id},
+                        tracker, model_uri, package, model_name,
+                        metric=summary.gate_metric(), mode=exp.mode, test=test, split_hash=data.split_hash,
+                        extra_tags={"dataset": exp.name, TAG_BEST_TRIAL: best.trial_id},
                     )  # fmt: skip
                 tracker.log_plots(figures.result())
     summary.wall_seconds = time.perf_counter() - started

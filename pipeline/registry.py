@@ -29,10 +29,12 @@ from pipeline.gate import (
 )
 from pipeline.model_io import ModelPackage
 from pipeline.settings import TrackingSettings
-from pipeline.tracker import MlflowTracker
+from pipeline.tracker import TAG_PROMOTION, TAG_REASON, MlflowTracker
 from tunefleet.bundle import ModelBundle
 from tunefleet.errors import TunefleetError, first_line
 from tunefleet.evaluation import SplitScores
+
+TAG_BEST_TRIAL = "best_trial_id"  # on a registered version: the trial whose model it is
 
 
 @dataclass
@@ -44,7 +46,7 @@ class Promotion:
 
     @property
     def uri(self) -> str:
-        return f"models:/{self.name}@{self.alias}"
+        return f"models:/{self.name}@{self.alias}" if self.alias else f"models:/{self.name}/{self.version}"
 
 
 def load_check(name: str, version: str, example: pd.DataFrame, expected: pd.DataFrame) -> str | None:
@@ -133,6 +135,25 @@ def register_and_promote(
     alias = tracker.settings.champion_alias if verdict.promote else tracker.settings.challenger_alias
     tracker.set_alias(name, version, alias, verdict.reason, verdict.tags(str(champ.version) if champ else None))
     return Promotion(name, version, alias, verdict.reason)
+
+
+def registered_before(tracker: MlflowTracker, name: str, best_trial_id: str) -> Promotion | None:
+    """The version this search registered for the same best trial before it was resumed, if any.
+
+    A search resumed after its driver died past the registration, or resumed once more after
+    it had ended, has nothing new to register: registering again made a second version of
+    the same model, which the gate then compared with the first. A resume that found a new
+    best trial registers as usual, and so does one whose driver died between registering a
+    version and gating it (the version has no ``promotion`` tag yet).
+    """
+    for mv in tracker.client.search_model_versions(f"name = '{name}' and run_id = '{tracker.parent_id}'"):
+        tags = mv.tags or {}
+        if tags.get(TAG_BEST_TRIAL) == best_trial_id and TAG_PROMOTION in tags:
+            aliases = tracker.client.get_model_version(name, mv.version).aliases  # a search's results leave them out
+            alias = aliases[0] if aliases else ""
+            reason = f"kept: registered by this search before the resume ({tags.get(TAG_REASON, 'no reason recorded')})"
+            return Promotion(name, str(mv.version), alias, reason)
+    return None
 
 
 def _rescore(tags: Mapping[str, str], bundle: ModelBundle) -> SplitScores | None:

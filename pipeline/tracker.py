@@ -32,6 +32,7 @@ TAG_STATUS = "tunefleet.status"
 TAG_PARAMS = "tunefleet.params"  # the sampled params (JSON), what --warm-start gives TPE back
 TAG_OBJECTIVE = "tunefleet.objective."  # + metric name: the value TPE was told
 CURVE = "epoch/"  # + metric name: a trial's per-epoch curve (the plain name holds its result)
+TAG_PROMOTION, TAG_REASON = "promotion", "promotion_reason"  # on a version: its alias when gated, and why
 RUN_STATUS = {"finished": "FINISHED", "stopped": "FINISHED", "failed": "FAILED"}
 
 
@@ -192,7 +193,7 @@ class MlflowTracker:
     ) -> None:
         """Point ``alias`` at ``version`` and say why on the version (and on the search run, if any)."""
         self.client.set_registered_model_alias(name, alias, version)
-        for key, value in {"promotion": alias, "promotion_reason": reason[:4000], **(figures or {})}.items():
+        for key, value in {TAG_PROMOTION: alias, TAG_REASON: reason[:4000], **(figures or {})}.items():
             self.client.set_model_version_tag(name, version, key, value)
         if self.parent_id:
             log_batch(self.client, self.parent_id, tags={"registered_model": f"{name}/{version}", "alias": alias})

@@ -161,6 +161,22 @@ def test_champion_moves_only_on_evidence(local_ray, store, capsys) -> None:
     assert point["alias"] == "champion" and point["promotion_reason"].endswith("(policy point)")
 
 
+def test_a_resumed_search_keeps_the_version_it_registered(store) -> None:
+    """Resumed after it had ended, a search finds the same best trial: it logs no second model
+    and registers no second version of it; the summary names the version it kept."""
+    args = ["sign", "--name", "resumed", "--model-name", "resume-test", "--backend", "optuna"]
+    first = _search(store, *args)
+    again = _search(store, *args, "--resume")
+    assert again["parent_run_id"] == first["parent_run_id"]
+    assert (again["model_version"], again["alias"]) == (first["model_version"], "champion")
+    assert again["promotion_reason"].startswith("kept: registered by this search before the resume")
+    client = MlflowClient()
+    assert [str(v.version) for v in client.search_model_versions("name = 'resume-test'")] == [first["model_version"]]
+    exp_id = client.get_run(first["parent_run_id"]).info.experiment_id
+    logged = [m for m in client.search_logged_models([exp_id]) if m.source_run_id == first["parent_run_id"]]
+    assert len(logged) == 1
+
+
 @pytest.fixture(scope="module")
 def predict_model(local_ray, store) -> dict:
     """A sign model registered as `predict-test`: what the predict / promote / models tests use."""
