@@ -94,8 +94,11 @@ def test_a_trial_run_shows_its_result_and_keeps_its_curve_apart(tmp_path, monkey
     settings = TrackingSettings(tracking_uri=f"sqlite:///{tmp_path / 'mlruns.db'}")
     tracker = MlflowTracker(settings, connect(settings), "curves")
     tracker.on_search_start(exp.model_copy(update={"metric": "val_roc_auc", "mode": "max"}), data, "s", tmp_path, False)
-    curve = [0.80, 0.90, 0.95]
-    history = [{"epoch": e + 1.0, "val_loss": 0.5 - 0.1 * (e == 1), "val_roc_auc": v} for e, v in enumerate(curve)]
+    losses, curve = [0.5, 0.4, 0.45], [0.80, 0.90, 0.95]  # epoch 2 has the lowest loss: the kept one
+    history = [
+        {"epoch": e + 1.0, "val_loss": loss, "val_roc_auc": v}
+        for e, (loss, v) in enumerate(zip(losses, curve, strict=True))
+    ]
     kept = {"val_loss": 0.4, "val_roc_auc": 0.90, "best_epoch": 2.0, "epochs_run": 3.0}
     tracker.on_trial_end(TrialRecord("t1", {"lr": 0.01}, TrainConfig(), "finished", metrics=kept, history=history))
 
