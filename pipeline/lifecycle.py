@@ -11,10 +11,10 @@ from typing import Any
 
 from pipeline.baseline import BASELINE_PARAMS, logistic_baseline
 from pipeline.model_io import ModelPackage
-from pipeline.registry import TAG_BEST_TRIAL, register_and_promote, registered_before
+from pipeline.registry import register_and_promote, registered_before
 from pipeline.settings import TrackingSettings
 from pipeline.summary import PipelineSummary, test_and_lift_intervals
-from pipeline.tracker import MlflowTracker
+from pipeline.tracker import TAG_BEST_TRIAL, MlflowTracker
 from pipeline.tracking import check_server, connect, numeric
 from search import ExperimentConfig, SearchResult, TrialRecord, run_search
 from search.driver import check_backend
@@ -96,7 +96,7 @@ def run_pipeline(
                 )
                 model_name = opts.model_name or settings.model_name(exp.name)
                 kept = registered_before(tracker, model_name, best.trial_id) if opts.resume and opts.register else None
-                model_uri = tracker.log_model(package, Path(tmp)) if kept is None else ""
+                model_uri = "" if kept else tracker.log_model(package, Path(tmp), best.trial_id, reuse=opts.resume)
                 summary.test_intervals, summary.lift_intervals = intervals.result()
                 tracker.log_results(summary.parent_metrics(), summary.parent_tags())
                 summary.promotion = kept

@@ -29,12 +29,10 @@ from pipeline.gate import (
 )
 from pipeline.model_io import ModelPackage
 from pipeline.settings import TrackingSettings
-from pipeline.tracker import TAG_PROMOTION, TAG_REASON, MlflowTracker
+from pipeline.tracker import TAG_BEST_TRIAL, TAG_PROMOTION, TAG_REASON, MlflowTracker
 from tunefleet.bundle import ModelBundle
 from tunefleet.errors import TunefleetError, first_line
 from tunefleet.evaluation import SplitScores
-
-TAG_BEST_TRIAL = "best_trial_id"  # on a registered version: the trial whose model it is
 
 
 @dataclass

@@ -33,6 +33,7 @@ TAG_PARAMS = "tunefleet.params"  # the sampled params (JSON), what --warm-start 
 TAG_OBJECTIVE = "tunefleet.objective."  # + metric name: the value TPE was told
 CURVE = "epoch/"  # + metric name: a trial's per-epoch curve (the plain name holds its result)
 TAG_PROMOTION, TAG_REASON = "promotion", "promotion_reason"  # on a version: its alias when gated, and why
+TAG_BEST_TRIAL = "best_trial_id"  # on a logged model and its versions: the trial whose model it is
 RUN_STATUS = {"finished": "FINISHED", "stopped": "FINISHED", "failed": "FAILED"}
 
 
@@ -150,10 +151,21 @@ class MlflowTracker:
         for path in paths:
             self.client.log_artifact(self.parent_id, str(path), artifact_path="plots")
 
-    def log_model(self, package: ModelPackage, workdir: Path) -> str:
-        """The bundle as an MLflow pyfunc ("models from code") on the parent run; its ``models:/`` URI."""
+    def log_model(self, package: ModelPackage, workdir: Path, trial_id: str, reuse: bool = False) -> str:
+        """The bundle as an MLflow pyfunc ("models from code") on the parent run; its ``models:/`` URI.
+
+        ``reuse`` (a resumed search): the model this parent run logged for the same trial
+        before, if there is one, instead of a second copy of it.
+        """
         import mlflow
 
+        earlier = [
+            m
+            for m in (self.client.search_logged_models([self.experiment_id]) if reuse else [])
+            if m.source_run_id == self.parent_id and (m.tags or {}).get(TAG_BEST_TRIAL) == trial_id
+        ]
+        if earlier:
+            return f"models:/{earlier[0].model_id}"
         bundle_dir = package.bundle.save(workdir / "bundle")
         with mlflow.start_run(run_id=self.parent_id), known_requirements():
             info = mlflow.pyfunc.log_model(
@@ -165,6 +177,7 @@ class MlflowTracker:
                 input_example=package.example,
                 pip_requirements=pinned_requirements(),
                 metadata=package.metadata(),
+                tags={TAG_BEST_TRIAL: trial_id},
             )
         return str(info.model_uri)
 

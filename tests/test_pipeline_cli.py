@@ -175,6 +175,13 @@ def test_a_resumed_search_keeps_the_version_it_registered(store) -> None:
     exp_id = client.get_run(first["parent_run_id"]).info.experiment_id
     logged = [m for m in client.search_logged_models([exp_id]) if m.source_run_id == first["parent_run_id"]]
     assert len(logged) == 1
+    # logged, not registered (--no-register), then resumed to register: the model logged before is registered
+    args = ["sign", "--name", "resumed-later", "--model-name", "resume-later", "--backend", "optuna"]
+    unregistered = _search(store, *args, "--no-register")
+    registered = _search(store, *args, "--resume")
+    assert unregistered["model_version"] is None and registered["model_version"] == "1"
+    logged = [m for m in client.search_logged_models([exp_id]) if m.source_run_id == registered["parent_run_id"]]
+    assert len(logged) == 1 and client.get_model_version("resume-later", "1").source == f"models:/{logged[0].model_id}"
 
 
 @pytest.fixture(scope="module")
