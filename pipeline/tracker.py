@@ -159,13 +159,8 @@ class MlflowTracker:
         """
         import mlflow
 
-        earlier = [
-            m
-            for m in (self.client.search_logged_models([self.experiment_id]) if reuse else [])
-            if m.source_run_id == self.parent_id and (m.tags or {}).get(TAG_BEST_TRIAL) == trial_id
-        ]
-        if earlier:
-            return f"models:/{earlier[0].model_id}"
+        if reuse and (earlier := self._logged_model(trial_id)):
+            return earlier
         bundle_dir = package.bundle.save(workdir / "bundle")
         with mlflow.start_run(run_id=self.parent_id), known_requirements():
             info = mlflow.pyfunc.log_model(
@@ -243,6 +238,13 @@ class MlflowTracker:
             self.experiment_id, run_name=name, tags={"mlflow.parentRunId": self.parent_id, TAG_ROLE: role, **tags}
         )
         return str(run.info.run_id)
+
+    def _logged_model(self, trial_id: str) -> str | None:
+        """The ``models:/`` URI of the model this parent run logged for ``trial_id``, if it logged one."""
+        for model in self.client.search_logged_models([self.experiment_id]):
+            if model.source_run_id == self.parent_id and (model.tags or {}).get(TAG_BEST_TRIAL) == trial_id:
+                return f"models:/{model.model_id}"
+        return None
 
     def _experiment(self, name: str) -> str:
         """Find or create the experiment, marked as model training for MLflow 3's UI."""
