@@ -94,14 +94,14 @@ def run_pipeline(
                     exp.mode,
                     summary.importance,
                 )
-                model_name = opts.model_name or settings.model_name(exp.name)
-                kept = registered_before(tracker, model_name, best.trial_id) if opts.resume and opts.register else None
-                model_uri = "" if kept else tracker.log_model(package, Path(tmp), best.trial_id, reuse=opts.resume)
+                # a resumed search reuses the model, and the gated version, it made for this trial before
+                model_uri = tracker.log_model(package, Path(tmp), best.trial_id, reuse=opts.resume)
                 summary.test_intervals, summary.lift_intervals = intervals.result()
                 tracker.log_results(summary.parent_metrics(), summary.parent_tags())
-                summary.promotion = kept
-                if opts.register and kept is None:  # while the plots still draw: it needs the logged model only
-                    summary.promotion = register_and_promote(
+                if opts.register:  # while the plots still draw: it needs the logged model only
+                    model_name = opts.model_name or settings.model_name(exp.name)
+                    kept = registered_before(tracker, model_name, best.trial_id) if opts.resume else None
+                    summary.promotion = kept or register_and_promote(
                         tracker, model_uri, package, model_name,
                         metric=summary.gate_metric(), mode=exp.mode, test=test, split_hash=data.split_hash,
                         extra_tags={"dataset": exp.name, TAG_BEST_TRIAL: best.trial_id},
