@@ -164,13 +164,14 @@ def test_a_killed_drivers_journal_lock_does_not_block_the_resume(tmp_path, monke
     assert len(study.trials) == 2  # the first driver's trial is still there (marked failed) and a new one
 
 
-def test_a_batch_of_study_writes_is_synced_once_and_visible_at_once(tmp_path, monkeypatch) -> None:
-    """Asking configs writes the journal ~10 times each; in ``one_sync`` they reach the disk
-    with one fsync, and another reader sees every write before it."""
+def test_a_batch_of_study_writes_is_locked_and_synced_once_and_visible_at_once(tmp_path, monkeypatch) -> None:
+    """Asking configs writes the journal ~10 times each; in ``one_sync`` they take Optuna's
+    lock once, hold it through the batch, reach the disk with one fsync, and another reader
+    sees every write before it."""
     import os
 
     import optuna
-    from optuna.storages.journal import JournalFileBackend
+    from optuna.storages.journal import JournalFileBackend, JournalFileSymlinkLock
 
     from search.study import JOURNAL, one_sync, open_study
 
@@ -179,15 +180,34 @@ def test_a_batch_of_study_writes_is_synced_once_and_visible_at_once(tmp_path, mo
     synced: list[int] = []
     real_fsync = os.fsync
     monkeypatch.setattr(os, "fsync", lambda fd: (synced.append(fd), real_fsync(fd))[1])
+    locks: list[str] = []
+    real_acquire, real_release = JournalFileSymlinkLock.acquire, JournalFileSymlinkLock.release
+    monkeypatch.setattr(JournalFileSymlinkLock, "acquire", lambda self: (locks.append("+"), real_acquire(self))[1])
+    monkeypatch.setattr(JournalFileSymlinkLock, "release", lambda self: (locks.append("-"), real_release(self))[1])
+    lock = tmp_path / "batch" / (JOURNAL + ".lock")
     with one_sync(study):
         for _ in range(3):
             study.ask().suggest_float("lr", 1e-4, 1e-1, log=True)
-        assert synced == []
+        assert synced == [] and locks == ["+"] and lock.is_symlink()  # another writer waits for the batch
         reader = optuna.storages.JournalStorage(JournalFileBackend(str(tmp_path / "batch" / JOURNAL)))
         assert len(optuna.load_study(study_name="tunefleet", storage=reader).trials) == 3
-    assert len(synced) == 1
-    study.ask()  # outside a batch, Optuna's own fsync per write
-    assert len(synced) > 1
+    assert len(synced) == 1 and locks == ["+", "-"] and not lock.is_symlink()
+    study.ask()  # outside a batch, Optuna's own lock and fsync per write
+    assert len(synced) > 1 and len(locks) > 2
+
+
+def test_a_failed_batch_releases_the_journal_lock(tmp_path) -> None:
+    """A batch that raises (a cohort's record that cannot be saved) leaves no lock behind
+    for the resume to wait on."""
+    from search.study import JOURNAL, one_sync, open_study
+
+    exp = load_experiment("sign", overrides=[f"search.storage_path={tmp_path}"])
+    study = open_study(exp, tmp_path / "batch")
+    with pytest.raises(RuntimeError, match="mid-batch"), one_sync(study):
+        study.ask()
+        raise RuntimeError("mid-batch")
+    assert not (tmp_path / "batch" / (JOURNAL + ".lock")).is_symlink()
+    assert len(study.trials) == 1
 
 
 def test_a_record_is_saved_whole_or_not_at_all(tmp_path, monkeypatch) -> None:
