@@ -50,21 +50,22 @@ def run_pipeline(
     bad file or target column fails in about a second.
 
     What need not wait runs beside the main line: the store connects (MLflow's import,
-    seconds) while Ray starts, the baseline fits and the logging
-    steps' imports load while trials train; the test intervals' bootstrap runs while the
+    seconds) while Ray starts, and the parent run is made while the first cohorts train;
+    the baseline fits and the logging steps' imports load while trials train; the test intervals' bootstrap runs while the
     model is logged, and the plots draw while it is logged and registered.
     """
     started = time.perf_counter()
     check_server(settings)  # an unreachable server or cluster fails here, in milliseconds
     check_backend(exp, opts.address)
     with ThreadPoolExecutor(max_workers=3, thread_name_prefix="tunefleet") as pool:
-        tracker = MlflowTracker(settings, pool.submit(connect, settings), opts.experiment_name, opts.command)
+        client = pool.submit(connect, settings)
+        tracker = MlflowTracker(settings, client, opts.experiment_name, opts.command, beside=pool)
         baseline_job = pool.submit(logistic_baseline, exp, data)
         warm = _warm_start(tracker, exp, data, settings, opts) if opts.warm_start else ()
         with tracker.search_run():
             result = run_search(
                 exp, data=data, name=opts.name, resume=opts.resume, address=opts.address,
-                observers=[tracker, _Beside(pool)], progress=opts.progress, verbose=opts.verbose, warm=warm,
+                observers=[tracker, _Beside(pool, tracker)], progress=opts.progress, verbose=opts.verbose, warm=warm,
             )  # fmt: skip
             if opts.warm_start:
                 tracker.log_results({"warm_start_trials": float(len(warm))}, {"warm_start": "true"})
@@ -112,25 +113,26 @@ def run_pipeline(
 
 
 class _Beside:
-    """Starts :func:`_prepare_logging` once the search runs (after the tracker's own imports:
-    two threads importing parts of MLflow at once can meet a half-imported module)."""
+    """Starts :func:`_prepare_logging` once the search runs, after the tracker's start (its
+    imports: two threads importing parts of MLflow at once can meet a half-imported module)."""
 
-    def __init__(self, pool: ThreadPoolExecutor) -> None:
-        self.pool = pool
+    def __init__(self, pool: ThreadPoolExecutor, tracker: MlflowTracker) -> None:
+        self.pool, self.tracker = pool, tracker
 
     def on_search_start(self, *_: Any) -> None:
-        self.pool.submit(_prepare_logging)
+        self.pool.submit(_prepare_logging, self.tracker)
 
     def on_trial_end(self, record: TrialRecord) -> None:
         pass
 
 
-def _prepare_logging() -> None:
-    """Pay, while trials train, the imports that drawing the plots and logging the model
-    first pay: matplotlib (1.4 s) and MLflow's pyfunc flavour. Both sat on the critical
-    path after the search."""
+def _prepare_logging(tracker: MlflowTracker) -> None:
+    """Pay, while trials train and after the tracker's start, the imports that drawing the
+    plots and logging the model first pay: matplotlib (1.4 s) and MLflow's pyfunc flavour.
+    Both sat on the critical path after the search."""
     import importlib
 
+    tracker.started()
     importlib.import_module("pipeline.plots")
     importlib.import_module("mlflow.pyfunc")
 

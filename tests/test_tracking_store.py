@@ -109,3 +109,68 @@ def test_a_trial_run_shows_its_result_and_keeps_its_curve_apart(tmp_path, monkey
     points = client.get_metric_history(child.info.run_id, CURVE + "val_roc_auc")
     assert sorted((m.step, m.value) for m in points) == [(1, 0.80), (2, 0.90), (3, 0.95)]
     assert [m.step for m in client.get_metric_history(child.info.run_id, "val_roc_auc")] == [0]
+
+
+def test_the_parent_run_is_made_beside_the_search_and_the_first_trial_waits_for_it(tmp_path, monkeypatch) -> None:
+    """With an executor, ``on_search_start`` returns while the store still connects (the cohorts
+    start meanwhile); the first trial's child run waits for the parent and lands under it."""
+    import threading
+    from concurrent.futures import ThreadPoolExecutor
+
+    from mlflow import MlflowClient
+
+    from pipeline.settings import TrackingSettings
+    from pipeline.tracker import MlflowTracker
+    from pipeline.tracking import connect
+    from search.result import TrialRecord
+    from search.spec import load_experiment
+    from tunefleet.train_config import TrainConfig
+
+    monkeypatch.chdir(tmp_path)
+    exp = load_experiment("sign", smoke=True)
+    data = exp.load()
+    settings = TrackingSettings(tracking_uri=f"sqlite:///{tmp_path / 'mlruns.db'}")
+    connected = threading.Event()
+
+    def slow_connect() -> object:
+        connected.wait(timeout=30)
+        return connect(settings)
+
+    with ThreadPoolExecutor(2) as pool:
+        tracker = MlflowTracker(settings, pool.submit(slow_connect), "beside", beside=pool)
+        with tracker.search_run():
+            tracker.on_search_start(exp, data, "s", tmp_path, False)  # returns with the store not connected
+            assert tracker._starting is not None and not tracker._starting.done()
+            connected.set()
+            tracker.on_trial_end(TrialRecord("t1", {"lr": 0.01}, TrainConfig(), "finished", {"val_loss": 0.3}))
+    client = MlflowClient(settings.tracking_uri)
+    parent = client.get_run(tracker.parent_id)
+    assert parent.info.status == "FINISHED" and parent.data.tags["tunefleet.role"] == "search"
+    children = client.search_runs([tracker.experiment_id], f"tags.`mlflow.parentRunId` = '{tracker.parent_id}'")
+    assert [c.data.tags["tunefleet.trial_id"] for c in children] == ["t1"]
+
+
+def test_a_start_that_failed_beside_the_search_fails_the_first_trial_once(tmp_path, monkeypatch) -> None:
+    """The start's error reaches the search at the first trial's end, as it is, and the
+    tracker's end adds no second error (there is no parent run to end)."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from pipeline.settings import TrackingSettings
+    from pipeline.tracker import MlflowTracker
+    from search.result import TrialRecord
+    from search.spec import load_experiment
+    from tunefleet.train_config import TrainConfig
+
+    monkeypatch.chdir(tmp_path)
+    exp = load_experiment("sign", smoke=True)
+    data = exp.load()
+    settings = TrackingSettings(tracking_uri=f"sqlite:///{tmp_path / 'mlruns.db'}")
+
+    def no_store() -> object:
+        raise ConnectionError("the tracking store is gone")
+
+    with ThreadPoolExecutor(2) as pool:
+        tracker = MlflowTracker(settings, pool.submit(no_store), "beside", beside=pool)
+        with pytest.raises(ConnectionError, match="store is gone"), tracker.search_run():
+            tracker.on_search_start(exp, data, "s", tmp_path, False)
+            tracker.on_trial_end(TrialRecord("t1", {"lr": 0.01}, TrainConfig(), "finished", {"val_loss": 0.3}))
