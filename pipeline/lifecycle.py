@@ -16,10 +16,10 @@ from pipeline.settings import TrackingSettings
 from pipeline.summary import PipelineSummary, test_and_lift_intervals
 from pipeline.tracker import TAG_BEST_TRIAL, MlflowTracker
 from pipeline.tracking import check_server, connect, numeric
+from pipeline.warm_start import warm_start
 from search import ExperimentConfig, SearchResult, TrialRecord, run_search
 from search.driver import check_backend
 from search.importance import importances
-from search.warm import warm_trials
 from tunefleet.errors import TunefleetError
 from tunefleet.evaluation import SplitScores
 from tunefleet.splits import PreparedData
@@ -51,17 +51,18 @@ def run_pipeline(
 
     What need not wait runs beside the main line: the store connects (MLflow's import,
     seconds) while Ray starts, and the parent run is made while the first cohorts train;
-    the baseline fits and the logging steps' imports load while trials train; the test intervals' bootstrap runs while the
-    model is logged, and the plots draw while it is logged and registered.
+    the baseline fits and the logging steps' imports load while trials train; the test
+    intervals' bootstrap runs while the model is logged, and the plots draw while it is
+    logged and registered.
     """
     started = time.perf_counter()
     check_server(settings)  # an unreachable server or cluster fails here, in milliseconds
     check_backend(exp, opts.address)
     with ThreadPoolExecutor(max_workers=3, thread_name_prefix="tunefleet") as pool:
-        client = pool.submit(connect, settings)
-        tracker = MlflowTracker(settings, client, opts.experiment_name, opts.command, beside=pool)
+        client, experiment = pool.submit(connect, settings), opts.experiment_name or settings.experiment_name(exp.name)
+        tracker = MlflowTracker(settings, client, experiment, opts.command, beside=pool)
         baseline_job = pool.submit(logistic_baseline, exp, data)
-        warm = _warm_start(tracker, exp, data, settings, opts) if opts.warm_start else ()
+        warm = warm_start(tracker.client, exp, data, experiment) if opts.warm_start else ()
         with tracker.search_run():
             result = run_search(
                 exp, data=data, name=opts.name, resume=opts.resume, address=opts.address,
@@ -135,22 +136,6 @@ def _prepare_logging(tracker: MlflowTracker) -> None:
     tracker.started()
     importlib.import_module("pipeline.plots")
     importlib.import_module("mlflow.pyfunc")
-
-
-def _warm_start(
-    tracker: MlflowTracker, exp: ExperimentConfig, data: PreparedData, settings: TrackingSettings, opts: RunOptions
-) -> tuple[Any, ...]:
-    """Earlier searches' finished trials of this dataset and split, as TPE's starting knowledge (one line says how many)."""
-    name = opts.experiment_name or settings.experiment_name(exp.name)
-    candidates, searches = tracker.earlier_trials(name, exp.name, data.split_hash, exp.metric)
-    trials, dropped = warm_trials(exp, data.task, candidates)
-    note = f"; {dropped} dropped: the current space cannot produce them" if dropped else ""
-    print(
-        f"warm start: {len(trials)} finished trials from {searches} earlier searches of {exp.name} "
-        f"on split {data.split_hash}{note}",
-        flush=True,
-    )
-    return tuple(trials)
 
 
 def _best_and_test(result: SearchResult, parent_id: str) -> tuple[TrialRecord, SplitScores]:

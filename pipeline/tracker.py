@@ -90,18 +90,15 @@ class MlflowTracker:
         self._end("FINISHED")
 
     def _end(self, status: str) -> None:
-        if self._starting is not None and self._starting.exception() is not None:
-            return  # no parent run to end: the search failed on the start's error
-        if self.parent_id:
+        failed_start = self._starting is not None and self._starting.exception() is not None  # made no parent
+        if not failed_start and self.parent_id:
             self.client.set_terminated(self.parent_id, status=status)
 
     def on_search_start(self, exp: ExperimentConfig, data: PreparedData, name: str, path: Path, resumed: bool) -> None:
-        """Find or make the experiment and the parent run (a resumed search's own), and log the search's settings.
+        """Find or make the experiment and the parent run (a resumed search's own); log the settings.
 
-        With an executor (``beside``), this runs there and returns at once: MLflow's
-        import and store take 1.5-2 CPU-s of the connect, and the search's cohorts waited
-        for them before they could start, with every slot idle.
-        """
+        With an executor (``beside``) this runs there and returns at once: the cohorts waited,
+        every slot idle, for MLflow's import and store (1.5-2 CPU-s of the connect)."""
         self.experiment_name = self.experiment_name or self.settings.experiment_name(exp.name)
         if self._beside is None:
             self._start(exp, data, name, path, resumed)
@@ -240,32 +237,6 @@ class MlflowTracker:
             self.client.set_model_version_tag(name, version, key, value)
         if self.parent_id:
             log_batch(self.client, self.parent_id, tags={"registered_model": f"{name}/{version}", "alias": alias})
-
-    # -- reading back --------------------------------------------------------------------
-    def earlier_trials(
-        self, experiment_name: str, dataset: str, split_hash: str, metric: str
-    ) -> tuple[list[tuple[dict[str, Any], float]], int]:
-        """Finished trials (sampled params, ``metric``) of earlier searches of this dataset and split, and how many searches."""
-        found = self.client.get_experiment_by_name(experiment_name)
-        if found is None:
-            return [], 0
-        parents = self.client.search_runs(
-            [found.experiment_id],
-            f"tags.`{TAG_ROLE}` = 'search' and tags.dataset = '{dataset}' and tags.split_hash = '{split_hash}'",
-            max_results=1000,
-        )
-        out = []
-        for parent in parents:
-            children = self.client.search_runs(
-                [found.experiment_id],
-                f"tags.`mlflow.parentRunId` = '{parent.info.run_id}' and tags.`{TAG_STATUS}` = 'finished'",
-                max_results=10000,
-            )
-            for child in children:
-                tags = child.data.tags
-                if TAG_PARAMS in tags and TAG_OBJECTIVE + metric in tags:
-                    out.append((json.loads(tags[TAG_PARAMS]), float(tags[TAG_OBJECTIVE + metric])))
-        return out, len(parents)
 
     # -- helpers -------------------------------------------------------------------------
     def _child(self, name: str, role: str, tags: Mapping[str, str]) -> str:
