@@ -5,12 +5,14 @@ from __future__ import annotations
 import tempfile
 import time
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import closing
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from pipeline.baseline import BASELINE_PARAMS, logistic_baseline
 from pipeline.model_io import ModelPackage
+from pipeline.plots import FigureData, FigureProcess
 from pipeline.registry import register_and_promote, registered_before
 from pipeline.settings import TrackingSettings
 from pipeline.summary import PipelineSummary, test_and_lift_intervals
@@ -51,9 +53,9 @@ def run_pipeline(
 
     What need not wait runs beside the main line: the store connects (MLflow's import,
     seconds) while Ray starts, and the parent run is made while the first cohorts train;
-    the baseline fits and the logging steps' imports load while trials train; the test
-    intervals' bootstrap runs while the model is logged, and the plots draw while it is
-    logged and registered.
+    the baseline fits, the model log's imports load and the figures' child process imports
+    matplotlib while trials train; the test intervals' bootstrap runs while the model is
+    logged, and the figures draw in that child while it is logged and registered.
     """
     started = time.perf_counter()
     check_server(settings)  # an unreachable server or cluster fails here, in milliseconds
@@ -63,10 +65,10 @@ def run_pipeline(
         tracker = MlflowTracker(settings, client, experiment, opts.command, beside=pool)
         baseline_job = pool.submit(logistic_baseline, exp, data)
         warm = warm_start(tracker.client, exp, data, experiment) if opts.warm_start else ()
-        with tracker.search_run():
+        with tracker.search_run(), closing(_Beside(pool, tracker, opts.verbose)) as beside:
             result = run_search(
                 exp, data=data, name=opts.name, resume=opts.resume, address=opts.address,
-                observers=[tracker, _Beside(pool, tracker)], progress=opts.progress, verbose=opts.verbose, warm=warm,
+                observers=[tracker, beside], progress=opts.progress, verbose=opts.verbose, warm=warm,
             )  # fmt: skip
             if opts.warm_start:
                 tracker.log_results({"warm_start_trials": float(len(warm))}, {"warm_start": "true"})
@@ -77,30 +79,21 @@ def run_pipeline(
             summary.baseline_metrics = baseline.metrics
             tracker.log_baseline(summary.baseline_metrics, BASELINE_PARAMS)
             best, test = _best_and_test(result, tracker.parent_id)  # the one use of the test split
-            summary.record_best(best.trial_id, best.config.model_dump(mode="json"))
-            summary.val_metrics = {k: v for k, v in numeric(best.metrics).items() if k.startswith("val_")}
-            summary.test_metrics = test.metrics()
-            intervals = pool.submit(test_and_lift_intervals, test, baseline, exp.search.seed)
-            summary.importance, summary.importance_note = importances(exp, data.task, result.trials)
-            package = ModelPackage.of(test, exp.dataset.options.get("target"))
             with tempfile.TemporaryDirectory() as tmp:
-                from pipeline import plots  # imported beside the search by _prepare_logging
-
-                figures = pool.submit(
-                    plots.make_all,
-                    Path(tmp) / "plots",
-                    result.trials,
-                    best,
-                    test,
-                    exp.metric,
-                    exp.mode,
-                    summary.importance,
-                )
+                figures = beside.figures()  # drawn in a child, beside the steps below
+                figures.draw(Path(tmp) / "plots", FigureData.of(result.trials, best, test, exp.metric, exp.mode))
+                summary.record_best(best.trial_id, best.config.model_dump(mode="json"))
+                summary.val_metrics = {k: v for k, v in numeric(best.metrics).items() if k.startswith("val_")}
+                summary.test_metrics = test.metrics()
+                intervals = pool.submit(test_and_lift_intervals, test, baseline, exp.search.seed)
+                summary.importance, summary.importance_note = importances(exp, data.task, result.trials)
+                figures.rank(summary.importance)
+                package = ModelPackage.of(test, exp.dataset.options.get("target"))
                 # a resumed search reuses the model, and the gated version, it made for this trial before
                 model_uri = tracker.log_model(package, Path(tmp), best.trial_id, reuse=opts.resume)
                 summary.test_intervals, summary.lift_intervals = intervals.result()
                 tracker.log_results(summary.parent_metrics(), summary.parent_tags())
-                if opts.register:  # while the plots still draw: it needs the logged model only
+                if opts.register:  # while the figures still draw: it needs the logged model only
                     model_name = opts.model_name or settings.model_name(exp.name)
                     kept = registered_before(tracker, model_name, best.trial_id) if opts.resume else None
                     summary.promotion = kept or register_and_promote(
@@ -108,33 +101,43 @@ def run_pipeline(
                         metric=summary.gate_metric(), mode=exp.mode, test=test, split_hash=data.split_hash,
                         extra_tags={"dataset": exp.name, TAG_BEST_TRIAL: best.trial_id},
                     )  # fmt: skip
-                tracker.log_plots(figures.result())
+                tracker.log_plots(figures.paths())
     summary.wall_seconds = time.perf_counter() - started
     return summary
 
 
 class _Beside:
-    """Starts :func:`_prepare_logging` once the search runs, after the tracker's start (its
-    imports: two threads importing parts of MLflow at once can meet a half-imported module)."""
+    """What starts once the search runs, beside it: the figures' child process (it imports
+    matplotlib while the trials train) and, after the tracker's start, the imports the model's
+    log first pays (two threads importing parts of MLflow at once can meet a half-imported module)."""
 
-    def __init__(self, pool: ThreadPoolExecutor, tracker: MlflowTracker) -> None:
-        self.pool, self.tracker = pool, tracker
+    def __init__(self, pool: ThreadPoolExecutor, tracker: MlflowTracker, verbose: bool) -> None:
+        self.pool, self.tracker, self.verbose = pool, tracker, verbose
+        self._figures: FigureProcess | None = None
 
     def on_search_start(self, *_: Any) -> None:
+        self.figures()
         self.pool.submit(_prepare_logging, self.tracker)
 
     def on_trial_end(self, record: TrialRecord) -> None:
         pass
 
+    def figures(self) -> FigureProcess:
+        if self._figures is None:
+            self._figures = FigureProcess(self.verbose)
+        return self._figures
+
+    def close(self) -> None:
+        if self._figures is not None:
+            self._figures.close()
+
 
 def _prepare_logging(tracker: MlflowTracker) -> None:
-    """Pay, while trials train and after the tracker's start, the imports that drawing the
-    plots and logging the model first pay: matplotlib (1.4 s) and MLflow's pyfunc flavour.
-    Both sat on the critical path after the search."""
+    """Pay, while trials train and after the tracker's start, the import that logging the model
+    first pays: MLflow's pyfunc flavour. It sat on the critical path after the search."""
     import importlib
 
     tracker.started()
-    importlib.import_module("pipeline.plots")
     importlib.import_module("mlflow.pyfunc")
 
 

@@ -1,181 +1,143 @@
-"""PNG figures logged on the parent run: curves, ROC/PR with the chosen threshold,
-confusion matrix, calibration, optimization history and parallel coordinates."""
+"""The search's figures, on the driver's side: their numbers, and the child process that draws them.
+
+The drawing (:mod:`pipeline.figures`) runs in a child started with the search: it
+imports matplotlib while the trials train, and draws on a core of its own while the
+driver tests, logs and registers the chosen model. The driver's interpreter lock is the
+32-trial search's critical path after its last cohort (the child runs, the steps after
+the search), and in the driver the figures took ~1.1 CPU-s of it, matplotlib's import
+another ~0.5.
+
+This module imports numpy only: the child reads :class:`FigureData` from it.
+"""
 
 from __future__ import annotations
 
-import json
 import math
+import pickle
+import subprocess
+import sys
+import tempfile
+from dataclasses import dataclass
 from pathlib import Path
+from typing import IO, TYPE_CHECKING, Any
 
-import matplotlib
-
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt
 import numpy as np
 
-from search.result import TrialRecord
-from tunefleet.evaluation import SplitScores
-from tunefleet.metrics import better
+from tunefleet.errors import TunefleetError, last_line
+
+if TYPE_CHECKING:
+    from search.result import TrialRecord
+    from tunefleet.evaluation import SplitScores
+
+Ranking = dict[str, dict[str, float]]  # importance evaluator -> hyperparameter -> share
 
 
-def _save(fig: plt.Figure, path: Path) -> Path:
-    fig.tight_layout()
-    fig.savefig(path, dpi=90)
-    plt.close(fig)
-    return path
+@dataclass(frozen=True)
+class TrialPoint:
+    """What the history and parallel-coordinates figures read of one trial."""
+
+    value: float  # the search metric (NaN: failed)
+    status: str
+    params: dict[str, Any]
 
 
-def curves(best: TrialRecord, metric: str, out: Path) -> Path:
-    epochs = [row["epoch"] for row in best.history]
-    fig, (a, b) = plt.subplots(1, 2, figsize=(10, 4))
-    a.plot(epochs, [r.get("train_loss", math.nan) for r in best.history], label="train loss")
-    a.plot(epochs, [r.get("val_loss", math.nan) for r in best.history], label="validation loss")
-    a.axvline(best.metrics.get("best_epoch", math.nan), color="grey", ls="--", label="kept epoch")
-    a.set(xlabel="epoch", ylabel="loss", title=f"best trial {best.trial_id}")
-    a.legend()
-    b.plot(epochs, [r.get(metric, math.nan) for r in best.history], color="C2")
-    b.set(xlabel="epoch", ylabel=metric, title=f"{metric} per epoch")
-    return _save(fig, out / "curves.png")
+@dataclass(frozen=True)
+class FigureData:
+    """Every number the figures show, picklable with numpy alone; the test split's as scored once."""
 
+    metric: str
+    mode: str
+    best_id: str
+    best_epoch: float
+    history: list[dict[str, float]]  # the best trial's epoch rows
+    trials: list[TrialPoint]
+    y: np.ndarray  # test codes
+    proba: np.ndarray  # test probabilities, a column per class
+    confusion: np.ndarray  # rows true, columns predicted
+    labels: tuple[str, ...]
+    roc: tuple[np.ndarray, np.ndarray] | None  # (false positive rate, true positive rate); binary only
+    pr: tuple[np.ndarray, np.ndarray] | None  # (recall, precision); binary only
+    threshold: float | None  # the bundle's decision threshold; binary only
 
-def roc_pr(y: np.ndarray, prob: np.ndarray, threshold: float, out: Path) -> list[Path]:
-    from sklearn.metrics import precision_recall_curve, roc_curve
+    @classmethod
+    def of(cls, trials: list[TrialRecord], best: TrialRecord, test: SplitScores, metric: str, mode: str) -> FigureData:
+        bundle = test.bundle
+        roc = pr = None
+        if bundle.task == "binary":
+            from sklearn.metrics import precision_recall_curve, roc_curve  # loaded in the driver already
 
-    fpr, tpr, roc_t = roc_curve(y, prob)
-    pre, rec, pr_t = precision_recall_curve(y, prob)
-    pred = prob >= threshold
-    at_tpr = float(np.mean(pred[y == 1])) if (y == 1).any() else math.nan
-    at_fpr = float(np.mean(pred[y == 0])) if (y == 0).any() else math.nan
-    at_pre = float(np.mean(y[pred])) if pred.any() else math.nan
-    fig, ax = plt.subplots(figsize=(5, 5))
-    ax.plot(fpr, tpr)
-    ax.plot([0, 1], [0, 1], color="grey", ls=":")
-    ax.scatter([at_fpr], [at_tpr], color="red", zorder=3, label=f"threshold {threshold:.3f}")
-    ax.set(xlabel="false positive rate", ylabel="true positive rate", title="ROC (test)")
-    ax.legend()
-    paths = [_save(fig, out / "roc.png")]
-    fig, ax = plt.subplots(figsize=(5, 5))
-    ax.plot(rec, pre)
-    ax.scatter([at_tpr], [at_pre], color="red", zorder=3, label=f"threshold {threshold:.3f}")
-    ax.set(xlabel="recall", ylabel="precision", title="precision-recall (test)")
-    ax.legend()
-    paths.append(_save(fig, out / "precision_recall.png"))
-    del roc_t, pr_t
-    return paths
-
-
-def confusion(cm: np.ndarray, labels: tuple, out: Path) -> Path:
-    fig, ax = plt.subplots(figsize=(max(4, len(labels) * 0.6), max(4, len(labels) * 0.6)))
-    ax.imshow(cm, cmap="Blues")
-    ax.set(
-        xticks=range(len(labels)),
-        yticks=range(len(labels)),
-        xticklabels=[str(x) for x in labels],
-        yticklabels=[str(x) for x in labels],
-        xlabel="predicted",
-        ylabel="true",
-        title="confusion matrix (test)",
-    )
-    for (i, j), v in np.ndenumerate(cm):
-        ax.text(j, i, str(v), ha="center", va="center", color="black" if v < cm.max() / 2 else "white")
-    return _save(fig, out / "confusion_matrix.png")
-
-
-def calibration(y: np.ndarray, proba: np.ndarray, out: Path, bins: int = 10) -> Path:
-    """Reliability diagram: positive-class probability (binary) or top-class confidence."""
-    if proba.shape[1] == 2:
-        conf, hit, label = proba[:, 1], (y == 1).astype(float), "P(positive)"
-    else:
-        conf, hit, label = proba.max(axis=1), (proba.argmax(axis=1) == y).astype(float), "top-class confidence"
-    edges = np.linspace(0, 1, bins + 1)
-    idx = np.clip(np.digitize(conf, edges) - 1, 0, bins - 1)
-    xs = [conf[idx == b].mean() for b in range(bins) if (idx == b).any()]
-    ys = [hit[idx == b].mean() for b in range(bins) if (idx == b).any()]
-    fig, ax = plt.subplots(figsize=(5, 5))
-    ax.plot([0, 1], [0, 1], color="grey", ls=":")
-    ax.plot(xs, ys, marker="o")
-    ax.set(xlabel=label, ylabel="observed frequency", title="calibration (test)")
-    return _save(fig, out / "calibration.png")
-
-
-def optimization_history(trials: list[TrialRecord], metric: str, mode: str, out: Path) -> Path:
-    values = [t.metric(metric) for t in trials]
-    best, running = math.nan, []
-    for v in values:
-        if better(v, best, mode):
-            best = v
-        running.append(best)
-    fig, ax = plt.subplots(figsize=(7, 4))
-    colors = ["C0" if t.status == "finished" else "C1" if t.status == "stopped" else "C3" for t in trials]
-    ax.scatter(range(1, len(values) + 1), values, c=colors, s=18, label="trial (orange: stopped early)")
-    ax.plot(range(1, len(values) + 1), running, color="black", label="best so far")
-    ax.set(xlabel="trial", ylabel=metric, title="optimization history")
-    ax.legend()
-    return _save(fig, out / "optimization_history.png")
-
-
-def parallel_coordinates(trials: list[TrialRecord], metric: str, out: Path) -> Path:
-    keys = ["lr", "batch_size", "n_layers", "epochs", "weight_decay", metric]
-    rows = []
-    for t in trials:
-        v = t.metric(metric)
-        if math.isnan(v):
-            continue
-        rows.append(
-            [
-                math.log10(t.params["lr"]),
-                t.params["batch_size"],
-                t.params.get("n_layers", 0),
-                t.params["epochs"],
-                math.log10(t.params["weight_decay"]),
-                v,
-            ]
+            fpr, tpr, _ = roc_curve(test.y, test.proba[:, 1])
+            precision, recall, _ = precision_recall_curve(test.y, test.proba[:, 1])
+            roc, pr = (fpr, tpr), (recall, precision)
+        return cls(
+            metric=metric,
+            mode=mode,
+            best_id=best.trial_id,
+            best_epoch=float(best.metrics.get("best_epoch", math.nan)),
+            history=list(best.history),
+            trials=[TrialPoint(t.metric(metric), t.status, dict(t.params)) for t in trials],
+            y=test.y,
+            proba=test.proba,
+            confusion=test.confusion(),
+            labels=tuple(str(x) for x in bundle.class_labels),
+            roc=roc,
+            pr=pr,
+            threshold=bundle.decision_threshold if roc is not None else None,
         )
-    fig, ax = plt.subplots(figsize=(9, 4))
-    if rows:
-        arr = np.asarray(rows, dtype=float)
-        span = np.ptp(arr, axis=0)
-        norm = (arr - arr.min(axis=0)) / np.where(span > 0, span, 1)
-        cmap = plt.get_cmap("viridis")
-        for r in norm:
-            ax.plot(range(len(keys)), r, color=cmap(r[-1]), alpha=0.7)
-    ax.set_xticks(range(len(keys)), ["log10 lr", "batch", "layers", "epochs", "log10 wd", metric])
-    ax.set(title="hyperparameters vs metric (normalised; colour = metric)")
-    return _save(fig, out / "parallel_coordinates.png")
 
 
-def importance(ranked: dict[str, dict[str, float]], out: Path) -> Path:
-    """One bar chart per importance evaluator (shares of 1), and the same numbers as a JSON table."""
-    (out / "importance.json").write_text(json.dumps(ranked, indent=2))
-    fig, axes = plt.subplots(1, len(ranked), figsize=(5 * len(ranked), 3.5), squeeze=False)
-    for ax, (name, shares) in zip(axes[0], ranked.items(), strict=True):
-        items = sorted(shares.items(), key=lambda kv: kv[1])
-        ax.barh([k for k, _ in items], [v for _, v in items], color="tab:blue")
-        ax.set(title=f"hyperparameter importance ({name})", xlabel="share", xlim=(0, 1))
-    return _save(fig, out / "importance.png")
+class FigureProcess:
+    """The child that draws the figures (``python -m pipeline.figures``): started early, sent the
+    figures' numbers (:meth:`draw`), then the importance ranking (:meth:`rank`), and read once
+    for the files it made (:meth:`paths`)."""
 
+    def __init__(self, verbose: bool = False) -> None:
+        self._stderr: IO[bytes] = tempfile.TemporaryFile()  # noqa: SIM115 - closed by close()
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "pipeline.figures"],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=None if verbose else self._stderr,
+        )
 
-def make_all(
-    out: Path,
-    trials: list[TrialRecord],
-    best: TrialRecord,
-    test: SplitScores,
-    metric: str,
-    mode: str,
-    ranked: dict[str, dict[str, float]] | None = None,
-) -> list[Path]:
-    """Every plot of a search; the test-split plots read the probabilities scored once in ``test``."""
-    out.mkdir(parents=True, exist_ok=True)
-    bundle = test.bundle
-    paths = [
-        curves(best, metric, out),
-        confusion(test.confusion(), bundle.class_labels, out),
-        calibration(test.y, test.proba, out),
-        optimization_history(trials, metric, mode, out),
-        parallel_coordinates(trials, metric, out),
-    ]
-    if bundle.task == "binary":
-        paths += roc_pr(test.y, test.proba[:, 1], bundle.decision_threshold, out)
-    if ranked:
-        paths += [importance(ranked, out), out / "importance.json"]
-    return paths
+    def draw(self, out: Path, data: FigureData) -> None:
+        """The child draws these figures into ``out`` now."""
+        self._send((out, data))
+
+    def rank(self, ranked: Ranking | None) -> None:
+        """The child draws the importance figure (and writes its table) after the others."""
+        assert self.proc.stdin is not None
+        self._send(ranked)
+        self.proc.stdin.close()
+
+    def paths(self) -> list[Path]:
+        """Every file the child made (waits for it to end)."""
+        assert self.proc.stdin is not None and self.proc.stdout is not None
+        if not self.proc.stdin.closed:
+            self.rank(None)
+        answer = self.proc.stdout.read()
+        if self.proc.wait() != 0 or not answer:
+            self._failed()
+        paths: list[Path] = pickle.loads(answer)
+        return paths
+
+    def close(self) -> None:
+        """End the child if it still runs (the search failed before its figures), and its error file."""
+        if self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait()
+        self._stderr.close()
+
+    def _send(self, message: Any) -> None:
+        assert self.proc.stdin is not None
+        try:
+            pickle.dump(message, self.proc.stdin)
+            self.proc.stdin.flush()
+        except OSError:  # the child is gone: its error says why
+            self.proc.wait()
+            self._failed()
+
+    def _failed(self) -> None:
+        self._stderr.seek(0)
+        why = last_line(self._stderr.read().decode(errors="replace")) or f"exit code {self.proc.returncode}"
+        raise TunefleetError(f"drawing the search's figures failed: {why}; rerun with --verbose to see all of it")

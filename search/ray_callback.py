@@ -22,6 +22,7 @@ from search.ray_worker import CONFIG_KEY
 from search.result import SearchObserver, TrialRecord, tell_observers
 from search.spec import ExperimentConfig
 from tunefleet.config import is_uri
+from tunefleet.errors import last_line
 from tunefleet.train_config import TrainConfig
 
 
@@ -94,8 +95,8 @@ def make_record(
     }
     node_id = last.get("node_id")
     if error is not None:
-        text = str(error).strip().splitlines()
-        return TrialRecord(trial_id, params, config, "failed", metrics, [], node_id, text[-1] if text else "error")
+        why = last_line(str(error), limit=4000) or "error"
+        return TrialRecord(trial_id, params, config, "failed", metrics, [], node_id, why)
     bundle_dir = _checkpoint_dir(checkpoint) if last.get("done_training") else None
     if bundle_dir:
         history = json.loads((Path(bundle_dir) / "history.json").read_text())

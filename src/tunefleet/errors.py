@@ -33,3 +33,9 @@ def first_line(err: BaseException | str, limit: int = 200) -> str:
     text = str(err).strip()
     line = text.splitlines()[0] if text else (type(err).__name__ if isinstance(err, BaseException) else "")
     return line[:limit]
+
+
+def last_line(text: str, limit: int = 200) -> str:
+    """The last non-empty line of a traceback or a log (the error itself), cut to ``limit`` characters."""
+    lines = [line for line in text.strip().splitlines() if line.strip()]
+    return lines[-1].strip()[:limit] if lines else ""
