@@ -25,6 +25,8 @@ class GateSettings(StrictModel):
 
 
 class TrackingSettings(StrictModel):
+    """conf/tracking.yaml, typed once: the store, names, aliases, what each trial's run charts, the gate."""
+
     tracking_uri: str = "sqlite:///mlruns.db"
     artifact_location: str = "mlartifacts"
     experiment_prefix: str = "tunefleet-"
@@ -32,6 +34,14 @@ class TrackingSettings(StrictModel):
     champion_alias: str = "champion"
     challenger_alias: str = "challenger"
     registry: GateSettings = GateSettings()
+    # Which metrics each trial's run charts per epoch (its results are logged either way):
+    # main: the train and validation losses and the search's metric; all: every metric of
+    # the epoch's row (11 for a binary task). Every row stays in the trial's record on disk.
+    curves: Literal["main", "all"] = "main"
+
+    def curve_keys(self, metric: str) -> frozenset[str] | None:
+        """The epoch-row keys a trial's run gets a curve of (None: every one)."""
+        return None if self.curves == "all" else frozenset({"train_loss", "val_loss", metric})
 
     @property
     def embedded(self) -> bool:

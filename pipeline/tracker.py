@@ -136,7 +136,7 @@ class MlflowTracker:
 
     # -- child runs ----------------------------------------------------------------------
     def on_trial_end(self, record: TrialRecord) -> None:
-        """The trial's child run: its result under each metric's name, its curve under ``epoch/<name>``.
+        """The trial's child run: its result under each metric's name, its curves under ``epoch/<name>``.
 
         MLflow shows a metric's value at its highest step in the runs table and in run
         comparisons. With the curve under the result's own name (the result at step 0), the
@@ -155,9 +155,11 @@ class MlflowTracker:
             tags["error"] = record.error[:4000]
         run_id = self._child(f"trial-{record.trial_id}", "trial", tags)
         metrics: list[tuple[str, float, int]] = []
+        charted = self.settings.curve_keys(self.metric)
         for row in record.history:
             step = int(row.get("epoch", 0))
-            metrics += [(CURVE + k, v, step) for k, v in numeric(row).items() if k != "epoch"]
+            curve = numeric(row).items()
+            metrics += [(CURVE + k, v, step) for k, v in curve if k != "epoch" and (charted is None or k in charted)]
         metrics += [(k, v, 0) for k, v in numeric(record.metrics).items() if k != "epoch"]
         metrics.append(("trial_seconds", record.seconds, 0))
         log_batch(self.client, run_id, metrics=metrics, params=flatten(record.config.model_dump(mode="json")))

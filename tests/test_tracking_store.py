@@ -174,3 +174,40 @@ def test_a_start_that_failed_beside_the_search_fails_the_first_trial_once(tmp_pa
         with pytest.raises(ConnectionError, match="store is gone"), tracker.search_run():
             tracker.on_search_start(exp, data, "s", tmp_path, False)
             tracker.on_trial_end(TrialRecord("t1", {"lr": 0.01}, TrainConfig(), "finished", {"val_loss": 0.3}))
+
+
+@pytest.mark.parametrize("curves", ["main", "all"])
+def test_a_trial_run_charts_the_configured_curves_and_every_result(tmp_path, monkeypatch, curves) -> None:
+    """``curves: main`` (the default) charts the losses and the search's metric per epoch;
+    ``all`` every key of the epoch's row. The results at the kept epoch are logged either way."""
+    from mlflow import MlflowClient
+
+    from pipeline.settings import TrackingSettings
+    from pipeline.tracker import CURVE, MlflowTracker
+    from pipeline.tracking import connect
+    from search.result import TrialRecord
+    from search.spec import load_experiment
+    from tunefleet.train_config import TrainConfig
+
+    monkeypatch.chdir(tmp_path)
+    exp = load_experiment("sign", smoke=True).model_copy(update={"metric": "val_roc_auc", "mode": "max"})
+    data = exp.load()
+    settings = TrackingSettings(tracking_uri=f"sqlite:///{tmp_path / 'mlruns.db'}", curves=curves)
+    tracker = MlflowTracker(settings, connect(settings), "curves")
+    tracker.on_search_start(exp, data, "s", tmp_path, False)
+    row = {"train_loss": 0.6, "val_loss": 0.5, "val_log_loss": 0.5, "val_roc_auc": 0.9, "val_accuracy": 0.8}
+    history = [{"epoch": e + 1.0, **row} for e in range(3)]
+    tracker.on_trial_end(TrialRecord("t1", {"lr": 0.01}, TrainConfig(), "finished", metrics=row, history=history))
+
+    child = MlflowClient(settings.tracking_uri).search_runs(
+        [tracker.experiment_id], f"tags.`mlflow.parentRunId` = '{tracker.parent_id}'"
+    )[0]
+    charted = {k.removeprefix(CURVE) for k in child.data.metrics if k.startswith(CURVE)}
+    assert charted == ({"train_loss", "val_loss", "val_roc_auc"} if curves == "main" else set(row))
+    assert set(row) | {"trial_seconds"} <= set(child.data.metrics)
+
+
+def test_the_default_tracking_conf_charts_the_main_curves() -> None:
+    from pipeline.settings import load_tracking_settings
+
+    assert load_tracking_settings().curve_keys("val_f1") == {"train_loss", "val_loss", "val_f1"}
