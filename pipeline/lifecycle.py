@@ -52,20 +52,20 @@ def run_pipeline(
     bad file or target column fails in about a second.
 
     What need not wait runs beside the main line: the store connects (MLflow's import,
-    seconds) while Ray starts, and the parent run is made while the first cohorts train;
-    the baseline fits, the model log's imports load and the figures' child process imports
-    matplotlib while trials train; the test intervals' bootstrap runs while the model is
-    logged, and the figures draw in that child while it is logged and registered.
+    seconds) while Ray starts; the baseline fits, the model log's imports load and the
+    figures' child process imports matplotlib while trials train; the test intervals'
+    bootstrap runs while the model is logged, and the figures draw in that child while it
+    is logged and registered.
     """
     started = time.perf_counter()
     check_server(settings)  # an unreachable server or cluster fails here, in milliseconds
     check_backend(exp, opts.address)
     with ThreadPoolExecutor(max_workers=3, thread_name_prefix="tunefleet") as pool:
         client, experiment = pool.submit(connect, settings), opts.experiment_name or settings.experiment_name(exp.name)
-        tracker = MlflowTracker(settings, client, experiment, opts.command, beside=pool)
+        tracker = MlflowTracker(settings, client, experiment, opts.command)
         baseline_job = pool.submit(logistic_baseline, exp, data)
         warm = warm_start(tracker.client, exp, data, experiment) if opts.warm_start else ()
-        with tracker.search_run(), closing(_Beside(pool, tracker, opts.verbose)) as beside:
+        with tracker.search_run(), closing(_Beside(pool, opts.verbose)) as beside:
             result = run_search(
                 exp, data=data, name=opts.name, resume=opts.resume, address=opts.address,
                 observers=[tracker, beside], progress=opts.progress, verbose=opts.verbose, warm=warm,
@@ -108,16 +108,17 @@ def run_pipeline(
 
 class _Beside:
     """What starts once the search runs, beside it: the figures' child process (it imports
-    matplotlib while the trials train) and, after the tracker's start, the imports the model's
-    log first pays (two threads importing parts of MLflow at once can meet a half-imported module)."""
+    matplotlib while the trials train) and the imports the steps after the search first pay
+    (after the tracker's own: two threads importing parts of MLflow at once can meet a
+    half-imported module)."""
 
-    def __init__(self, pool: ThreadPoolExecutor, tracker: MlflowTracker, verbose: bool) -> None:
-        self.pool, self.tracker, self.verbose = pool, tracker, verbose
+    def __init__(self, pool: ThreadPoolExecutor, verbose: bool) -> None:
+        self.pool, self.verbose = pool, verbose
         self._figures: FigureProcess | None = None
 
     def on_search_start(self, *_: Any) -> None:
         self.figures()
-        self.pool.submit(_prepare_logging, self.tracker)
+        self.pool.submit(_prepare_logging)
 
     def on_trial_end(self, record: TrialRecord) -> None:
         pass
@@ -132,13 +133,12 @@ class _Beside:
             self._figures.close()
 
 
-def _prepare_logging(tracker: MlflowTracker) -> None:
-    """Pay, while trials train and after the tracker's start, the imports that the steps after
-    the search first pay: MLflow's pyfunc flavour (the model's log) and Optuna's importance
-    evaluators (fANOVA's random forest: 0.15 s). They sat on the critical path after the search."""
+def _prepare_logging() -> None:
+    """Pay, while trials train, the imports that the steps after the search first pay: MLflow's
+    pyfunc flavour (the model's log) and Optuna's importance evaluators (fANOVA's random
+    forest: 0.15 s). They sat on the critical path after the search."""
     import importlib
 
-    tracker.started()
     importlib.import_module("mlflow.pyfunc")
     importlib.import_module("optuna.importance")
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 import json
 import sys
 from collections.abc import Iterator, Mapping
-from concurrent.futures import Executor, Future
+from concurrent.futures import Future
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -41,44 +41,26 @@ class MlflowTracker:
     """SearchObserver for the trials, and every other MLflow write of a search or a promotion."""
 
     def __init__(
-        self,
-        settings: TrackingSettings,
-        client: Any,
-        experiment_name: str | None = None,
-        command: str | None = None,
-        beside: Executor | None = None,
+        self, settings: TrackingSettings, client: Any, experiment_name: str | None = None, command: str | None = None
     ) -> None:
         self.settings, self._client = settings, client
         self.experiment_name = experiment_name
         self.command = command or " ".join(sys.argv)
         self.experiment_id = ""
-        self._parent_id = ""
+        self.parent_id = ""
         self.logged: set[str] = set()
         self.inputs: dict[str, Any] = {}
         self.metric = ""
-        self._beside = beside
-        self._starting: Future[None] | None = None
 
     @property
     def client(self) -> Any:
         """The MlflowClient. It may be passed as a Future still connecting (the pipeline overlaps the
-        store's start-up with Ray's); the first write waits for it."""
+        store's start-up with Ray's); the first write waits for it, and that is before any trial starts."""
         if isinstance(self._client, Future):
             self._client = self._client.result()
         return self._client
 
     # -- the parent run -----------------------------------------------------------------
-    @property
-    def parent_id(self) -> str:
-        """The search's parent run ("" before the search starts); waits for its start beside the search."""
-        self.started()
-        return self._parent_id
-
-    def started(self) -> None:
-        """Wait for :meth:`on_search_start`'s work, done beside the search; its error, if it failed."""
-        if self._starting is not None:
-            self._starting.result()
-
     @contextmanager
     def search_run(self) -> Iterator[MlflowTracker]:
         """Ends the parent run FINISHED, or FAILED on any exception (trials stay; --resume goes on)."""
@@ -90,32 +72,19 @@ class MlflowTracker:
         self._end("FINISHED")
 
     def _end(self, status: str) -> None:
-        failed_start = self._starting is not None and self._starting.exception() is not None  # made no parent
-        if not failed_start and self.parent_id:
+        if self.parent_id:
             self.client.set_terminated(self.parent_id, status=status)
 
     def on_search_start(self, exp: ExperimentConfig, data: PreparedData, name: str, path: Path, resumed: bool) -> None:
-        """Find or make the experiment and the parent run (a resumed search's own); log the settings.
-
-        With an executor (``beside``) this runs there and returns at once: the cohorts waited,
-        every slot idle, for MLflow's import and store (1.5-2 CPU-s of the connect)."""
         self.experiment_name = self.experiment_name or self.settings.experiment_name(exp.name)
-        if self._beside is None:
-            self._start(exp, data, name, path, resumed)
-        else:
-            self._starting = self._beside.submit(self._start, exp, data, name, path, resumed)
-
-    def _start(self, exp: ExperimentConfig, data: PreparedData, name: str, path: Path, resumed: bool) -> None:
-        """:meth:`on_search_start`'s work (it reads ``_parent_id``: ``parent_id`` would wait for itself)."""
-        assert self.experiment_name is not None
         self.experiment_id = self._experiment(self.experiment_name)
         self.inputs = split_inputs(exp, data)
         self.metric = exp.metric
         existing = self._find_parent(name) if resumed else None
         if existing is not None:
-            self._parent_id = existing
+            self.parent_id = existing
             self.logged = self._logged_trials()
-            self.client.update_run(self._parent_id, status="RUNNING")
+            self.client.update_run(self.parent_id, status="RUNNING")
             return
         tags = {
             TAG_SEARCH: name,
@@ -127,12 +96,12 @@ class MlflowTracker:
             "task": data.task,
             **({"git_commit": commit} if (commit := git_commit()) else {}),
         }
-        self._parent_id = self.client.create_run(self.experiment_id, run_name=name, tags=tags).info.run_id
+        self.parent_id = self.client.create_run(self.experiment_id, run_name=name, tags=tags).info.run_id
         params = flatten(exp.model_dump(include={"metric", "mode", "search", "threshold", "split", "train"}))
         params.update({f"data.{k}_rows": str(v) for k, v in data.sizes().items()})
         params.update({"data.n_features": str(data.n_features), "data.storage_path": str(path)})
-        log_batch(self.client, self._parent_id, params=params)
-        self.client.log_inputs(self._parent_id, datasets=list(self.inputs.values()))
+        log_batch(self.client, self.parent_id, params=params)
+        self.client.log_inputs(self.parent_id, datasets=list(self.inputs.values()))
 
     # -- child runs ----------------------------------------------------------------------
     def on_trial_end(self, record: TrialRecord) -> None:
@@ -143,7 +112,7 @@ class MlflowTracker:
         table showed the last epoch's value: for a trial whose kept epoch came before its
         last, not the value the search ranked it by, nor its model's.
         """
-        if not self.parent_id or record.trial_id in self.logged:
+        if record.trial_id in self.logged or not self.parent_id:
             return
         tags = {TAG_TRIAL: record.trial_id, TAG_STATUS: record.status, "node_id": record.node_id or ""}
         if record.cohort:
@@ -169,7 +138,6 @@ class MlflowTracker:
 
     def log_baseline(self, metrics: Mapping[str, float], params: Mapping[str, str]) -> None:
         """The baseline's sibling child run (once per search, also across --resume)."""
-        self.started()
         if "baseline" in self.logged:
             return
         run_id = self._child("baseline-logreg", "baseline", {TAG_TRIAL: "baseline", "model": params["model"]})
@@ -277,6 +245,6 @@ class MlflowTracker:
 
     def _logged_trials(self) -> set[str]:
         runs = self.client.search_runs(
-            [self.experiment_id], filter_string=f"tags.`mlflow.parentRunId` = '{self._parent_id}'", max_results=50000
+            [self.experiment_id], filter_string=f"tags.`mlflow.parentRunId` = '{self.parent_id}'", max_results=50000
         )
         return {r.data.tags[TAG_TRIAL] for r in runs if TAG_TRIAL in r.data.tags}
