@@ -28,7 +28,7 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt
 import numpy as np
 
-from pipeline.plots import FigureData
+from pipeline.plots import FigureData, Ranking
 from tunefleet.metrics import better
 
 DPI = 90
@@ -161,7 +161,7 @@ def parallel_coordinates(d: FigureData, out: Path) -> Path:
     return _save(fig, out / "parallel_coordinates.png")
 
 
-def importance(ranked: dict[str, dict[str, float]], out: Path) -> list[Path]:
+def importance(ranked: Ranking, out: Path) -> list[Path]:
     """One bar chart per importance evaluator (shares of 1), and the same numbers as a JSON table."""
     table = out / "importance.json"
     table.write_text(json.dumps(ranked, indent=2))
@@ -173,12 +173,11 @@ def importance(ranked: dict[str, dict[str, float]], out: Path) -> list[Path]:
     return [_save(fig, out / "importance.png"), table]
 
 
-def draw_all(out: Path, d: FigureData, ranked: dict[str, dict[str, float]] | None) -> list[Path]:
-    """Every figure of a search (and the importance table, when there is a ranking)."""
+def draw_all(out: Path, d: FigureData) -> list[Path]:
+    """Every figure of a search but the importance (drawn once the driver has ranked it)."""
     out.mkdir(parents=True, exist_ok=True)
     paths = [curves(d, out), confusion(d, out), calibration(d, out), optimization_history(d, out)]
-    paths += [parallel_coordinates(d, out), *roc_pr(d, out)]
-    return paths + (importance(ranked, out) if ranked else [])
+    return [*paths, parallel_coordinates(d, out), *roc_pr(d, out)]
 
 
 def _serve() -> int:
@@ -188,7 +187,7 @@ def _serve() -> int:
         out, data = pickle.load(stdin)
     except EOFError:
         return 0  # the driver had nothing to draw (the search failed first)
-    paths = draw_all(out, data, None)
+    paths = draw_all(out, data)
     ranked = pickle.load(stdin)
     if ranked:
         paths += importance(ranked, out)
