@@ -7,7 +7,7 @@ STAMP  := $(VENV)/.tunefleet-installed
 DATASET ?= breast_cancer
 ARGS   ?=
 
-.PHONY: setup search smoke seeds test test-all test-fast lint bench stack-image stack-test clean
+.PHONY: setup search smoke seeds test test-all test-fast lint bench bench-fixed stack-image stack-test clean
 # Our own sources are byte-compiled on every setup (0.2 s when nothing changed): where
 # PYTHONDONTWRITEBYTECODE is set (as on this project's machines) Python never caches them,
 # and every process (CLI, test worker, Ray worker) would compile them again.
@@ -66,6 +66,9 @@ lint: setup
 
 bench: setup
 	$(BIN)/python benchmarks/bench_search.py
+
+bench-fixed: setup  ## what a whole search command costs against the bare import and the floor (~2 min)
+	$(BIN)/python benchmarks/bench_fixed_cost.py
 
 # Not part of CI (minutes, root, a Docker engine): see README "Tier 3".
 stack-image: setup  ## the stack's images without internet (debootstrap base + host wheelhouse)
