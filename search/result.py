@@ -9,12 +9,13 @@ from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal, Protocol
 
-from search.spec import ExperimentConfig
 from tunefleet.metrics import better
 from tunefleet.splits import PreparedData
 from tunefleet.train_config import TrainConfig
 
-if TYPE_CHECKING:  # torch's import is paid by whoever loads a bundle, not by reading records
+if TYPE_CHECKING:  # torch's import is paid by whoever loads a bundle, not by reading records;
+    # the spec's (the dataset catalog, the search space) by whoever runs a search, not by a trial worker
+    from search.spec import ExperimentConfig
     from tunefleet.bundle import ModelBundle
 
 Status = Literal["finished", "stopped", "failed"]

@@ -103,3 +103,33 @@ print(codes, sorted(m for m in ("torch", "mlflow", "ray", "sklearn") if m in sys
         [sys.executable, "-c", script], cwd=tmp_path, capture_output=True, text=True, timeout=120, check=True
     )
     assert proc.stdout.strip().splitlines()[-1] == "[0, 2, 2, 2, 2, 2, 0] []", proc.stdout + proc.stderr
+
+
+def test_a_cohort_worker_imports_only_what_training_needs(tmp_path: Path, breast_cancer_data) -> None:
+    """What a Ray worker imports to train a cohort (its module, the job and the data as Ray
+    hands them over, then ``run_cohort``) is torch and the core: not scipy (0.3-0.4 CPU-s,
+    once for a sigmoid), not the search spec and its dataset catalog, and none of the
+    driver's libraries. Every slot pays its worker's imports before its first cohort."""
+    import pickle
+    import subprocess
+    import sys
+
+    from search.cohort_runner import CohortJob
+    from tunefleet.train_config import TrainConfig
+
+    configs = tuple(TrainConfig(hidden_widths=w, epochs=2, seed=i) for i, w in enumerate([(8,), (16,)]))
+    job = CohortJob("c0", ("t0", "t1"), configs, "val_roc_auc")
+    assert len(breast_cancer_data.y_val) >= 30  # so the temperature is fitted: calibration runs
+    (tmp_path / "task.pkl").write_bytes(pickle.dumps((job, breast_cancer_data)))
+    script = """
+import pickle, sys
+from search.cohort_runner import run_cohort
+job, data = pickle.load(open("task.pkl", "rb"))
+outcomes = run_cohort(job, data, None)
+heavy = ("scipy", "search.spec", "tunefleet.catalog", "sklearn", "pandas", "mlflow", "optuna", "matplotlib")
+print([o.status for o in outcomes], sorted(m for m in heavy if m in sys.modules), "torch" in sys.modules)
+"""
+    proc = subprocess.run(
+        [sys.executable, "-c", script], cwd=tmp_path, capture_output=True, text=True, timeout=120, check=True
+    )
+    assert proc.stdout.strip().splitlines()[-1] == "['finished', 'finished'] [] True", proc.stdout + proc.stderr

@@ -128,3 +128,19 @@ def test_temperature_scaling_reduces_log_loss() -> None:
 
 def test_temperature_not_fitted_on_tiny_validation_sets() -> None:
     assert fit_temperature(np.array([-3.0, 4.0]), np.array([0, 1])) == 1.0
+
+
+def test_binary_probabilities_are_scipys_expit_to_float_precision_and_never_warn() -> None:
+    import warnings
+
+    from scipy.special import expit
+
+    rng = np.random.default_rng(0)
+    z = np.concatenate([np.linspace(-800, 800, 20001), rng.normal(0, 8, 100_000), [0.0, -0.0, np.inf, -np.inf]])
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # no overflow in exp for large |z|
+        prob = probabilities(z)
+    normal = z > -709  # below, expit's exp(-z) overflows to 0.0, where this keeps the subnormal value
+    np.testing.assert_allclose(prob[normal], expit(z[normal]), rtol=5e-16, atol=0)  # 3 ulps at most, measured
+    assert np.all(np.abs(prob[~normal] - expit(z[~normal])) < 1e-307)
+    assert prob[-2] == 1.0 and prob[-1] == 0.0 and prob[-4] == 0.5

@@ -8,7 +8,6 @@ the ranking (so ROC AUC and argmax accuracy are unchanged).
 from __future__ import annotations
 
 import numpy as np
-from scipy.special import expit
 
 from tunefleet.metrics import log_loss
 
@@ -17,10 +16,23 @@ def probabilities(logits: np.ndarray, temperature: float = 1.0) -> np.ndarray:
     """Sigmoid of 1-D binary logits, or softmax of (n, K) logits, after scaling."""
     z = np.asarray(logits, dtype=np.float64) / temperature
     if z.ndim == 1:
-        return expit(z)  # 1 / (1 + exp(-z)) without overflow warnings on large logits
+        return _sigmoid(z)
     z = z - z.max(axis=1, keepdims=True)
     e = np.exp(z)
     return e / e.sum(axis=1, keepdims=True)
+
+
+def _sigmoid(z: np.ndarray) -> np.ndarray:
+    """``1 / (1 + exp(-z))`` with ``exp`` of ``-|z|`` only, so large logits raise no overflow warning.
+
+    It gives what ``scipy.special.expit`` gives to a relative 5e-16, at most 3 float64
+    ulps (numpy's ``exp`` is not libm's, and for z < 0 this takes ``e / (1 + e)`` where
+    expit takes ``1 / (1 + exp(-z))``; below z = -709, where expit returns 0.0, this keeps
+    the subnormal value), without importing ``scipy.special``: 0.3-0.4 CPU-s in every
+    trial worker, before its first cohort, for a worker that needs nothing else from scipy.
+    """
+    e = np.exp(-np.abs(z))
+    return np.where(z >= 0, 1.0 / (1.0 + e), e / (1.0 + e))
 
 
 def _nll(logits: np.ndarray, y: np.ndarray, temperature: float) -> float:
