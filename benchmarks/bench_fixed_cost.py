@@ -37,6 +37,8 @@ from typing import Any
 
 from bench_search import fixed_points, run_floor
 
+from tunefleet.errors import last_line
+
 BARE_IMPORT = "import torch, ray, mlflow, optuna, sklearn, matplotlib, ray.tune"
 TARGETS = {"smoke_over_import": 2.0, "cli32_over_floor": 1.5}
 CORES = os.cpu_count() or 1
@@ -67,8 +69,8 @@ def command(argv: list[str]) -> Callable[[], None]:
         with tempfile.TemporaryDirectory(prefix="tunefleet-fixed-") as cwd:
             done = subprocess.run(argv, cwd=cwd, capture_output=True, text=True)
         if done.returncode != 0:
-            lines = (done.stderr or done.stdout).strip().splitlines() or ["(no output)"]
-            sys.exit(f"{' '.join(argv[-6:])} failed (exit {done.returncode}): {lines[-1]}")
+            why = last_line(done.stderr or done.stdout) or "(no output)"
+            sys.exit(f"{' '.join(argv[-6:])} failed (exit {done.returncode}): {why}")
 
     return run
 
