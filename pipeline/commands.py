@@ -69,16 +69,14 @@ def _search_one(
 
 
 def _run_one(args: argparse.Namespace, exp: ExperimentConfig, settings: TrackingSettings, data: PreparedData) -> int:
-    from search.resume import resolve_search
+    from search.driver import check_search
 
-    name = resolve_search(exp, args.name, args.resume, data.split_hash)  # a new name, or a resumable search
+    # the metric, the cluster's address and --resume, checked once, before the lifecycle's imports
+    search = check_search(exp, data, name=args.name, resume=args.resume, address=args.address)
     from pipeline.lifecycle import RunOptions, run_pipeline
     from pipeline.summary import format_summary
 
     options = RunOptions(
-        name=name,
-        resume=args.resume,
-        address=args.address,
         experiment_name=args.experiment,
         model_name=args.model_name,
         register=not args.no_register,
@@ -87,7 +85,7 @@ def _run_one(args: argparse.Namespace, exp: ExperimentConfig, settings: Tracking
         verbose=args.verbose,
         warm_start=args.warm_start,
     )
-    summary = run_pipeline(exp, settings, data, options)
+    summary = run_pipeline(search, settings, options)
     print(format_summary(summary), flush=True)
     if args.json_path:
         Path(args.json_path).write_text(json.dumps(summary.as_json(), indent=2, default=str))

@@ -19,21 +19,16 @@ from pipeline.summary import PipelineSummary, test_and_lift_intervals
 from pipeline.tracker import TAG_BEST_TRIAL, MlflowTracker
 from pipeline.tracking import check_server, connect, numeric
 from pipeline.warm_start import warm_start
-from search import ExperimentConfig, SearchResult, TrialRecord, run_search
-from search.driver import check_backend
+from search import CheckedSearch, SearchResult, TrialRecord, run_checked
 from search.importance import importances
 from tunefleet.errors import TunefleetError
 from tunefleet.evaluation import SplitScores
-from tunefleet.splits import PreparedData
 
 
 @dataclass(frozen=True)
 class RunOptions:
     """How to run one search: the CLI's flags, typed once."""
 
-    name: str | None = None
-    resume: bool = False
-    address: str | None = None
     experiment_name: str | None = None
     model_name: str | None = None
     register: bool = True
@@ -43,13 +38,12 @@ class RunOptions:
     warm_start: bool = False
 
 
-def run_pipeline(
-    exp: ExperimentConfig, settings: TrackingSettings, data: PreparedData, opts: RunOptions = RunOptions()
-) -> PipelineSummary:
-    """Search ``data`` with live MLflow logging, then test the best model once, register and gate it.
+def run_pipeline(search: CheckedSearch, settings: TrackingSettings, opts: RunOptions = RunOptions()) -> PipelineSummary:
+    """Run the checked search with live MLflow logging, then test the best model once, register and gate it.
 
-    The caller loads the data (``exp.load()``), before the lifecycle's imports, so that a
-    bad file or target column fails in about a second.
+    The caller loads the data and checks the search (``check_search``) before the
+    lifecycle's imports, so that a bad file, target column, cluster address or ``--resume``
+    fails in about a second.
 
     What need not wait runs beside the main line: the store connects (MLflow's import,
     seconds) while Ray starts; the baseline fits, the model log's imports load and the
@@ -58,18 +52,18 @@ def run_pipeline(
     is logged and registered.
     """
     started = time.perf_counter()
-    check_server(settings)  # an unreachable server or cluster fails here, in milliseconds
-    check_backend(exp, opts.address)
+    exp, data = search.exp, search.data
+    check_server(settings)  # an unreachable server fails here, in milliseconds
+    model_name = settings.model_name(exp.name, opts.model_name) if opts.register else ""  # a bad one fails now too
     with ThreadPoolExecutor(max_workers=3, thread_name_prefix="tunefleet") as pool:
         client, experiment = pool.submit(connect, settings), opts.experiment_name or settings.experiment_name(exp.name)
         tracker = MlflowTracker(settings, client, experiment, opts.command)
         baseline_job = pool.submit(logistic_baseline, exp, data)
         warm = warm_start(tracker.client, exp, data, experiment) if opts.warm_start else ()
         with tracker.search_run(), closing(_Beside(pool, opts.verbose)) as beside:
-            result = run_search(
-                exp, data=data, name=opts.name, resume=opts.resume, address=opts.address,
-                observers=[tracker, beside], progress=opts.progress, verbose=opts.verbose, warm=warm,
-            )  # fmt: skip
+            result = run_checked(
+                search, observers=[tracker, beside], progress=opts.progress, verbose=opts.verbose, warm=warm
+            )
             if opts.warm_start:
                 tracker.log_results({"warm_start_trials": float(len(warm))}, {"warm_start": "true"})
             summary = PipelineSummary.of(
@@ -90,12 +84,11 @@ def run_pipeline(
                 figures.rank(summary.importance)
                 package = ModelPackage.of(test, exp.dataset.options.get("target"))
                 # a resumed search reuses the model, and the gated version, it made for this trial before
-                model_uri = tracker.log_model(package, Path(tmp), best.trial_id, reuse=opts.resume)
+                model_uri = tracker.log_model(package, Path(tmp), best.trial_id, reuse=search.resume)
                 summary.test_intervals, summary.lift_intervals = intervals.result()
                 tracker.log_results(summary.parent_metrics(), summary.parent_tags())
                 if opts.register:  # while the figures still draw: it needs the logged model only
-                    model_name = opts.model_name or settings.model_name(exp.name)
-                    kept = registered_before(tracker, model_name, best.trial_id) if opts.resume else None
+                    kept = registered_before(tracker, model_name, best.trial_id) if search.resume else None
                     summary.promotion = kept or register_and_promote(
                         tracker, model_uri, package, model_name,
                         metric=summary.gate_metric(), mode=exp.mode, test=test, split_hash=data.split_hash,
@@ -145,6 +138,12 @@ def _prepare_logging() -> None:
 
 def _best_and_test(result: SearchResult, parent_id: str) -> tuple[TrialRecord, SplitScores]:
     """The best trial and its bundle scored on the test split, or one line saying why there is none."""
+    budget = result.experiment.search.time_budget_s
+    if result.best is None and budget and not any(t.status == "failed" for t in result.trials):
+        raise TunefleetError(
+            f"no trial finished within --time-budget {budget:g} s ({result.counts()}); give it more seconds, "
+            "or go on with --resume"
+        )
     if result.best is None or result.best_bundle is None:
         errors = [t.error for t in result.trials if t.error]
         first = f"; first error: {errors[0][:200]}" if errors else ""

@@ -22,10 +22,12 @@ from tunefleet.evaluation import SplitScores
 
 PYFUNC_FILE = Path(__file__).with_name("pyfunc_model.py")
 TUNEFLEET_SRC = Path(tunefleet.__file__).resolve().parent
-# What the logged model requires: each distribution and the module it installs.
+# What the logged model requires: each distribution and the module it installs. No torch: a
+# bundle predicts in numpy (tunefleet.bundle), and torch's wheels with their CUDA libraries
+# are ~6 GB that an environment built from these (`mlflow models serve --env-manager uv`,
+# `mlflow models build-docker`) would download for nothing.
 MODULE_OF = {
     "mlflow": "mlflow",
-    "torch": "torch",
     "numpy": "numpy",
     "pandas": "pandas",
     "pydantic": "pydantic",

@@ -14,8 +14,9 @@ from pathlib import Path
 from typing import Any
 
 from pipeline.settings import TrackingSettings
-from tunefleet.datasets import loader_for_file, read_table
 from tunefleet.errors import TunefleetError, first_line
+from tunefleet.fileio import written_whole
+from tunefleet.tables import loader_for_file, read_table
 
 OUTPUT_KINDS = {".csv": "csv", ".parquet": "parquet", ".pq": "parquet"}
 
@@ -35,14 +36,27 @@ def _load(model_uri: str, settings: TrackingSettings) -> Any:
         ) from None
 
 
-def _write(frame: Any, output: Path) -> None:
+def check_output(output: Path) -> str:
+    """The output's format, and its folder made: refused before the model loads, not after it predicted."""
     kind = OUTPUT_KINDS.get(output.suffix.lower())
     if kind is None:
         raise TunefleetError(f"cannot tell the format of --output {output}; use a .csv or .parquet file name")
-    if kind == "parquet":
-        frame.to_parquet(output, index=False)
-    else:
-        frame.to_csv(output, index=False)
+    try:
+        output.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as err:
+        raise TunefleetError(
+            f"cannot make the folder of --output {output} ({err.strerror}); pass another path"
+        ) from None
+    return kind
+
+
+def _write(frame: Any, output: Path, kind: str) -> None:
+    """The predictions, written whole or not at all (a failed write leaves no partial file)."""
+    with written_whole(output) as part:
+        if kind == "parquet":
+            frame.to_parquet(part, index=False)
+        else:
+            frame.to_csv(part, index=False)
 
 
 def agreement_report(truth: Any, predicted: Any, labels: list[Any]) -> str:
@@ -66,6 +80,7 @@ def read_input(input_path: Path) -> Any:
 
 def predict_file(model_uri: str, frame: Any, input_path: Path, output: Path | None, settings: TrackingSettings) -> int:
     """Predict ``frame`` (read from ``input_path`` by :func:`read_input`) with the model at ``model_uri``."""
+    kind = check_output(output) if output else ""
     model = _load(model_uri, settings)
     meta = model.metadata.metadata or {}
     features = [str(c) for c in meta.get("feature_names", frame.columns)]
@@ -89,7 +104,7 @@ def predict_file(model_uri: str, frame: Any, input_path: Path, output: Path | No
     if target and target in frame.columns:
         print(agreement_report(frame[target], out["label"], meta.get("class_labels", [])), file=report)
     if output:
-        _write(out, output)
+        _write(out, output, kind)
         print(f"wrote {len(out)} predictions to {output}")
     else:
         print(out.to_csv(index=False), end="")

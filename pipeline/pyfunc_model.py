@@ -1,9 +1,9 @@
 """The MLflow pyfunc wrapper of a tunefleet bundle (logged as "models from code").
 
 MLflow runs this file when the model is loaded; ``tunefleet`` travels with the model
-as a code path, so loading needs MLflow, numpy, scipy, pandas, pydantic and PyYAML (the
-bundle predicts in numpy; no torch) but not this project. The model's requirements still
-pin torch, as they always did.
+as a code path, so loading needs MLflow (with its own dependencies), numpy, pandas,
+pydantic and PyYAML, which are the model's requirements, but not this project, and not
+torch: the bundle predicts in numpy.
 ``predict`` returns a DataFrame: ``label`` plus ``probability`` (binary) or one
 ``probability_<class>`` column per class.
 

@@ -6,9 +6,10 @@ import os
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field
+from pydantic import Field, field_validator
 
 from tunefleet.config import StrictModel, find_conf_dir, load_yaml, parse_model
+from tunefleet.errors import ConfigError
 
 
 class GateSettings(StrictModel):
@@ -22,6 +23,26 @@ class GateSettings(StrictModel):
     policy: Literal["significant", "non_inferior", "point"] = "significant"
     alpha: float = Field(0.05, gt=0, lt=1)
     min_delta: float = Field(0.0, ge=0)
+
+
+# Stores that hold runs and the model registry: databases (SQLAlchemy URIs) and MLflow servers.
+STORE_SCHEMES = frozenset({"sqlite", "postgresql", "mysql", "mssql", "http", "https", "databricks"})
+
+
+def check_store_uri(uri: str) -> str:
+    """A tracking URI MLflow 3 can track and register models in, refused here, not by MLflow mid-search."""
+    scheme = uri.split(":", 1)[0].split("+", 1)[0].lower() if "://" in uri or uri == "databricks" else ""
+    if scheme in STORE_SCHEMES:
+        return uri
+    if scheme in ("", "file"):
+        raise ValueError(
+            f"{uri!r} is a file store, which MLflow 3 no longer offers for tracking; use a database, "
+            "e.g. sqlite:///mlruns.db (the default)"
+        )
+    raise ValueError(
+        f"unsupported scheme {scheme!r} in {uri!r}; use sqlite:///PATH (the default), a database URI "
+        "(postgresql://...) or an MLflow server (http://host:5000)"
+    )
 
 
 class TrackingSettings(StrictModel):
@@ -39,6 +60,8 @@ class TrackingSettings(StrictModel):
     # the epoch's row (11 for a binary task). Every row stays in the trial's record on disk.
     curves: Literal["main", "all"] = "main"
 
+    _store = field_validator("tracking_uri")(check_store_uri)
+
     def curve_keys(self, metric: str) -> frozenset[str] | None:
         """The epoch-row keys a trial's run gets a curve of (None: every one)."""
         return None if self.curves == "all" else frozenset({"train_loss", "val_loss", metric})
@@ -51,8 +74,16 @@ class TrackingSettings(StrictModel):
     def experiment_name(self, dataset: str) -> str:
         return f"{self.experiment_prefix}{dataset}"
 
-    def model_name(self, dataset: str) -> str:
-        return f"{self.registered_model_prefix}{dataset}"
+    def model_name(self, dataset: str, given: str | None = None) -> str:
+        """The registered model's name (``given``, or the prefix and the dataset's name),
+        refused now if MLflow would refuse it at registration, after the whole search."""
+        name = given or f"{self.registered_model_prefix}{dataset}"
+        if not name.strip() or "/" in name or ":" in name:
+            raise ConfigError(
+                f"registered model name {name!r} must not be empty or hold '/' or ':' (MLflow's rule); "
+                "pass another --model-name"
+            )
+        return name
 
     def artifact_uri(self) -> str | None:
         if not self.embedded:
@@ -73,4 +104,5 @@ def load_tracking_settings(
         raw["tracking_uri"] = uri
     if gate_policy:
         raw["registry"] = {**(raw.get("registry") or {}), "policy": gate_policy}
-    return parse_model(TrackingSettings, raw, str(path))
+    given = " and --tracking-uri" if tracking_uri else " and MLFLOW_TRACKING_URI" if uri else ""
+    return parse_model(TrackingSettings, raw, f"{path}{given}")

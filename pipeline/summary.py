@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import math
+import shlex
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -209,7 +210,7 @@ def format_summary(s: PipelineSummary) -> str:
         lines += [
             f"registered   {p.name} version {p.version} -> alias '{p.alias}' ({p.reason})",
             f'load it      mlflow.pyfunc.load_model("{p.uri}")   (MLFLOW_TRACKING_URI={s.tracking_uri})',
-            f"predict      tunefleet predict {p.uri} --input rows.csv",
+            f"predict      tunefleet predict {shlex.quote(p.uri)} --input rows.csv",
         ]
     lines.append(f"browse       tunefleet ui   (experiment {s.experiment}, run {s.parent_run_id})")
     return "\n".join(lines)

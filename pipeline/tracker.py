@@ -63,11 +63,12 @@ class MlflowTracker:
     # -- the parent run -----------------------------------------------------------------
     @contextmanager
     def search_run(self) -> Iterator[MlflowTracker]:
-        """Ends the parent run FINISHED, or FAILED on any exception (trials stay; --resume goes on)."""
+        """Ends the parent run FINISHED, KILLED on Ctrl-C, or FAILED on any other exception
+        (its trials stay; ``--resume`` goes on)."""
         try:
             yield self
-        except BaseException:
-            self._end("FAILED")
+        except BaseException as err:
+            self._end("KILLED" if isinstance(err, KeyboardInterrupt) else "FAILED")
             raise
         self._end("FINISHED")
 

@@ -14,19 +14,32 @@ import importlib
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from search.driver import run_search
+    from search.driver import CheckedSearch, check_search, run_checked, run_search
     from search.result import SearchObserver, SearchResult, TrialRecord
     from search.spec import ExperimentConfig, load_experiment
 
 _HOMES = {
     "run_search": "search.driver",
+    "check_search": "search.driver",
+    "run_checked": "search.driver",
+    "CheckedSearch": "search.driver",
     "SearchObserver": "search.result",
     "SearchResult": "search.result",
     "TrialRecord": "search.result",
     "ExperimentConfig": "search.spec",
     "load_experiment": "search.spec",
 }
-__all__ = ["ExperimentConfig", "SearchObserver", "SearchResult", "TrialRecord", "load_experiment", "run_search"]
+__all__ = [
+    "CheckedSearch",
+    "ExperimentConfig",
+    "SearchObserver",
+    "SearchResult",
+    "TrialRecord",
+    "check_search",
+    "load_experiment",
+    "run_checked",
+    "run_search",
+]
 
 
 def __getattr__(name: str) -> Any:

@@ -60,12 +60,15 @@ class SearchBackend(Protocol):
         ...
 
 
-# name -> "module:Class"; imported on first use, so the Optuna backend never imports Ray
+# What search.backend names, where trials run: name -> "module:Class", imported on first use,
+# so the Optuna backend never imports Ray.
 BACKENDS: dict[str, str] = {
     "ray": "search.ray_driver:RayBackend",
     "optuna": "search.optuna_backend:OptunaBackend",
-    "cohort": "search.cohort_backend:CohortBackend",  # chosen by search.cohort_size, on ray's or optuna's resources
 }
+# What a spec picks itself (ExperimentConfig.driver), never named by search.backend: cohorts,
+# chosen by search.cohort_size, run on the resources of search.backend's backend.
+DRIVERS: dict[str, str] = {"cohort": "search.cohort_backend:CohortBackend"}
 
 
 def register_backend(name: str, target: str) -> None:
@@ -73,9 +76,19 @@ def register_backend(name: str, target: str) -> None:
     BACKENDS[name] = target
 
 
-def get_backend(name: str) -> SearchBackend:
+def check_backend_name(name: str) -> None:
+    """``search.backend`` must name a backend trials run on: one of :data:`BACKENDS`."""
     if name not in BACKENDS:
-        raise ConfigError(f"search.backend: unknown backend {name!r}; use one of: {', '.join(sorted(BACKENDS))}")
-    module, _, cls = BACKENDS[name].partition(":")
+        hint = (
+            "; cohorts are chosen by --cohort-size K (search.cohort_size), on ray or optuna" if name in DRIVERS else ""
+        )
+        raise ConfigError(f"search.backend: unknown backend {name!r}; use one of: {', '.join(sorted(BACKENDS))}{hint}")
+
+
+def get_backend(name: str) -> SearchBackend:
+    """The class that runs a search's driver (``exp.driver``): a backend, or the cohort driver."""
+    if name not in DRIVERS:
+        check_backend_name(name)
+    module, _, cls = {**BACKENDS, **DRIVERS}[name].partition(":")
     factory: Callable[[], SearchBackend] = getattr(importlib.import_module(module), cls)
     return factory()

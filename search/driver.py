@@ -1,12 +1,13 @@
-"""``run_search``: load the data once, pick a backend, run or resume, return the result."""
+"""``run_search``: check a search once, pick its backend, run or resume it, return the result."""
 
 from __future__ import annotations
 
 import time
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from search.backend import SearchRequest, get_backend
+from search.backend import SearchRequest, check_backend_name, get_backend
 from search.result import ProgressPrinter, SearchObserver, SearchResult, pick_best
 from search.resume import resolve_search, save_spec
 from search.spec import ExperimentConfig
@@ -14,9 +15,32 @@ from tunefleet.bundle import ModelBundle
 from tunefleet.splits import PreparedData
 
 
-def check_backend(exp: ExperimentConfig, address: str | None = None) -> None:
-    """The search's backend refuses what cannot work, before anything slow starts."""
+@dataclass(frozen=True)
+class CheckedSearch:
+    """One search's spec, data and name, checked once by :func:`check_search` and passed on as is."""
+
+    exp: ExperimentConfig
+    data: PreparedData
+    name: str  # a new name, or that of the search to resume
+    resume: bool
+    address: str | None
+
+    @property
+    def path(self) -> Path:
+        return Path(self.exp.search.storage_path).expanduser() / self.name
+
+
+def check_search(
+    exp: ExperimentConfig, data: PreparedData, *, name: str | None = None, resume: bool = False,
+    address: str | None = None,
+) -> CheckedSearch:  # fmt: skip
+    """Refuse, before anything slow starts, a search that cannot run: a metric the data's task
+    does not report, an unknown backend, a cluster that cannot be reached, a name to resume that left no state
+    (or other settings). What it returns is what :func:`run_checked` runs."""
+    exp.check_task(data.task)
+    check_backend_name(exp.search.backend)
     get_backend(exp.driver).check(exp, address=address)
+    return CheckedSearch(exp, data, resolve_search(exp, name, resume, data.split_hash), resume, address)
 
 
 def run_search(
@@ -32,25 +56,35 @@ def run_search(
     warm: tuple[Any, ...] = (),
     verbose: bool = False,
 ) -> SearchResult:
-    """Run one search with the configured backend and return every trial plus the best.
+    """Check and run one search (:func:`check_search`, then :func:`run_checked`); the library's entry."""
+    checked = check_search(exp, data if data is not None else exp.load(), name=name, resume=resume, address=address)
+    return run_checked(checked, observers=observers, progress=progress, points=points, warm=warm, verbose=verbose)
+
+
+def run_checked(
+    search: CheckedSearch,
+    *,
+    observers: list[SearchObserver] | tuple[SearchObserver, ...] = (),
+    progress: bool = True,
+    points: list[dict[str, Any]] | None = None,
+    warm: tuple[Any, ...] = (),
+    verbose: bool = False,
+) -> SearchResult:
+    """Run (or resume) a checked search with its backend; every trial, the best and its bundle.
 
     ``points`` are sampled-param dicts (lr, n_layers, width_0, ...) evaluated first,
     before TPE takes over: known-good configs, or fixed configs for benchmarks. ``warm``
     are completed trials of earlier searches (:mod:`search.warm`) that TPE starts from.
     """
-    data = data if data is not None else exp.load()
-    exp.check_task(data.task)
-    check_backend(exp, address)
-    name = resolve_search(exp, name, resume, data.split_hash)
-    path = Path(exp.search.storage_path).expanduser() / name
+    exp, data, name, path = search.exp, search.data, search.name, search.path
     printer = ProgressPrinter(exp.metric, exp.mode, exp.search.num_samples, enabled=progress)
-    request = SearchRequest(exp, data, name, path, resume, (printer, *observers), tuple(points or ()), warm)
+    request = SearchRequest(exp, data, name, path, search.resume, (printer, *observers), tuple(points or ()), warm)
     started = time.perf_counter()
-    with get_backend(exp.driver).open(exp, data, address=address, verbose=verbose) as session:
-        if not resume:
+    with get_backend(exp.driver).open(exp, data, address=search.address, verbose=verbose) as session:
+        if not search.resume:
             save_spec(path, exp, data.split_hash)
         for obs in request.observers:
-            obs.on_search_start(exp, data, name, path, resume)
+            obs.on_search_start(exp, data, name, path, search.resume)
         records = session.run(request)
     best = pick_best(records, exp.metric, exp.mode)
     bundle = ModelBundle.load(best.bundle_dir) if best is not None and best.bundle_dir else None

@@ -11,6 +11,8 @@ search runs: checking an address, or a cohort search on Ray, needs none of it (2
 
 from __future__ import annotations
 
+import logging
+import math
 import os
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -39,7 +41,15 @@ def _scheduler(exp: ExperimentConfig) -> Any:
             reduction_factor=sched.reduction_factor,
         )
     if sched.name == "median":
-        return MedianStoppingRule(time_attr="epoch", grace_period=sched.grace_period, min_samples_required=3)
+        # min_time_slice: never pause a trial to let waiting ones run while too few have
+        # finished to take a median. A trial checkpoints only with its result, so a paused one
+        # restarted from scratch once its end had been reported: it trained twice. (Typed int
+        # by Ray, but only inf beats the -inf a trial's last pause starts at.)
+        never = math.inf
+        return MedianStoppingRule(
+            time_attr="epoch", grace_period=sched.grace_period, min_samples_required=3,
+            min_time_slice=never,  # type: ignore[arg-type]
+        )  # fmt: skip
     return FIFOScheduler()
 
 
@@ -94,6 +104,8 @@ class RaySession:
         """Run (or restore and finish) the Tune experiment; return every trial's record."""
         from search.ray_callback import RELAY, make_record
 
+        if not self.verbose:  # trials the time budget stopped before a first report: their records say so
+            logging.getLogger("ray.tune.analysis.experiment_analysis").setLevel(logging.ERROR)
         with RELAY.connected(request.observers):
             grid = self._tuner(request).fit()
             records = []
@@ -101,6 +113,8 @@ class RaySession:
                 res = grid[i]
                 trial_id = Path(res.path).name.removeprefix(TRIAL_DIR_PREFIX)
                 record = RELAY.emitted.get(trial_id)
+                if record is None and not res.config:
+                    continue  # never given its config: it was still waiting when the time budget ran out
                 if record is None:  # a trial the callback did not see (e.g. it ended before a driver crash)
                     history = res.metrics_dataframe.to_dict("records") if res.metrics_dataframe is not None else []
                     record = make_record(
@@ -125,6 +139,10 @@ class RaySession:
             tune.with_parameters(ray_trial, data=request.data, exp=exp, verbose=self.verbose),
             {"cpu": s.resources.cpus_per_trial, "gpu": s.resources.gpus_per_trial},
         )
+        # Ctrl-C ends a Tune search as it ends a cohort search: KeyboardInterrupt, the trials
+        # logged so far kept, `--resume` to go on. Tune's own handler returned instead, with
+        # the unstarted trials among the results, and the search went on to log and register.
+        os.environ.setdefault("TUNE_DISABLE_SIGINT_HANDLER", "1")
         # Tune lets only one trial wait for resources when a searcher is used, which on
         # short trials serialises them (measured: 29 s -> 17 s for 32 trials on 2 CPUs).
         os.environ.setdefault("TUNE_MAX_PENDING_TRIALS_PG", str(max(2, self.concurrency)))

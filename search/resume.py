@@ -12,6 +12,7 @@ before Ray or the tracking store start (3.4 s for the CLI here: the backend's im
 from __future__ import annotations
 
 import json
+import os
 import time
 from pathlib import Path
 from typing import Any
@@ -61,6 +62,9 @@ def latest_name(exp: ExperimentConfig) -> str:
 def resolve_search(exp: ExperimentConfig, name: str | None, resume: bool, split_hash: str) -> str:
     """The search's name, once it is known to be startable (new) or resumable (the same search
     on the same data: ``split_hash`` is :attr:`PreparedData.split_hash` of the data loaded now)."""
+    if name:
+        _check_plain(name)
+    _check_storage(exp.search.storage_path)
     name = name or (latest_name(exp) if resume else new_name(exp))
     path = Path(exp.search.storage_path).expanduser() / name
     if resume and not is_uri(exp.search.storage_path):
@@ -75,6 +79,29 @@ def resolve_search(exp: ExperimentConfig, name: str | None, resume: bool, split_
             f"a search named {name} already exists under {path.parent}; pass --resume to continue it, or another --name"
         )
     return name
+
+
+def _check_plain(name: str) -> None:
+    """A search's name names one folder under the storage path: no '/', no '..' out of it."""
+    if name in (".", "..") or "/" in name or "\\" in name:
+        raise TunefleetError(
+            f"search name {name!r} must be a plain name, without '/' (it names a folder under --storage-path); "
+            "pass another --name"
+        )
+
+
+def _check_storage(storage: str) -> None:
+    """A local storage path that can be made and written, refused before anything starts
+    (it failed after Ray and the tracking store had started, and marked the search's run failed)."""
+    if is_uri(storage):
+        return
+    root = Path(storage).expanduser()
+    try:
+        root.mkdir(parents=True, exist_ok=True)
+    except OSError as err:
+        raise TunefleetError(f"cannot make {root} ({err.strerror}); pass a writable --storage-path") from None
+    if not os.access(root, os.W_OK | os.X_OK):
+        raise TunefleetError(f"cannot write under {root}; pass a writable --storage-path")
 
 
 def save_spec(path: Path, exp: ExperimentConfig, split_hash: str) -> None:

@@ -23,9 +23,9 @@ from tunefleet.config import (
     parse_model,
     set_value,
 )
-from tunefleet.datasets import loader_for_file
 from tunefleet.errors import ConfigError
 from tunefleet.metrics import BINARY_METRICS, MULTICLASS_METRICS, metric_names
+from tunefleet.tables import loader_for_file
 from tunefleet.train_config import TrainConfig
 
 SearchableScalar = float | int | str | bool
@@ -143,7 +143,7 @@ def searched_values(params: Mapping[str, Any]) -> dict[str, Any]:
 
 
 class SearchSettings(StrictModel):
-    backend: str = "ray"  # a name in search.backend.BACKENDS, checked when the search starts
+    backend: str = "ray"  # a name in search.backend.BACKENDS, checked when the search starts (check_search)
     # K trials trained as one batched model (1: one trial per process, as Tune runs them);
     # "auto" picks K from the model size and the device (search.cohort_backend.auto_cohort_size)
     cohort_size: int | Literal["auto"] = "auto"

@@ -140,7 +140,15 @@ def test_parquet_numeric_labels(tmp_path) -> None:
         ),
         (pd.DataFrame({"a": [1.0, None, 3.0], "y": [0, 1, 0]}), "y", "column 'a' .* 1 missing value.*row 2"),
         (pd.DataFrame({"a": [1.0, 2.0], "y": [0, 1]}), "label", "target column 'label' not found.*columns are: a, y"),
+        (pd.DataFrame({"a;y": ["1.0;0", "2.0;1"]}), "y", "not found .* looks ';'-separated: save it with commas"),
         (pd.DataFrame({"a": [1.0, 2.0, 3.0], "y": [1, 1, 1]}), "y", "single class"),
+        (pd.DataFrame({"a": [1.0, np.inf, 3.0], "y": [0, 1, 0]}), "y", "column 'a' .* 1 infinite value.*row 2"),
+        (pd.DataFrame({"a": [1.0, 2.0, -1e300], "y": [0, 1, 0]}), "y", "column 'a' .* 1 infinite .*float32.*row 3"),
+        (
+            pd.DataFrame({"a": np.arange(12.0), "y": np.linspace(0.5, 6.1, 12)}),
+            "y",
+            "target column 'y' .* 12 distinct non-integer numbers in 12 rows .* continuous .* bin this one",
+        ),
         (pd.DataFrame({"a": [], "y": []}), "y", "0 data rows"),
     ],
 )
@@ -171,6 +179,8 @@ def test_table_to_dataset_selected_features() -> None:
     frame = pd.DataFrame({"a": [1.0, 2, 3, 4], "b": ["x", "y", "z", "w"], "y": [0, 1, 0, 1]})
     ds = table_to_dataset(frame, "y", "mem", features=["a"])
     assert ds.feature_names == ("a",)
+    with pytest.raises(DataError, match="target column 'y' is listed as a feature; leave it out"):
+        table_to_dataset(frame, "y", "mem", features=["a", "y"])  # the label as an input
 
 
 @pytest.mark.parametrize(("suffix", "sep"), [(".tsv", "\t"), (".txt", ";"), (".csv", ",")])

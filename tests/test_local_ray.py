@@ -7,6 +7,7 @@ not imported Ray yet (the CLI's case), which a pytest worker may have.
 from __future__ import annotations
 
 import json
+import signal
 import subprocess
 import sys
 import textwrap
@@ -218,3 +219,42 @@ def test_each_search_of_one_process_gets_a_head_started_ahead(tmp_path) -> None:
         tmp_path,
     )
     assert seen == [[True, True, True], [True, True, True]]  # each: a child, its GCS, none in this process
+
+
+@pytest.mark.parametrize("cohort_size", ["1", "auto"])
+def test_ctrl_c_ends_a_search_in_one_line_and_resume_finishes_it(tmp_path, cohort_size: str) -> None:
+    """Ctrl-C during the trials: exit 130, one line, the parent run KILLED, every logged trial
+    kept; `--resume` then ends with exactly the trials asked for, each logged once. Under
+    Tune (cohort size 1), Tune's own handler returned instead, with the unstarted trials
+    among the results, and the search failed with a KeyError traceback."""
+    from mlflow import MlflowClient
+
+    db = f"sqlite:///{tmp_path}/mlruns.db"
+    cmd = [sys.executable, "-m", "pipeline.cli", "search", "breast_cancer", "--name", "cut", "--no-register"]
+    cmd += ["--trials", "48", "--cohort-size", cohort_size, "--tracking-uri", db]
+
+    def as_from_a_terminal() -> None:  # a pytest-xdist worker ignores SIGINT, and its children would too
+        signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+    with subprocess.Popen(
+        cmd, cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, preexec_fn=as_from_a_terminal
+    ) as proc:
+        assert proc.stdout is not None and proc.stderr is not None
+        for line in proc.stdout:  # the first trial's progress line: trials are running
+            if line.startswith("[  1/48]"):
+                break
+        proc.send_signal(signal.SIGINT)
+        _, err = proc.communicate(timeout=120)
+    assert proc.returncode == 130, err[-3000:]
+    assert err.strip().splitlines() == [
+        "interrupted: logged trials are kept; continue with `tunefleet search ... --resume`"
+    ]
+    client = MlflowClient(db)
+    (parent,) = client.search_runs([client.get_experiment_by_name("tunefleet-breast_cancer").experiment_id])
+    assert parent.info.status == "KILLED"
+    again = subprocess.run([*cmd, "--resume"], cwd=tmp_path, capture_output=True, text=True, timeout=300)
+    assert again.returncode == 0, again.stderr[-3000:]
+    runs = client.search_runs([parent.info.experiment_id], max_results=200)
+    trials = [r.data.tags["tunefleet.trial_id"] for r in runs if r.data.tags.get("tunefleet.role") == "trial"]
+    assert len(trials) == len(set(trials)) == 48
+    assert client.get_run(parent.info.run_id).info.status == "FINISHED"

@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
+from pathlib import Path
 
 import mlflow
 import numpy as np
@@ -199,6 +202,35 @@ def test_predict_command(predict_model, store, capsys) -> None:
     pred = pd.read_csv(out)
     assert list(pred.columns) == ["label", "probability"] and len(pred) == 3
     assert pred["label"].tolist() == [0, 1, 1]
+    nested = store / "new" / "folder" / "pred.parquet"  # its folder is made (an OSError traceback before)
+    assert main(["predict", summary["model_uri"], "--input", str(rows), "--output", str(nested)]) == 0
+    assert pd.read_parquet(nested).equals(pred) and [p.name for p in nested.parent.iterdir()] == ["pred.parquet"]
+
+
+# An interpreter in which torch cannot be imported (as in an environment built from the model's requirements).
+NO_TORCH = """
+import sys
+class NoTorch:
+    def find_spec(self, name, path=None, target=None):
+        if name.split(".")[0] == "torch":
+            raise ImportError("no torch in this environment")
+sys.meta_path.insert(0, NoTorch())
+import mlflow, pandas as pd
+model = mlflow.pyfunc.load_model(sys.argv[1])
+print(model.predict(pd.DataFrame({"x": [-3.0, 4.0, 7.0]}))["label"].tolist())
+"""
+
+
+def test_the_logged_model_needs_no_torch(predict_model, store) -> None:
+    """A registered model predicts in numpy: its requirements leave torch out (an environment built
+    from them, by `mlflow models serve --env-manager uv` say, downloads ~6 GB less), and it loads
+    and predicts where torch cannot be imported, as in such an environment."""
+    uri = predict_model["model_uri"]
+    requirements = Path(mlflow.pyfunc.get_model_dependencies(uri)).read_text().split()
+    assert {r.split("==")[0] for r in requirements} == {"mlflow", "numpy", "pandas", "pydantic", "pyyaml"}
+    proc = subprocess.run([sys.executable, "-c", NO_TORCH, uri], capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert proc.stdout.strip().splitlines()[-1] == "[0, 1, 1]"
 
 
 @pytest.mark.parametrize(

@@ -10,7 +10,7 @@ from pipeline.commands import flag_values
 from search.space import SpaceSampler
 from search.spec import hidden_widths, load_experiment
 from tunefleet.catalog import catalog_names
-from tunefleet.errors import ConfigError
+from tunefleet.errors import ConfigError, TunefleetError
 
 LOADERS = {
     "breast_cancer": "breast_cancer",
@@ -82,6 +82,23 @@ def test_metric_checked_against_task() -> None:
     exp = load_experiment("mnist", overrides=["metric=val_roc_auc"])
     with pytest.raises(ConfigError, match="metric: 'val_roc_auc' is not reported for multiclass"):
         exp.check_task("multiclass")
+
+
+@pytest.mark.parametrize(
+    ("backend", "message"),
+    [
+        ("bogus", "unknown backend 'bogus'; use one of: optuna, ray$"),
+        ("cohort", "unknown backend 'cohort'; use one of: optuna, ray; cohorts are chosen by --cohort-size K"),
+    ],
+)
+def test_a_search_names_a_backend_trials_run_on(tmp_path, backend: str, message: str) -> None:
+    """`search.backend: cohort` (the cohort driver's name) is refused in one line; it recursed."""
+    from search.driver import check_search
+
+    exp = load_experiment("sign", values={"search.backend": backend, "search.storage_path": str(tmp_path)})
+    with pytest.raises(ConfigError, match=message):
+        check_search(exp, exp.load())
+    assert not any(tmp_path.iterdir())  # refused before anything was written
 
 
 def test_unknown_dataset_and_missing_target() -> None:
@@ -271,3 +288,59 @@ def test_progress_lines_show_a_dash_until_a_trial_finishes(capsys) -> None:
     lines = capsys.readouterr().out.splitlines()
     assert [line.split("best=")[1].split()[0] for line in lines] == ["-", "0.9500", "0.9500"]
     assert "val_roc_auc=0.9100" in lines[0] and "nan" not in "".join(lines)
+
+
+@pytest.mark.parametrize(
+    ("values", "name", "message"),
+    [
+        ({}, "a/b", "search name 'a/b' must be a plain name, without '/'"),
+        ({}, "..", "search name '..' must be a plain name"),
+        ({"search.storage_path": "/proc/no-such-dir"}, None, "cannot make /proc/no-such-dir .*writable --storage-path"),
+    ],
+)
+def test_a_search_name_and_storage_path_are_checked_before_anything_starts(
+    tmp_path, values: dict, name: str | None, message: str
+) -> None:
+    """They failed after Ray and the tracking store had started (a traceback, a failed parent
+    run), or wrote the search's state outside the storage path (`--name ../x`)."""
+    from search.driver import check_search
+
+    exp = load_experiment("sign", values={"search.storage_path": str(tmp_path / "runs"), **values})
+    with pytest.raises(TunefleetError, match=message):
+        check_search(exp, exp.load(), name=name)
+    assert not any(tmp_path.iterdir())
+
+
+def test_a_tracking_store_and_model_name_mlflow_would_refuse_late_are_refused_at_once() -> None:
+    """A file store or another scheme failed inside MLflow, and a model name with '/' or ':'
+    at registration, after the whole search."""
+    from pipeline.settings import load_tracking_settings
+
+    for uri in ("sqlite:///mlruns.db", "postgresql+psycopg2://u:p@db/mlflow", "http://127.0.0.1:5000", "databricks"):
+        assert load_tracking_settings(uri).tracking_uri == uri
+    with pytest.raises(ConfigError, match="'./mlruns' is a file store.*sqlite:///mlruns.db"):
+        load_tracking_settings("./mlruns")
+    with pytest.raises(ConfigError, match="and --tracking-uri: tracking_uri: .*unsupported scheme 'ftp'"):
+        load_tracking_settings("ftp://host/x")
+    settings = load_tracking_settings("sqlite:///mlruns.db")
+    assert settings.model_name("sign") == "tunefleet-sign" and settings.model_name("sign", "mine") == "mine"
+    for bad in ("team/model", "a:b", " "):
+        with pytest.raises(ConfigError, match="must not be empty or hold '/' or ':'"):
+            settings.model_name("sign", bad)
+    with pytest.raises(ConfigError, match="'tunefleet-data:v2'"):
+        settings.model_name("data:v2")  # a file's stem becomes the default name
+
+
+def test_a_time_budget_that_no_trial_finished_in_says_so() -> None:
+    """Not "every trial's error is tagged on the child runs", when no trial failed and none ran through."""
+    from pipeline.lifecycle import _best_and_test
+    from search import SearchResult
+
+    exp = load_experiment("sign", values={"search.time_budget_s": 0.5})
+    empty = SearchResult(exp, exp.load(), "ray", "s", exp.search.storage_path, [], 0.5, None, None)
+    with pytest.raises(TunefleetError, match=r"no trial finished within --time-budget 0.5 s .* give it more seconds"):
+        _best_and_test(empty, "run")
+    no_budget = SearchResult(exp.model_copy(update={"search": exp.search.model_copy(update={"time_budget_s": None})}),
+                             empty.data, "ray", "s", empty.path, [], 0.5, None, None)  # fmt: skip
+    with pytest.raises(TunefleetError, match="no trial finished .*tagged on the child runs"):
+        _best_and_test(no_budget, "run")

@@ -17,6 +17,7 @@ from typing import Any
 import numpy as np
 
 from tunefleet.errors import ConfigError, DataError, first_line
+from tunefleet.tables import checked_table, read_table
 
 Loader = Callable[..., "Dataset"]
 _REGISTRY: dict[str, Loader] = {}
@@ -174,62 +175,10 @@ def load_mnist(root: str = "data", download: bool = True) -> Dataset:
     )
 
 
-# delimiter by suffix: tabs for .tsv, sniffed for .txt, commas otherwise
-TEXT_READERS: dict[str, dict[str, Any]] = {".tsv": {"sep": "\t"}, ".txt": {"sep": None, "engine": "python"}}
-
-
-def read_table(path: Path, kind: str) -> Any:
-    """Read a CSV or Parquet file; a missing, empty or unreadable file is a one-line DataError."""
-    import pandas as pd
-
-    if not path.is_file():
-        raise DataError(f"data file {path} does not exist; check the path passed with --data")
-    try:
-        if kind == "parquet":
-            return pd.read_parquet(path)
-        return pd.read_csv(path, **TEXT_READERS.get(path.suffix.lower(), {}))
-    except pd.errors.EmptyDataError:
-        raise DataError(f"data file {path} is empty; it needs a header row and at least one data row") from None
-    except Exception as err:  # noqa: BLE001 - any reader failure becomes one line
-        raise DataError(f"could not read {path} as {kind} ({type(err).__name__}: {first_line(err, 1000)})") from None
-
-
 def table_to_dataset(frame: Any, target: str, source: str, features: Sequence[str] | None = None) -> Dataset:
     """Validate a DataFrame and turn it into a Dataset (numeric features, encoded target)."""
-    import pandas as pd
-
-    if len(frame) == 0:
-        raise DataError(f"{source} has 0 data rows; it needs at least one row per class per split")
-    if target not in frame.columns:
-        cols = ", ".join(map(str, frame.columns[:20]))
-        raise DataError(f"target column {target!r} not found in {source}; columns are: {cols} (pass --target COLUMN)")
-    feature_cols = list(features) if features else [c for c in frame.columns if c != target]
-    missing_cols = [c for c in feature_cols if c not in frame.columns]
-    if missing_cols:
-        raise DataError(f"feature column {missing_cols[0]!r} not found in {source}; check dataset.options.features")
-    if not feature_cols:
-        raise DataError(f"{source} has no feature columns besides the target {target!r}")
-    for col in [target, *feature_cols]:
-        n_missing = int(frame[col].isna().sum())
-        if n_missing:
-            row = int(np.flatnonzero(frame[col].isna().to_numpy())[0])
-            raise DataError(
-                f"column {col!r} in {source} has {n_missing} missing value(s), first at data row {row + 1}; "
-                "fill or drop those rows before training"
-            )
-    for col in feature_cols:
-        series = frame[col]
-        if not (pd.api.types.is_numeric_dtype(series) or pd.api.types.is_bool_dtype(series)):
-            example = series.iloc[0]
-            raise DataError(
-                f"feature column {col!r} in {source} is not numeric (e.g. {example!r}); encode it as numbers "
-                "or leave it out with dataset.options.features"
-            )
-    y = frame[target].to_numpy()
-    if len(np.unique(y)) < 2:
-        raise DataError(f"target column {target!r} in {source} has a single class ({y[0]!r}); it needs at least two")
-    name = Path(source).stem
-    return _from_arrays(name, frame[feature_cols].to_numpy(dtype=np.float32), y, [str(c) for c in feature_cols])
+    X, y, names = checked_table(frame, target, source, features)
+    return _from_arrays(Path(source).stem, X, y, names)
 
 
 @register_dataset("csv")
@@ -242,13 +191,3 @@ def load_csv(path: str, target: str, features: Sequence[str] | None = None) -> D
 def load_parquet(path: str, target: str, features: Sequence[str] | None = None) -> Dataset:
     """A user Parquet file: numeric feature columns plus a target column."""
     return table_to_dataset(read_table(Path(path), "parquet"), target, str(path), features)
-
-
-def loader_for_file(path: str) -> str:
-    """Pick the csv or parquet loader from a file's suffix."""
-    suffix = Path(path).suffix.lower()
-    if suffix in {".parquet", ".pq"}:
-        return "parquet"
-    if suffix in {".csv", ".txt", ".tsv"}:
-        return "csv"
-    raise DataError(f"cannot tell the format of {path}; use a .csv or .parquet file")

@@ -1,0 +1,133 @@
+"""Users' CSV, TSV and Parquet files: read, then checked once, each problem one line naming its fix.
+
+What a file can hold that training cannot use (a missing or empty file, a target column
+that is not there, text or empty cells in a feature, infinite values, a single class, a
+continuous target, the target listed as a feature) is refused here, before anything slow
+starts, as a :class:`~tunefleet.errors.DataError`. numpy and, on first use, pandas only.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from tunefleet.errors import DataError, first_line
+
+# delimiter by suffix: tabs for .tsv, sniffed for .txt, commas otherwise
+TEXT_READERS: dict[str, dict[str, Any]] = {".tsv": {"sep": "\t"}, ".txt": {"sep": None, "engine": "python"}}
+
+
+def read_table(path: Path, kind: str) -> Any:
+    """Read a CSV or Parquet file; a missing, empty or unreadable file is a one-line DataError."""
+    import pandas as pd
+
+    if not path.is_file():
+        raise DataError(f"data file {path} does not exist; check the path passed with --data")
+    try:
+        if kind == "parquet":
+            return pd.read_parquet(path)
+        return pd.read_csv(path, **TEXT_READERS.get(path.suffix.lower(), {}))
+    except pd.errors.EmptyDataError:
+        raise DataError(f"data file {path} is empty; it needs a header row and at least one data row") from None
+    except Exception as err:  # noqa: BLE001 - any reader failure becomes one line
+        raise DataError(f"could not read {path} as {kind} ({type(err).__name__}: {first_line(err, 1000)})") from None
+
+
+def checked_table(
+    frame: Any, target: str, source: str, features: Sequence[str] | None = None
+) -> tuple[np.ndarray, np.ndarray, list[str]]:
+    """A DataFrame's float32 features, its target values and the feature names, or one DataError saying what to fix."""
+    import pandas as pd
+
+    if len(frame) == 0:
+        raise DataError(f"{source} has 0 data rows; it needs at least one row per class per split")
+    if target not in frame.columns:
+        cols = ", ".join(map(str, frame.columns[:20]))
+        raise DataError(
+            f"target column {target!r} not found in {source}; columns are: {cols} (pass --target COLUMN)"
+            + _separator_hint(frame.columns)
+        )
+    feature_cols = list(features) if features else [c for c in frame.columns if c != target]
+    missing_cols = [c for c in feature_cols if c not in frame.columns]
+    if missing_cols:
+        raise DataError(f"feature column {missing_cols[0]!r} not found in {source}; check dataset.options.features")
+    if not feature_cols:
+        raise DataError(f"{source} has no feature columns besides the target {target!r}")
+    if target in feature_cols:  # the label as an input: a perfect, useless model
+        raise DataError(
+            f"the target column {target!r} is listed as a feature; leave it out of dataset.options.features"
+        )
+    for col in [target, *feature_cols]:
+        n_missing = int(frame[col].isna().sum())
+        if n_missing:
+            row = int(np.flatnonzero(frame[col].isna().to_numpy())[0])
+            raise DataError(
+                f"column {col!r} in {source} has {n_missing} missing value(s), first at data row {row + 1}; "
+                "fill or drop those rows before training"
+            )
+    for col in feature_cols:
+        series = frame[col]
+        if not (pd.api.types.is_numeric_dtype(series) or pd.api.types.is_bool_dtype(series)):
+            example = series.iloc[0]
+            raise DataError(
+                f"feature column {col!r} in {source} is not numeric (e.g. {example!r}); encode it as numbers "
+                "or leave it out with dataset.options.features"
+            )
+    y = frame[target].to_numpy()
+    _check_classes(y, target, source)
+    with np.errstate(over="ignore"):  # values beyond float32's range become inf, refused below
+        X = frame[feature_cols].to_numpy(dtype=np.float32)
+    _check_finite(X, feature_cols, source)
+    return X, y, [str(c) for c in feature_cols]
+
+
+def _separator_hint(columns: Any) -> str:
+    """Why a file read as one column: a separator other than the comma it was read with."""
+    if len(columns) == 1:
+        for sep, name in ((";", "';'"), ("\t", "tab"), ("|", "'|'")):
+            if sep in str(columns[0]):
+                return f"; the file looks {name}-separated: save it with commas, or as .tsv for tabs"
+    return ""
+
+
+def _check_classes(y: np.ndarray, target: str, source: str) -> None:
+    """A target of class labels: two classes at least, and not a continuous quantity.
+
+    More distinct values than a third of the rows cannot be split (some class would have
+    fewer than the 3 rows a stratified 3-way split needs); when they are non-integer
+    numbers, the column is a measurement, and saying so beats naming its rarest "class".
+    """
+    values = np.unique(y)
+    if len(values) < 2:
+        raise DataError(f"target column {target!r} in {source} has a single class ({y[0]!r}); it needs at least two")
+    if len(values) > len(y) / 3 and values.dtype.kind == "f" and np.any(values % 1):
+        raise DataError(
+            f"target column {target!r} in {source} holds {len(values)} distinct non-integer numbers in {len(y)} "
+            f"rows (e.g. {float(y[0]):g}): a continuous quantity, and tunefleet trains classifiers; pass a column of "
+            "class labels with --target, or bin this one into classes"
+        )
+
+
+def _check_finite(X: np.ndarray, feature_cols: Sequence[Any], source: str) -> None:
+    """No infinite feature value: it would make the scaler's mean, and every prediction, NaN."""
+    bad = ~np.isfinite(X)
+    if bad.any():
+        col = int(np.flatnonzero(bad.any(axis=0))[0])
+        rows = np.flatnonzero(bad[:, col])
+        raise DataError(
+            f"feature column {feature_cols[col]!r} in {source} has {len(rows)} infinite value(s) (or beyond "
+            f"float32's range, 3.4e38), first at data row {rows[0] + 1}; replace or drop those rows before training"
+        )
+
+
+def loader_for_file(path: str) -> str:
+    """Pick the csv or parquet loader from a file's suffix."""
+    suffix = Path(path).suffix.lower()
+    if suffix in {".parquet", ".pq"}:
+        return "parquet"
+    if suffix in {".csv", ".txt", ".tsv"}:
+        return "csv"
+    raise DataError(f"cannot tell the format of {path}; use a .csv or .parquet file")
