@@ -168,25 +168,28 @@ class CohortSession:
         asked: dict[str, optuna.Trial] = {}
         remaining = exp.search.num_samples - len(records)
         started, untold = time.monotonic(), list[TrialRecord]()
-        while remaining > 0 or runner.running():
-            over_budget = exp.search.time_budget_s and time.monotonic() - started > exp.search.time_budget_s
-            while remaining > 0 and runner.has_room() and not over_budget:
-                size = min(k, remaining)
-                for job in self._ask(study, sample, size, exp, asked, request.data):
-                    runner.start(job)
-                remaining -= size
-            # The observers (MLflow's child runs: ~0.1 s of driver time per member) hear of
-            # the last cohorts' members only now, with the freed slots busy again.
-            tell_observers(request.observers, untold)
-            untold = []
-            if not runner.running():
-                break
-            for job, outcomes in runner.wait():
-                with one_sync(study):
-                    for trial_id, config, outcome in zip(job.trial_ids, job.configs, outcomes, strict=True):
-                        record = self._record(trial_id, asked.pop(trial_id), config, outcome, job.cohort_id, path)
-                        untold.append(record)
-            records += untold
+        try:
+            while remaining > 0 or runner.running():
+                over_budget = exp.search.time_budget_s and time.monotonic() - started > exp.search.time_budget_s
+                while remaining > 0 and runner.has_room() and not over_budget:
+                    size = min(k, remaining)
+                    for job in self._ask(study, sample, size, exp, asked, request.data):
+                        runner.start(job)
+                    remaining -= size
+                # The observers (MLflow's child runs: ~0.1 s of driver time per member) hear of
+                # the last cohorts' members only now, with the freed slots busy again.
+                tell_observers(request.observers, untold)
+                untold = []
+                if not runner.running():
+                    break
+                for job, outcomes in runner.wait():
+                    with one_sync(study):
+                        for trial_id, config, outcome in zip(job.trial_ids, job.configs, outcomes, strict=True):
+                            record = self._record(trial_id, asked.pop(trial_id), config, outcome, job.cohort_id, path)
+                            untold.append(record)
+                records += untold
+        finally:
+            runner.close()  # no-op unless the loop ended early
         tell_observers(request.observers, untold)
         return records
 

@@ -102,6 +102,10 @@ class CohortRunner(Protocol):
         """Block until at least one started job ends; return the ended ones."""
         ...
 
+    def close(self) -> None:
+        """Give up the cohorts still running: the search ends early (Ctrl-C, an error)."""
+        ...
+
 
 class LocalRunner:
     """Cohorts one after another in this process (``backend: optuna``)."""
@@ -122,6 +126,9 @@ class LocalRunner:
     def wait(self) -> list[tuple[CohortJob, list[MemberOutcome]]]:
         job = self.queue.pop(0)
         return [(job, run_cohort(job, self.data, self.rungs.judge if self.rungs else None))]
+
+    def close(self) -> None:
+        self.queue.clear()
 
 
 class ActorJudge:
@@ -264,3 +271,19 @@ class RayRunner:
                 ended.append((job, [MemberOutcome("failed", error=first_line(err)) for _ in job.configs]))
         self._submit()  # the next cohort starts before the driver records these
         return ended
+
+    def close(self) -> None:
+        """Cancel the running cohorts before Ray shuts down.
+
+        Left running, each died with the session's workers, and Ray counted that as a
+        failure to retry: it tried to tell the departing driver and printed "Failed to
+        push error to driver" to the interrupted command's output (seen in CI after a
+        Ctrl-C). A cancelled task is never retried. Their members were never logged, so
+        ``--resume`` asks for them again.
+        """
+        import ray
+
+        self.waiting.clear()
+        for ref in self.refs:
+            ray.cancel(ref)
+        self.refs.clear()

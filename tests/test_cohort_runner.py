@@ -67,3 +67,21 @@ def test_one_slot_carries_the_rung_table_and_judges_as_one_table_would(local_ray
     assert runner.judge is None  # no table actor
     assert run(runner, carried) == expected
     assert "stopped" in expected[0] and len(expected[1][2]) == 12  # ASHA stopped members; every member reached rung 2
+
+
+def test_close_cancels_the_running_cohorts_so_ray_never_retries_them(local_ray, breast_cancer_data) -> None:
+    """A search that ends early (Ctrl-C) closes its runner before Ray shuts down. A cohort
+    left running died with the session's workers, and Ray took that for a failure to retry:
+    it printed "Failed to push error to driver" to the interrupted command (seen in CI)."""
+    import ray
+    from ray.exceptions import TaskCancelledError
+
+    runner = RayRunner(breast_cancer_data, None, slots=1, cpus=1, gpus=0)
+    long = tuple(TrainConfig(epochs=400, lr=0.001, seed=k, torch_threads=1, device="cpu") for k in range(2))
+    runner.start(CohortJob("cohort_long", ("trial_a", "trial_b"), long, "val_roc_auc"))
+    runner.start(_job(1))
+    (ref,) = runner.refs
+    runner.close()
+    assert runner.running() == 0  # the waiting cohort is dropped: its members were never logged
+    with pytest.raises(TaskCancelledError):
+        ray.get(ref, timeout=60)
