@@ -75,7 +75,10 @@ def read_input(input_path: Path) -> Any:
     """The rows to predict; read before MLflow connects, so a missing or unreadable file fails at once."""
     if not input_path.is_file():
         raise TunefleetError(f"input file {input_path} does not exist; pass a CSV or Parquet file with --input")
-    return read_table(input_path, loader_for_file(str(input_path)))
+    frame = read_table(input_path, loader_for_file(str(input_path)))
+    if len(frame) == 0:  # a header alone: "0 predictions written" would pass for a result
+        raise TunefleetError(f"input file {input_path} has a header but no data rows; there is nothing to predict")
+    return frame
 
 
 def predict_file(model_uri: str, frame: Any, input_path: Path, output: Path | None, settings: TrackingSettings) -> int:

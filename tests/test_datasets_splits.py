@@ -168,6 +168,31 @@ def test_empty_and_missing_files(tmp_path) -> None:
         load_dataset("csv", {"path": str(tmp_path / "nope.csv"), "target": "y"})
 
 
+@pytest.mark.parametrize("suffix", [".csv", ".txt"])
+def test_a_column_name_twice_in_the_header_is_refused(tmp_path, suffix: str) -> None:
+    """pandas renamed the second `a` to `a.1` without a word; a legitimate `a.1` beside `a` still loads."""
+    sep = "," if suffix == ".csv" else ";"
+    rows = "\n".join(sep.join([str(i), str(i * 2), str(i % 2)]) for i in range(12))
+    twice = tmp_path / f"twice{suffix}"
+    twice.write_text(sep.join(["a", "a", "y"]) + "\n" + rows)
+    with pytest.raises(DataError, match=r"column 'a' appears 2 times in the header of .*; give each column its own"):
+        load_dataset("csv", {"path": str(twice), "target": "y"})
+    distinct = tmp_path / f"distinct{suffix}"
+    distinct.write_text(sep.join(["a", "a.1", "y"]) + "\n" + rows)
+    assert load_dataset("csv", {"path": str(distinct), "target": "y"}).feature_names == ("a", "a.1")
+
+
+def test_predict_input_with_a_header_and_no_rows_is_refused(tmp_path) -> None:
+    """It wrote a header, said "wrote 0 predictions" and exited 0."""
+    from pipeline.predict import read_input
+    from tunefleet.errors import TunefleetError
+
+    path = tmp_path / "rows.csv"
+    path.write_text("x\n")
+    with pytest.raises(TunefleetError, match="has a header but no data rows; there is nothing to predict"):
+        read_input(path)
+
+
 def test_unknown_loader_and_option() -> None:
     with pytest.raises(ConfigError, match="unknown dataset loader 'nope'"):
         load_dataset("nope")

@@ -29,11 +29,37 @@ def read_table(path: Path, kind: str) -> Any:
     try:
         if kind == "parquet":
             return pd.read_parquet(path)
-        return pd.read_csv(path, **TEXT_READERS.get(path.suffix.lower(), {}))
+        frame = pd.read_csv(path, **TEXT_READERS.get(path.suffix.lower(), {}))
+        _check_unique_header(path, frame.columns)
+        return frame
+    except DataError:
+        raise
     except pd.errors.EmptyDataError:
         raise DataError(f"data file {path} is empty; it needs a header row and at least one data row") from None
     except Exception as err:  # noqa: BLE001 - any reader failure becomes one line
         raise DataError(f"could not read {path} as {kind} ({type(err).__name__}: {first_line(err, 1000)})") from None
+
+
+def _check_unique_header(path: Path, columns: Any) -> None:
+    """No column name twice in a text file's header.
+
+    pandas reads a second ``a`` as ``a.1`` without a word; a model trained on it would then
+    ask every input for an ``a.1`` column. The header is read again, unrenamed, only when a
+    name looks renamed (``X.N`` beside ``X``).
+    """
+    import pandas as pd
+
+    names = {str(c) for c in columns}
+    if not any(c.rpartition(".")[0] in names and c.rpartition(".")[2].isdigit() for c in names):
+        return
+    raw = pd.read_csv(path, header=None, nrows=1, dtype=str, **TEXT_READERS.get(path.suffix.lower(), {}))
+    header = [str(v) for v in raw.iloc[0]]
+    twice = sorted({c for c in header if header.count(c) > 1})
+    if twice:
+        raise DataError(
+            f"column {twice[0]!r} appears {header.count(twice[0])} times in the header of {path}; "
+            "give each column its own name"
+        )
 
 
 def checked_table(
