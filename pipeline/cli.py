@@ -110,7 +110,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="search one dataset, log to MLflow, register and promote the best model",
     )
     s.add_argument("dataset", nargs="?", help="a dataset in conf/datasets/ (see `tunefleet datasets`)")
-    s.add_argument("--data", help="a CSV or Parquet file to use instead of a built-in dataset")
+    s.add_argument("--data", help="a CSV or Parquet file (or a folder of Parquet parts) to use instead of a built-in dataset")
     s.add_argument("--target", help="with --data: the label column")
     _search_flags(s)
 
@@ -125,7 +125,7 @@ def build_parser() -> argparse.ArgumentParser:
     pr.add_argument(
         "--input",
         required=True,
-        help="CSV or Parquet file with the training feature columns (others, e.g. the label, are ignored)",
+        help="CSV or Parquet file (or folder of Parquet parts) with the training feature columns (others, e.g. the label, are ignored)",
     )
     pr.add_argument("--output", help="write predictions here (.csv or .parquet); default: print them as CSV")
 

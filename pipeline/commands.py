@@ -93,8 +93,10 @@ def _run_one(args: argparse.Namespace, exp: ExperimentConfig, settings: Tracking
 
 
 def cmd_search(args: argparse.Namespace) -> int:
-    if args.data and not Path(args.data).is_file():
-        raise TunefleetError(f"data file {args.data} does not exist; check the path passed with --data")
+    from tunefleet.tables import check_data_path
+
+    if args.data:
+        check_data_path(Path(args.data))
     return _search_one(args, args.dataset, args.data, args.target)
 
 

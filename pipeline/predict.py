@@ -16,7 +16,7 @@ from typing import Any
 from pipeline.settings import TrackingSettings
 from tunefleet.errors import TunefleetError, first_line
 from tunefleet.fileio import written_whole
-from tunefleet.tables import loader_for_file, read_table
+from tunefleet.tables import check_data_path, loader_for_file, read_table
 
 OUTPUT_KINDS = {".csv": "csv", ".parquet": "parquet", ".pq": "parquet"}
 
@@ -73,8 +73,7 @@ def agreement_report(truth: Any, predicted: Any, labels: list[Any]) -> str:
 
 def read_input(input_path: Path) -> Any:
     """The rows to predict; read before MLflow connects, so a missing or unreadable file fails at once."""
-    if not input_path.is_file():
-        raise TunefleetError(f"input file {input_path} does not exist; pass a CSV or Parquet file with --input")
+    check_data_path(input_path, "--input")
     frame = read_table(input_path, loader_for_file(str(input_path)))
     if len(frame) == 0:  # a header alone: "0 predictions written" would pass for a result
         raise TunefleetError(f"input file {input_path} has a header but no data rows; there is nothing to predict")

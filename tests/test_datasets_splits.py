@@ -182,6 +182,27 @@ def test_a_column_name_twice_in_the_header_is_refused(tmp_path, suffix: str) -> 
     assert load_dataset("csv", {"path": str(distinct), "target": "y"}).feature_names == ("a", "a.1")
 
 
+def test_a_folder_of_parquet_parts_is_one_table(tmp_path) -> None:
+    """Spark and pyarrow write a table as a folder of parts (with a _SUCCESS marker, and
+    sometimes subfolders); it loads as one table. A folder without parts is refused in one line."""
+    from tunefleet.tables import loader_for_file
+
+    rng = np.random.default_rng(0)
+    frame = pd.DataFrame({"a": rng.normal(size=30), "b": rng.normal(size=30), "y": np.arange(30) % 2})
+    folder = tmp_path / "table"
+    (folder / "sub").mkdir(parents=True)
+    frame.iloc[:12].to_parquet(folder / "part-0.parquet")
+    frame.iloc[12:].to_parquet(folder / "sub" / "part-1.parquet")
+    (folder / "_SUCCESS").write_text("")
+    assert loader_for_file(str(folder)) == "parquet"
+    data = load_dataset("parquet", {"path": str(folder), "target": "y"})
+    assert data.X.shape == (30, 2) and sorted(data.X[:, 0].tolist()) == sorted(frame["a"].astype(np.float32).tolist())
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    with pytest.raises(DataError, match=r"empty is a folder without \.parquet files; pass a CSV or Parquet file"):
+        load_dataset("parquet", {"path": str(empty), "target": "y"})
+
+
 def test_predict_input_with_a_header_and_no_rows_is_refused(tmp_path) -> None:
     """It wrote a header, said "wrote 0 predictions" and exited 0."""
     from pipeline.predict import read_input

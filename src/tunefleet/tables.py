@@ -20,12 +20,23 @@ from tunefleet.errors import DataError, first_line
 TEXT_READERS: dict[str, dict[str, Any]] = {".tsv": {"sep": "\t"}, ".txt": {"sep": None, "engine": "python"}}
 
 
+def check_data_path(path: Path, flag: str = "--data") -> None:
+    """A file, or a folder of Parquet files (as Spark and pyarrow write a table in parts); else one line."""
+    if not path.exists():
+        raise DataError(f"data file {path} does not exist; check the path passed with {flag}")
+    if path.is_dir() and not _parquet_parts(path):
+        raise DataError(f"{path} is a folder without .parquet files; pass a CSV or Parquet file with {flag}")
+
+
+def _parquet_parts(folder: Path) -> bool:
+    return any(folder.rglob("*.parquet"))
+
+
 def read_table(path: Path, kind: str) -> Any:
-    """Read a CSV or Parquet file; a missing, empty or unreadable file is a one-line DataError."""
+    """Read a CSV or Parquet file, or a folder of Parquet parts; a missing, empty or unreadable one is a one-line DataError."""
     import pandas as pd
 
-    if not path.is_file():
-        raise DataError(f"data file {path} does not exist; check the path passed with --data")
+    check_data_path(path)
     try:
         if kind == "parquet":
             return pd.read_parquet(path)
@@ -150,10 +161,10 @@ def _check_finite(X: np.ndarray, feature_cols: Sequence[Any], source: str) -> No
 
 
 def loader_for_file(path: str) -> str:
-    """Pick the csv or parquet loader from a file's suffix."""
+    """Pick the csv or parquet loader from a file's suffix (a folder of Parquet parts is parquet)."""
     suffix = Path(path).suffix.lower()
-    if suffix in {".parquet", ".pq"}:
+    if suffix in {".parquet", ".pq"} or (Path(path).is_dir() and _parquet_parts(Path(path))):
         return "parquet"
     if suffix in {".csv", ".txt", ".tsv"}:
         return "csv"
-    raise DataError(f"cannot tell the format of {path}; use a .csv or .parquet file")
+    raise DataError(f"cannot tell the format of {path}; use a .csv or .parquet file, or a folder of .parquet files")
