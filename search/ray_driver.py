@@ -14,6 +14,7 @@ from __future__ import annotations
 import logging
 import math
 import os
+import warnings
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -96,6 +97,22 @@ class RayBackend:
             yield RaySession(exp, check_resources(exp, resources), verbose)
 
 
+@contextmanager
+def _replays_quiet(quiet: bool) -> Iterator[None]:
+    """On ``--resume``, no Optuna warning for each epoch a restarted trial reports again.
+
+    A trial that was running when the search stopped restarts from its first epoch (it
+    checkpoints only with its result) and reports those epochs again to the same Optuna
+    trial, which keeps the first value and warns "The reported value is ignored because
+    this `step=N` is already reported", once per epoch. The trial is seeded, so the values
+    are the ones kept: nothing to act on. ``--verbose`` shows them.
+    """
+    with warnings.catch_warnings():
+        if quiet:
+            warnings.filterwarnings("ignore", message=r"The reported value is ignored because this `step=")
+        yield
+
+
 class RaySession:
     def __init__(self, exp: ExperimentConfig, concurrency: int, verbose: bool = False) -> None:
         self.exp, self.concurrency, self.verbose = exp, concurrency, verbose
@@ -106,7 +123,7 @@ class RaySession:
 
         if not self.verbose:  # trials the time budget stopped before a first report: their records say so
             logging.getLogger("ray.tune.analysis.experiment_analysis").setLevel(logging.ERROR)
-        with RELAY.connected(request.observers):
+        with RELAY.connected(request.observers), _replays_quiet(request.resume and not self.verbose):
             grid = self._tuner(request).fit()
             records = []
             for i in range(len(grid)):

@@ -231,7 +231,7 @@ def test_ctrl_c_ends_a_search_in_one_line_and_resume_finishes_it(tmp_path, cohor
 
     db = f"sqlite:///{tmp_path}/mlruns.db"
     cmd = [sys.executable, "-m", "pipeline.cli", "search", "breast_cancer", "--name", "cut", "--no-register"]
-    cmd += ["--trials", "48", "--cohort-size", cohort_size, "--tracking-uri", db]
+    cmd += ["--trials", "24", "--cohort-size", cohort_size, "--tracking-uri", db]
 
     def as_from_a_terminal() -> None:  # a pytest-xdist worker ignores SIGINT, and its children would too
         signal.signal(signal.SIGINT, signal.SIG_DFL)
@@ -241,7 +241,7 @@ def test_ctrl_c_ends_a_search_in_one_line_and_resume_finishes_it(tmp_path, cohor
     ) as proc:
         assert proc.stdout is not None and proc.stderr is not None
         for line in proc.stdout:  # the first trial's progress line: trials are running
-            if line.startswith("[  1/48]"):
+            if line.startswith("[  1/24]"):
                 break
         proc.send_signal(signal.SIGINT)
         _, err = proc.communicate(timeout=120)
@@ -254,7 +254,8 @@ def test_ctrl_c_ends_a_search_in_one_line_and_resume_finishes_it(tmp_path, cohor
     assert parent.info.status == "KILLED"
     again = subprocess.run([*cmd, "--resume"], cwd=tmp_path, capture_output=True, text=True, timeout=300)
     assert again.returncode == 0, again.stderr[-3000:]
+    assert again.stderr == ""  # Optuna warned once per epoch that a restarted Tune trial reported again
     runs = client.search_runs([parent.info.experiment_id], max_results=200)
     trials = [r.data.tags["tunefleet.trial_id"] for r in runs if r.data.tags.get("tunefleet.role") == "trial"]
-    assert len(trials) == len(set(trials)) == 48
+    assert len(trials) == len(set(trials)) == 24
     assert client.get_run(parent.info.run_id).info.status == "FINISHED"
