@@ -110,7 +110,9 @@ def build_parser() -> argparse.ArgumentParser:
         help="search one dataset, log to MLflow, register and promote the best model",
     )
     s.add_argument("dataset", nargs="?", help="a dataset in conf/datasets/ (see `tunefleet datasets`)")
-    s.add_argument("--data", help="a CSV or Parquet file (or a folder of Parquet parts) to use instead of a built-in dataset")
+    s.add_argument(
+        "--data", help="a CSV or Parquet file (or a folder of Parquet parts) to use instead of a built-in dataset"
+    )
     s.add_argument("--target", help="with --data: the label column")
     _search_flags(s)
 

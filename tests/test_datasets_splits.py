@@ -159,6 +159,13 @@ def test_bad_user_files(tmp_path, frame, target, message) -> None:
     assert "\n" not in str(err.value)
 
 
+def test_a_file_that_is_not_utf8_is_refused_naming_the_encoding(tmp_path) -> None:
+    path = tmp_path / "latin.csv"
+    path.write_bytes("café,y\n".encode("latin-1") + b"".join(f"{i},{i % 2}\n".encode() for i in range(12)))
+    with pytest.raises(DataError, match=r"latin.csv is not UTF-8 text \(byte e9 at byte 3\); save it as CSV UTF-8"):
+        load_dataset("csv", {"path": str(path), "target": "y"})
+
+
 def test_empty_and_missing_files(tmp_path) -> None:
     empty = tmp_path / "empty.csv"
     empty.write_text("")

@@ -45,6 +45,11 @@ def read_table(path: Path, kind: str) -> Any:
         return frame
     except DataError:
         raise
+    except UnicodeDecodeError as err:  # Excel's "CSV" on Windows is often cp1252
+        raise DataError(
+            f"{path} is not UTF-8 text (byte {err.object[err.start : err.start + 1].hex()} at byte {err.start}); "
+            "save it as CSV UTF-8"
+        ) from None
     except pd.errors.EmptyDataError:
         raise DataError(f"data file {path} is empty; it needs a header row and at least one data row") from None
     except Exception as err:  # noqa: BLE001 - any reader failure becomes one line
