@@ -10,8 +10,10 @@ child is tagged with its trial id).
 from __future__ import annotations
 
 import json
+import signal
 import sys
-from collections.abc import Iterator, Mapping
+import threading
+from collections.abc import Callable, Iterator, Mapping
 from concurrent.futures import Future
 from contextlib import contextmanager
 from pathlib import Path
@@ -35,6 +37,38 @@ CURVE = "epoch/"  # + metric name: a trial's per-epoch curve (the plain name hol
 TAG_PROMOTION, TAG_REASON = "promotion", "promotion_reason"  # on a version: its alias when gated, and why
 TAG_BEST_TRIAL = "best_trial_id"  # on a logged model and its versions: the trial whose model it is
 RUN_STATUS = {"finished": "FINISHED", "stopped": "FINISHED", "failed": "FAILED"}
+
+
+@contextmanager
+def ctrl_c_held() -> Iterator[None]:
+    """Hold a first Ctrl-C until the block's MLflow writes end, then raise it as it came.
+
+    Ctrl-C between a child run's creation and its end left a run without results that
+    ``--resume`` counted as logged, and one inside a SQLite write left the transaction
+    open, so ending the parent run KILLED failed with "database is locked" (seen in the
+    Ctrl-C test). A second Ctrl-C is not held (a tracking server that hangs). Only in the
+    main thread, where Python runs signal handlers, and not where SIGINT is ignored (a
+    background job).
+    """
+    previous = signal.getsignal(signal.SIGINT)
+    if threading.current_thread() is not threading.main_thread() or not callable(previous):
+        yield
+        return
+    handler: Callable[[int, Any], Any] = previous
+    caught: list[Any] = []
+
+    def hold(signum: int, frame: Any) -> None:
+        if caught:
+            handler(signum, frame)
+        caught.append(frame)
+
+    signal.signal(signal.SIGINT, hold)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
+        if caught:
+            handler(signal.SIGINT, caught[0])
 
 
 class MlflowTracker:
@@ -72,6 +106,7 @@ class MlflowTracker:
             raise
         self._end("FINISHED")
 
+    @ctrl_c_held()
     def _end(self, status: str) -> None:
         if self.parent_id:
             self.client.set_terminated(self.parent_id, status=status)
@@ -105,6 +140,7 @@ class MlflowTracker:
         self.client.log_inputs(self.parent_id, datasets=list(self.inputs.values()))
 
     # -- child runs ----------------------------------------------------------------------
+    @ctrl_c_held()
     def on_trial_end(self, record: TrialRecord) -> None:
         """The trial's child run: its result under each metric's name, its curves under ``epoch/<name>``.
 
@@ -245,7 +281,17 @@ class MlflowTracker:
         return runs[0].info.run_id if runs else None
 
     def _logged_trials(self) -> set[str]:
+        """The trials this parent run logged whole. A child run still RUNNING was cut off
+        between its creation and its end (a killed driver): it is deleted, and logged again."""
         runs = self.client.search_runs(
             [self.experiment_id], filter_string=f"tags.`mlflow.parentRunId` = '{self.parent_id}'", max_results=50000
         )
-        return {r.data.tags[TAG_TRIAL] for r in runs if TAG_TRIAL in r.data.tags}
+        logged = set()
+        for run in runs:
+            if TAG_TRIAL not in run.data.tags:
+                continue
+            if run.info.status == "RUNNING":
+                self.client.delete_run(run.info.run_id)
+            else:
+                logged.add(run.data.tags[TAG_TRIAL])
+        return logged

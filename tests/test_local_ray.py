@@ -250,7 +250,10 @@ def test_ctrl_c_ends_a_search_in_one_line_and_resume_finishes_it(tmp_path, cohor
         "interrupted: logged trials are kept; continue with `tunefleet search ... --resume`"
     ]
     client = MlflowClient(db)
-    (parent,) = client.search_runs([client.get_experiment_by_name("tunefleet-breast_cancer").experiment_id])
+    experiment = client.get_experiment_by_name("tunefleet-breast_cancer").experiment_id
+    (parent,) = client.search_runs([experiment], "tags.`tunefleet.role` = 'search'")
+    cut = client.search_runs([experiment], f"tags.`mlflow.parentRunId` = '{parent.info.run_id}'")
+    assert all(r.info.status != "RUNNING" for r in cut)  # Ctrl-C waits for a trial's writes to end
     assert parent.info.status == "KILLED"
     again = subprocess.run([*cmd, "--resume"], cwd=tmp_path, capture_output=True, text=True, timeout=300)
     assert again.returncode == 0, again.stderr[-3000:]

@@ -146,3 +146,85 @@ def test_the_default_tracking_conf_charts_the_main_curves() -> None:
     from pipeline.settings import load_tracking_settings
 
     assert load_tracking_settings().curve_keys("val_f1") == {"train_loss", "val_loss", "val_f1"}
+
+
+def _tracker(tmp_path, client=None):
+    from pipeline.settings import TrackingSettings
+    from pipeline.tracker import MlflowTracker
+    from pipeline.tracking import connect
+    from search.spec import load_experiment
+
+    exp = load_experiment("sign", smoke=True)
+    settings = TrackingSettings(tracking_uri=f"sqlite:///{tmp_path / 'mlruns.db'}")
+    return MlflowTracker(settings, client or connect(settings), "held"), exp, exp.load()
+
+
+def _record(trial_id: str):
+    from search.result import TrialRecord
+    from tunefleet.train_config import TrainConfig
+
+    return TrialRecord(trial_id, {"lr": 0.01}, TrainConfig(), "finished", metrics={"val_loss": 0.4, "val_roc_auc": 0.9})
+
+
+def test_ctrl_c_during_a_child_runs_writes_waits_for_them(tmp_path, monkeypatch) -> None:
+    """Ctrl-C in the middle of a trial's writes: the child run ends whole, then the interrupt
+    is raised. Before, it cut the writes (a run without results, still RUNNING) or left a
+    SQLite transaction open, and ending the parent run KILLED failed with "database is locked"."""
+    import signal
+
+    monkeypatch.chdir(tmp_path)
+    before = signal.signal(signal.SIGINT, signal.default_int_handler)  # as in a terminal (pytest-xdist ignores it)
+    try:
+        _interrupt_a_trials_writes(tmp_path)
+    finally:
+        signal.signal(signal.SIGINT, before)
+
+
+def _interrupt_a_trials_writes(tmp_path) -> None:
+    import os
+    import signal
+
+    from mlflow import MlflowClient
+
+    class CtrlCDuringWrites(MlflowClient):
+        armed = False
+
+        def log_batch(self, *args, **kwargs):
+            if self.armed:  # the user presses Ctrl-C as a trial's metrics are written
+                os.kill(os.getpid(), signal.SIGINT)
+            return super().log_batch(*args, **kwargs)
+
+    client = CtrlCDuringWrites(f"sqlite:///{tmp_path / 'mlruns.db'}")
+    tracker, exp, data = _tracker(tmp_path, client)
+    tracker.on_search_start(exp, data, "s", tmp_path, False)
+    client.armed = True
+    with pytest.raises(KeyboardInterrupt), tracker.search_run():
+        tracker.on_trial_end(_record("t1"))
+    plain = MlflowClient(client.tracking_uri)
+    (child,) = plain.search_runs([tracker.experiment_id], f"tags.`mlflow.parentRunId` = '{tracker.parent_id}'")
+    assert child.info.status == "FINISHED" and child.data.metrics["val_roc_auc"] == 0.9
+    assert plain.get_run(tracker.parent_id).info.status == "KILLED"
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
+
+
+def test_resume_logs_again_a_child_run_cut_off_before_its_end(tmp_path, monkeypatch) -> None:
+    """A driver killed between a child run's creation and its end left it RUNNING, without
+    results; `--resume` counted its trial as logged. Now it is deleted and the trial logged again."""
+    from mlflow import MlflowClient
+
+    monkeypatch.chdir(tmp_path)
+    tracker, exp, data = _tracker(tmp_path)
+    tracker.on_search_start(exp, data, "s", tmp_path, False)
+    tracker.on_trial_end(_record("whole"))
+    tracker._child("trial-cut", "trial", {"tunefleet.trial_id": "cut"})  # created, then the driver died
+    again, _, _ = _tracker(tmp_path)
+    again.on_search_start(exp, data, "s", tmp_path, True)
+    assert again.parent_id == tracker.parent_id and again.logged == {"whole"}
+    again.on_trial_end(_record("cut"))
+    runs = MlflowClient(again.client.tracking_uri).search_runs(
+        [again.experiment_id], f"tags.`mlflow.parentRunId` = '{again.parent_id}'"
+    )
+    assert sorted((r.data.tags["tunefleet.trial_id"], r.info.status) for r in runs) == [
+        ("cut", "FINISHED"),
+        ("whole", "FINISHED"),
+    ]
