@@ -73,7 +73,7 @@ def agreement_report(truth: Any, predicted: Any, labels: list[Any]) -> str:
 
 def read_input(input_path: Path) -> Any:
     """The rows to predict; read before MLflow connects, so a missing or unreadable file fails at once."""
-    check_data_path(input_path, "--input")
+    check_data_path(input_path, "--input", "input file")
     frame = read_table(input_path, loader_for_file(str(input_path)))
     if len(frame) == 0:  # a header alone: "0 predictions written" would pass for a result
         raise TunefleetError(f"input file {input_path} has a header but no data rows; there is nothing to predict")

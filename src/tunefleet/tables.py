@@ -20,10 +20,10 @@ from tunefleet.errors import DataError, first_line
 TEXT_READERS: dict[str, dict[str, Any]] = {".tsv": {"sep": "\t"}, ".txt": {"sep": None, "engine": "python"}}
 
 
-def check_data_path(path: Path, flag: str = "--data") -> None:
+def check_data_path(path: Path, flag: str = "--data", role: str = "data file") -> None:
     """A file, or a folder of Parquet files (as Spark and pyarrow write a table in parts); else one line."""
     if not path.exists():
-        raise DataError(f"data file {path} does not exist; check the path passed with {flag}")
+        raise DataError(f"{role} {path} does not exist; check the path passed with {flag}")
     if path.is_dir() and not _parquet_parts(path):
         raise DataError(f"{path} is a folder without .parquet files; pass a CSV or Parquet file with {flag}")
 
