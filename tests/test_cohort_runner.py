@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import os
+import signal
 import time
+from pathlib import Path
 
 import pytest
 
@@ -71,15 +74,16 @@ def test_one_slot_carries_the_rung_table_and_judges_as_one_table_would(local_ray
     assert "stopped" in expected[0] and len(expected[1][2]) == 12  # ASHA stopped members; every member reached rung 2
 
 
-def _executing(function: str, timeout_s: float = 60.0):
-    """The Ray worker process running ``function`` now (Ray titles it ``ray::<function>``)."""
-    import psutil
-
+def _executing(function: str, timeout_s: float = 60.0) -> int:
+    """The pid of the Ray worker running ``function`` now (Ray titles it ``ray::<function>``)."""
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
-        for proc in psutil.process_iter(["cmdline"]):
-            if f"ray::{function}" in " ".join(proc.info["cmdline"] or []):
-                return proc
+        for cmdline in Path("/proc").glob("[0-9]*/cmdline"):
+            try:
+                if f"ray::{function}".encode() in cmdline.read_bytes():
+                    return int(cmdline.parent.name)
+            except OSError:  # the process ended while we looked
+                continue
         time.sleep(0.1)
     raise AssertionError(f"no worker started {function} in {timeout_s:g} s")
 
@@ -100,6 +104,6 @@ def test_close_cancels_the_running_cohorts_so_ray_never_retries_them(local_ray, 
     worker = _executing("_ray_cohort")
     runner.close()
     assert runner.running() == 0  # the waiting cohort is dropped: its members were never logged
-    worker.kill()  # as the session's workers die when the driver leaves
+    os.kill(worker, signal.SIGKILL)  # as the session's workers die when the driver leaves
     with pytest.raises(RayError):  # cancelled (or its worker lost), never retried to a result
         ray.get(ref, timeout=120)
