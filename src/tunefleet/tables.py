@@ -40,8 +40,9 @@ def read_table(path: Path, kind: str) -> Any:
     try:
         if kind == "parquet":
             return pd.read_parquet(path)
-        frame = pd.read_csv(path, **TEXT_READERS.get(path.suffix.lower(), {}))
-        _check_unique_header(path, frame.columns)
+        readers = TEXT_READERS.get(path.suffix.lower(), {})
+        frame = pd.read_csv(path, **readers)
+        _check_unique_header(path, frame.columns, readers)
         return frame
     except DataError:
         raise
@@ -56,7 +57,7 @@ def read_table(path: Path, kind: str) -> Any:
         raise DataError(f"could not read {path} as {kind} ({type(err).__name__}: {first_line(err, 1000)})") from None
 
 
-def _check_unique_header(path: Path, columns: Any) -> None:
+def _check_unique_header(path: Path, columns: Any, readers: dict[str, Any]) -> None:
     """No column name twice in a text file's header.
 
     pandas reads a second ``a`` as ``a.1`` without a word; a model trained on it would then
@@ -68,7 +69,7 @@ def _check_unique_header(path: Path, columns: Any) -> None:
     names = {str(c) for c in columns}
     if not any(c.rpartition(".")[0] in names and c.rpartition(".")[2].isdigit() for c in names):
         return
-    raw = pd.read_csv(path, header=None, nrows=1, dtype=str, **TEXT_READERS.get(path.suffix.lower(), {}))
+    raw = pd.read_csv(path, header=None, nrows=1, dtype=str, **readers)  # read as the table was
     header = [str(v) for v in raw.iloc[0]]
     twice = sorted({c for c in header if header.count(c) > 1})
     if twice:
