@@ -111,7 +111,9 @@ def build_parser() -> argparse.ArgumentParser:
     )
     s.add_argument("dataset", nargs="?", help="a dataset in conf/datasets/ (see `tunefleet datasets`)")
     s.add_argument(
-        "--data", help="a CSV or Parquet file (or a folder of Parquet parts) to use instead of a built-in dataset"
+        "--data",
+        help="a CSV, TSV or Parquet file (text also as .gz, .bz2, .xz, .zip; or a folder of Parquet parts) "
+        "to use instead of a built-in dataset",
     )
     s.add_argument("--target", help="with --data: the label column")
     _search_flags(s)
@@ -129,7 +131,7 @@ def build_parser() -> argparse.ArgumentParser:
         required=True,
         help="CSV or Parquet file (or folder of Parquet parts) with the training feature columns (others, e.g. the label, are ignored)",
     )
-    pr.add_argument("--output", help="write predictions here (.csv or .parquet); default: print them as CSV")
+    pr.add_argument("--output", help="write predictions here (.csv, .csv.gz or .parquet); default: print them as CSV")
 
     po = add_tracked(
         "promote", parents=[common, store, gate], help="move the champion alias to a model version by hand"

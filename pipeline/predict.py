@@ -16,7 +16,7 @@ from typing import Any
 from pipeline.settings import TrackingSettings
 from tunefleet.errors import TunefleetError, first_line
 from tunefleet.fileio import written_whole
-from tunefleet.tables import check_data_path, loader_for_file, read_table
+from tunefleet.tables import check_data_path, compression_of, format_suffix, loader_for_file, read_table
 
 OUTPUT_KINDS = {".csv": "csv", ".parquet": "parquet", ".pq": "parquet"}
 
@@ -38,9 +38,11 @@ def _load(model_uri: str, settings: TrackingSettings) -> Any:
 
 def check_output(output: Path) -> str:
     """The output's format, and its folder made: refused before the model loads, not after it predicted."""
-    kind = OUTPUT_KINDS.get(output.suffix.lower())
+    kind = OUTPUT_KINDS.get(format_suffix(output))
     if kind is None:
-        raise TunefleetError(f"cannot tell the format of --output {output}; use a .csv or .parquet file name")
+        raise TunefleetError(
+            f"cannot tell the format of --output {output}; use a .csv (or .csv.gz) or .parquet file name"
+        )
     try:
         output.parent.mkdir(parents=True, exist_ok=True)
     except OSError as err:
@@ -56,7 +58,7 @@ def _write(frame: Any, output: Path, kind: str) -> None:
         if kind == "parquet":
             frame.to_parquet(part, index=False)
         else:
-            frame.to_csv(part, index=False)
+            frame.to_csv(part, index=False, compression=compression_of(output))
 
 
 def agreement_report(truth: Any, predicted: Any, labels: list[Any]) -> str:

@@ -25,7 +25,7 @@ from tunefleet.config import (
 )
 from tunefleet.errors import ConfigError
 from tunefleet.metrics import BINARY_METRICS, MULTICLASS_METRICS, metric_names
-from tunefleet.tables import loader_for_file
+from tunefleet.tables import loader_for_file, table_stem
 from tunefleet.train_config import TrainConfig
 
 SearchableScalar = float | int | str | bool
@@ -259,7 +259,7 @@ def load_experiment(
     if data_file is not None:
         if not target:
             raise ConfigError("--data needs --target COLUMN naming the label column")
-        name = Path(data_file).stem
+        name = table_stem(Path(data_file))
         file_raw: dict[str, Any] = {"name": name, "metric": "val_loss", "mode": "min"}
         if dataset:
             file_raw = read_dataset_file(dataset, conf)

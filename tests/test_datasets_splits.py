@@ -248,3 +248,73 @@ def test_delimited_text_files_by_suffix(tmp_path, suffix: str, sep: str) -> None
     exp = load_experiment(data_file=str(path), target="y")
     data = load_dataset(exp.dataset.loader, exp.dataset.options)
     assert data.feature_names == ("a", "b") and data.X.shape == (10, 2) and data.X[3, 1] == 7.5
+
+
+def _rows(n: int = 12) -> pd.DataFrame:
+    return pd.DataFrame({"a": np.arange(n) * 1.5, "b": np.arange(n) % 5, "y": np.arange(n) % 2})
+
+
+@pytest.mark.parametrize(
+    ("write", "message"),
+    [
+        (
+            lambda f, p: p.write_text("\n".join(",".join(map(str, r)) + "," for r in [list(f), *f.values.tolist()])),
+            r"column 'Unnamed: 3' .* is empty in every row \(a separator at the end of every line makes one\); remove",
+        ),
+        (
+            lambda f, p: f.to_csv(p),  # pandas' default keeps the index
+            r"column 'Unnamed: 0' .* holds the row numbers 0\.\.11: an index saved with the file .* save the file",
+        ),
+        (
+            lambda f, p: f.to_csv(p, header=False, index=False),
+            r"first line .* holds numbers, not column names.* add a header row naming the columns",
+        ),
+        (
+            lambda f, p: f.assign(b=f.a + 0.25).to_csv(p, header=False, index=False),
+            r"target column 'y' not found .*; its first line holds numbers, not column names: add a header row",
+        ),
+        (
+            lambda f, p: f.rename(columns={"y": " y"}).to_csv(p, index=False),
+            r"target column 'y' not found .*; the header has ' y', with spaces: remove them there, or pass --target ' y'",
+        ),
+        (
+            lambda f, p: f.assign(y=None).to_csv(p, index=False),
+            r"target column 'y' .* is empty in every row; pass the column of labels with --target",
+        ),
+    ],
+    ids=["trailing-separator", "saved-index", "no-header", "no-header-distinct", "spaced-header", "empty-target"],
+)
+def test_common_ways_a_csv_goes_wrong_are_named_with_their_fix(tmp_path, write, message) -> None:
+    path = tmp_path / "rows.csv"
+    write(_rows(), path)
+    with pytest.raises(DataError, match=message) as err:
+        load_dataset("csv", {"path": str(path), "target": "y"})
+    assert "\n" not in str(err.value)
+
+
+def test_an_unnamed_column_that_is_not_the_row_numbers_is_a_feature(tmp_path) -> None:
+    path = tmp_path / "rows.csv"
+    _rows().assign(b=np.arange(12)[::-1]).rename(columns={"b": ""}).to_csv(path, index=False)
+    assert load_dataset("csv", {"path": str(path), "target": "y"}).feature_names == ("a", "Unnamed: 1")
+
+
+@pytest.mark.parametrize(("name", "sep"), [("rows.csv.gz", ","), ("rows.tsv.bz2", "\t"), ("rows.csv.zip", ",")])
+def test_compressed_text_files_load_and_keep_their_name(tmp_path, name: str, sep: str) -> None:
+    from search.spec import load_experiment
+
+    path = tmp_path / name
+    _rows().to_csv(path, sep=sep, index=False)
+    exp = load_experiment(data_file=str(path), target="y")
+    data = load_dataset(exp.dataset.loader, exp.dataset.options)
+    assert exp.name == "rows" and data.feature_names == ("a", "b") and data.X[3, 0] == 4.5
+
+
+def test_predictions_written_to_a_compressed_csv_read_back(tmp_path) -> None:
+    from pipeline.predict import _write, check_output
+
+    for name in ("pred.csv.gz", "pred.csv.zip", "pred.csv"):
+        out = tmp_path / name
+        _write(_rows(), out, check_output(out))
+        assert pd.read_csv(out).equals(_rows()), name
+    with pytest.raises(Exception, match=r"cannot tell the format of --output .*pred\.gz; use a \.csv \(or \.csv\.gz\)"):
+        check_output(tmp_path / "pred.gz")

@@ -17,7 +17,7 @@ from typing import Any
 import numpy as np
 
 from tunefleet.errors import ConfigError, DataError, first_line
-from tunefleet.tables import checked_table, read_table
+from tunefleet.tables import checked_table, read_table, table_stem
 
 Loader = Callable[..., "Dataset"]
 _REGISTRY: dict[str, Loader] = {}
@@ -178,7 +178,7 @@ def load_mnist(root: str = "data", download: bool = True) -> Dataset:
 def table_to_dataset(frame: Any, target: str, source: str, features: Sequence[str] | None = None) -> Dataset:
     """Validate a DataFrame and turn it into a Dataset (numeric features, encoded target)."""
     X, y, names = checked_table(frame, target, source, features)
-    return _from_arrays(Path(source).stem, X, y, names)
+    return _from_arrays(table_stem(Path(source)), X, y, names)
 
 
 @register_dataset("csv")

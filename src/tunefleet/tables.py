@@ -18,6 +18,33 @@ from tunefleet.errors import DataError, first_line
 
 # delimiter by suffix: tabs for .tsv, sniffed for .txt, commas otherwise
 TEXT_READERS: dict[str, dict[str, Any]] = {".tsv": {"sep": "\t"}, ".txt": {"sep": None, "engine": "python"}}
+TEXT_SUFFIXES = {".csv", ".tsv", ".txt"}
+# what pandas (de)compresses by suffix with the libraries installed here (.zst needs zstandard)
+COMPRESSIONS = {".gz": "gzip", ".bz2": "bz2", ".xz": "xz", ".zip": "zip"}
+
+
+def format_suffix(path: Path) -> str:
+    """A file's format suffix, under a compression suffix if it has one: ``.csv`` for ``x.csv.gz``."""
+    suffixes = [s.lower() for s in path.suffixes]
+    if len(suffixes) >= 2 and suffixes[-1] in COMPRESSIONS and suffixes[-2] in TEXT_SUFFIXES:
+        return suffixes[-2]
+    return suffixes[-1] if suffixes else ""
+
+
+def compression_of(path: Path) -> str | dict[str, str] | None:
+    """How to compress a text file written to ``path`` (pandas' ``compression``), from its suffix.
+
+    Given explicitly because tables are written to a temporary name first, whose suffix
+    pandas would infer nothing from; a zip's one member is named as the file without ``.zip``.
+    """
+    method = COMPRESSIONS.get(path.suffix.lower()) if format_suffix(path) in TEXT_SUFFIXES else None
+    return {"method": "zip", "archive_name": path.stem} if method == "zip" else method
+
+
+def table_stem(path: Path) -> str:
+    """A table's name without its format and compression suffixes (``clinic`` for ``clinic.csv.gz``)."""
+    compressed = path.suffix.lower() in COMPRESSIONS and format_suffix(path) in TEXT_SUFFIXES
+    return Path(path.stem).stem if compressed else path.stem
 
 
 def check_data_path(path: Path, flag: str = "--data", role: str = "data file") -> None:
@@ -40,7 +67,7 @@ def read_table(path: Path, kind: str) -> Any:
     try:
         if kind == "parquet":
             return pd.read_parquet(path)
-        readers = TEXT_READERS.get(path.suffix.lower(), {})
+        readers = TEXT_READERS.get(format_suffix(path), {})
         frame = pd.read_csv(path, **readers)
         _check_unique_header(path, frame.columns, readers)
         return frame
@@ -72,6 +99,8 @@ def _check_unique_header(path: Path, columns: Any, readers: dict[str, Any]) -> N
     raw = pd.read_csv(path, header=None, nrows=1, dtype=str, **readers)  # read as the table was
     header = [str(v) for v in raw.iloc[0]]
     twice = sorted({c for c in header if header.count(c) > 1})
+    if twice and _looks_headerless(header):  # a first row of data repeats values, not names
+        raise DataError(f"the first line of {path} holds numbers, not column names; {NO_HEADER_FIX}")
     if twice:
         raise DataError(
             f"column {twice[0]!r} appears {header.count(twice[0])} times in the header of {path}; "
@@ -92,6 +121,7 @@ def checked_table(
         raise DataError(
             f"target column {target!r} not found in {source}; columns are: {cols} (pass --target COLUMN)"
             + _separator_hint(frame.columns)
+            + _header_hint(frame.columns, target)
         )
     feature_cols = list(features) if features else [c for c in frame.columns if c != target]
     missing_cols = [c for c in feature_cols if c not in frame.columns]
@@ -105,6 +135,8 @@ def checked_table(
         )
     for col in [target, *feature_cols]:
         n_missing = int(frame[col].isna().sum())
+        if n_missing == len(frame):
+            raise DataError(_empty_column(str(col), source, is_target=col == target))
         if n_missing:
             row = int(np.flatnonzero(frame[col].isna().to_numpy())[0])
             raise DataError(
@@ -119,6 +151,8 @@ def checked_table(
                 f"feature column {col!r} in {source} is not numeric (e.g. {example!r}); encode it as numbers "
                 "or leave it out with dataset.options.features"
             )
+    if not features:
+        _check_saved_index(frame, feature_cols, source)
     y = frame[target].to_numpy()
     _check_classes(y, target, source)
     with np.errstate(over="ignore"):  # values beyond float32's range become inf, refused below
@@ -134,6 +168,66 @@ def _separator_hint(columns: Any) -> str:
             if sep in str(columns[0]):
                 return f"; the file looks {name}-separated: save it with commas, or as .tsv for tabs"
     return ""
+
+
+def _header_hint(columns: Any, target: str) -> str:
+    """Why a target named right is not found: spaces around its name, or no header row at all."""
+    names = [str(c) for c in columns]
+    spaced = [c for c in names if c.strip() == target.strip() and c != target]
+    if spaced:
+        return f"; the header has {spaced[0]!r}, with spaces: remove them there, or pass --target {spaced[0]!r}"
+    if _looks_headerless(names):
+        return f"; its first line holds numbers, not column names: {NO_HEADER_FIX}"
+    return ""
+
+
+NO_HEADER_FIX = "add a header row naming the columns"
+
+
+def _looks_headerless(names: Sequence[str]) -> bool:
+    """A header of numbers is a first row of data: every feature is numeric, the label perhaps text."""
+    numbers = sum(_is_number(c) for c in names)
+    return numbers > 0 and numbers >= len(names) - 1
+
+
+def _is_number(text: str) -> bool:
+    try:
+        float(text)
+    except ValueError:
+        return False
+    return True
+
+
+def _empty_column(col: str, source: str, is_target: bool) -> str:
+    """A column without a single value: a separator ending every line makes one, unnamed, in pandas."""
+    if is_target:
+        return f"target column {col!r} in {source} is empty in every row; pass the column of labels with --target"
+    cause = " (a separator at the end of every line makes one)" if col.startswith("Unnamed: ") else ""
+    return (
+        f"column {col!r} in {source} is empty in every row{cause}; remove it from the file, "
+        "or list the feature columns with dataset.options.features"
+    )
+
+
+def _check_saved_index(frame: Any, feature_cols: Sequence[Any], source: str) -> None:
+    """An unnamed column holding the row numbers is an index saved with the file, not a feature.
+
+    pandas' ``to_csv`` without ``index=False`` and R's ``write.csv`` write one. Trained on, it
+    would learn the row order (files are often sorted by class), and the model would ask
+    every input for a column named ``Unnamed: 0``.
+    """
+    for col in feature_cols:
+        if not str(col).startswith("Unnamed: "):
+            continue
+        values = frame[col].to_numpy()
+        for start in (0, 1):
+            if np.array_equal(values, np.arange(start, start + len(values))):
+                raise DataError(
+                    f"column {col!r} in {source} has no name and holds the row numbers {start}..{start + len(values) - 1}"
+                    ": an index saved with the file (pandas' to_csv without index=False, R's write.csv), not a "
+                    "feature, and a model would learn the row order from it; save the file without it, or list the "
+                    "feature columns with dataset.options.features"
+                )
 
 
 def _check_classes(y: np.ndarray, target: str, source: str) -> None:
@@ -168,9 +262,12 @@ def _check_finite(X: np.ndarray, feature_cols: Sequence[Any], source: str) -> No
 
 def loader_for_file(path: str) -> str:
     """Pick the csv or parquet loader from a file's suffix (a folder of Parquet parts is parquet)."""
-    suffix = Path(path).suffix.lower()
+    suffix = format_suffix(Path(path))
     if suffix in {".parquet", ".pq"} or (Path(path).is_dir() and _parquet_parts(Path(path))):
         return "parquet"
-    if suffix in {".csv", ".txt", ".tsv"}:
+    if suffix in TEXT_SUFFIXES:
         return "csv"
-    raise DataError(f"cannot tell the format of {path}; use a .csv or .parquet file, or a folder of .parquet files")
+    raise DataError(
+        f"cannot tell the format of {path}; use a .csv, .tsv or .txt file (or one compressed as "
+        f"{', '.join(sorted(COMPRESSIONS))}), a .parquet file, or a folder of .parquet files"
+    )
