@@ -318,3 +318,22 @@ def test_predictions_written_to_a_compressed_csv_read_back(tmp_path) -> None:
         assert pd.read_csv(out).equals(_rows()), name
     with pytest.raises(Exception, match=r"cannot tell the format of --output .*pred\.gz; use a \.csv \(or \.csv\.gz\)"):
         check_output(tmp_path / "pred.gz")
+
+
+def test_parquet_decimal_columns_train_as_numbers(tmp_path) -> None:
+    """A database's NUMERIC columns arrive in Parquet as DECIMAL, read by pandas as Decimal objects."""
+    from decimal import Decimal
+
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    amounts = [Decimal(f"{i * 1.25:.2f}") for i in range(12)]
+    path = tmp_path / "orders.parquet"
+    pq.write_table(pa.table({"amount": pa.array(amounts, pa.decimal128(8, 2)), "y": np.arange(12) % 2}), path)
+    data = load_dataset("parquet", {"path": str(path), "target": "y"})
+    assert data.feature_names == ("amount",) and data.X[:, 0].tolist() == [i * 1.25 for i in range(12)]
+    pq.write_table(
+        pa.table({"amount": pa.array([None, *amounts[1:]], pa.decimal128(8, 2)), "y": np.arange(12) % 2}), path
+    )
+    with pytest.raises(DataError, match="column 'amount' .* 1 missing value"):
+        load_dataset("parquet", {"path": str(path), "target": "y"})

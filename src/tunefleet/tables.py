@@ -66,7 +66,7 @@ def read_table(path: Path, kind: str) -> Any:
     check_data_path(path)
     try:
         if kind == "parquet":
-            return pd.read_parquet(path)
+            return _decimals_as_floats(pd.read_parquet(path))
         readers = TEXT_READERS.get(format_suffix(path), {})
         frame = pd.read_csv(path, **readers)
         _check_unique_header(path, frame.columns, readers)
@@ -82,6 +82,20 @@ def read_table(path: Path, kind: str) -> Any:
         raise DataError(f"data file {path} is empty; it needs a header row and at least one data row") from None
     except Exception as err:  # noqa: BLE001 - any reader failure becomes one line
         raise DataError(f"could not read {path} as {kind} ({type(err).__name__}: {first_line(err, 1000)})") from None
+
+
+def _decimals_as_floats(frame: Any) -> Any:
+    """Parquet's DECIMAL columns (a database's NUMERIC, exported) as float64, so they train as numbers.
+
+    pandas reads them as Python ``Decimal`` objects, which the feature check would call text.
+    """
+    from decimal import Decimal
+
+    for col in frame.select_dtypes(include="object").columns:
+        values = frame[col].dropna()
+        if len(values) and isinstance(values.iloc[0], Decimal) and all(isinstance(v, Decimal) for v in values):
+            frame[col] = frame[col].astype("float64")
+    return frame
 
 
 def _check_unique_header(path: Path, columns: Any, readers: dict[str, Any]) -> None:
