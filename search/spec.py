@@ -1,8 +1,8 @@
 """The experiment spec: conf/search.yaml + conf/datasets/<name>.yaml + overrides.
 
 Validated once, at load, into frozen objects: unknown keys, wrong types, a low bound
-above its high bound, an empty choice, or a metric trials never report each raise a
-one-line ConfigError naming the key.
+above its high bound, an empty choice, a value no trial can take, or a metric trials never
+report each raise a one-line ConfigError naming the key.
 """
 
 from __future__ import annotations
@@ -60,6 +60,30 @@ class ParamSpec(StrictModel):
         return self
 
 
+def _number(v: Any) -> bool:
+    return isinstance(v, int | float) and not isinstance(v, bool)
+
+
+def _whole(v: Any) -> bool:
+    return _number(v) and v == int(v)
+
+
+# What each searched value must be for a trial's TrainConfig to take it, checked on the
+# space's bounds and on every choice, so that a bad space is refused before Ray starts and
+# not by the first trial, or by the driver's sizing of the cohorts, with a traceback.
+DOMAINS: dict[str, tuple[Any, str]] = {
+    "lr": (lambda v: _number(v) and v > 0, "numbers above 0"),
+    "batch_size": (lambda v: _whole(v) and v >= 1, "whole numbers from 1"),
+    "n_layers": (lambda v: _whole(v) and v >= 0, "whole numbers from 0"),
+    "width": (lambda v: _whole(v) and v >= 1, "whole numbers from 1"),
+    "epochs": (lambda v: _whole(v) and v >= 1, "whole numbers from 1"),
+    "optimizer": (lambda v: v in ("sgd", "adam"), "'sgd' or 'adam'"),
+    "momentum": (lambda v: _number(v) and 0 <= v < 1, "numbers from 0 up to, not including, 1"),
+    "weight_decay": (lambda v: _number(v) and v >= 0, "numbers from 0"),
+    "threshold": (lambda v: _number(v) and 0 < v < 1, "numbers strictly between 0 and 1"),
+}
+
+
 class SpaceConfig(StrictModel):
     """The searched hyperparameters (``n_layers`` then one ``width`` per layer)."""
 
@@ -79,12 +103,13 @@ class SpaceConfig(StrictModel):
             spec: ParamSpec = getattr(self, name)
             if spec.type not in ("int", "choice"):
                 raise ValueError(f"{name} must be 'int' or 'choice', not {spec.type!r}")
-        if self.epochs.type == "int" and (self.epochs.low or 0) < 1:
-            raise ValueError("epochs.low must be at least 1")
-        if self.n_layers.type == "int" and (self.n_layers.low or 0) < 0:
-            raise ValueError("n_layers.low must be at least 0")
-        if self.threshold.type != "choice" and not ((self.threshold.low or 0) > 0 and (self.threshold.high or 1) < 1):
-            raise ValueError("threshold bounds must lie strictly between 0 and 1")
+        for name, (accepts, words) in DOMAINS.items():
+            spec = getattr(self, name)
+            ends = spec.values if spec.type == "choice" else [spec.low, spec.high]
+            bad = [v for v in ends or [] if not accepts(v)]
+            if bad:
+                shown = f"{bad[0]:g}" if _number(bad[0]) else repr(bad[0])
+                raise ValueError(f"{name} can only take {words}, and this space gives it {shown}")
         return self
 
     def max_epochs(self) -> int:

@@ -70,6 +70,19 @@ def test_user_file_gets_defaults(tmp_path) -> None:
         ("train.pateince=3", r"train\.pateince: unknown key"),
         ("search.scheduler.name=hyperband", r"search\.scheduler\.name"),
         ("nonsense", r"must look like key\.path=value"),
+        # values a trial's TrainConfig would refuse: refused here, before Ray starts (they were
+        # tracebacks from the cohorts' sizing, or one failed trial after another)
+        ("space.batch_size.values=[0, 8]", r"batch_size can only take whole numbers from 1, .* gives it 0$"),
+        ("space.batch_size.values=[a]", r"batch_size can only take whole numbers from 1, .* gives it 'a'$"),
+        ("space.width.values=[8, 0.5]", r"width can only take whole numbers from 1, .* gives it 0\.5$"),
+        (
+            "space.momentum.high=1.5",
+            r"momentum can only take numbers from 0 up to, not including, 1, .* gives it 1\.5$",
+        ),
+        ("space.optimizer.values=[rmsprop]", r"optimizer can only take 'sgd' or 'adam', .* gives it 'rmsprop'$"),
+        ("space.epochs.low=0", r"epochs can only take whole numbers from 1, .* gives it 0$"),
+        ("space.n_layers.low=-1", r"n_layers can only take whole numbers from 0, .* gives it -1$"),
+        ("space.threshold.low=0", r"threshold can only take numbers strictly between 0 and 1, .* gives it 0$"),
     ],
 )
 def test_bad_search_space_one_line_errors(override: str, message: str) -> None:
