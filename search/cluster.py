@@ -217,6 +217,11 @@ def wait_for_shutdown() -> None:
 def check_resources(exp: ExperimentConfig, resources: dict[str, float]) -> int:
     """How many trials fit at once on the cluster; a one-line error for what cannot fit."""
     need = exp.search.resources
+    if exp.train.device == "cuda" and need.gpus_per_trial <= 0:  # Ray hides the GPUs from such a trial
+        raise TunefleetError(
+            "train.device is cuda, but trials hold no GPU (Ray hides the GPUs from a trial that asks for none); "
+            "pass --gpus-per-trial (1, or 0.25 to share one), or leave train.device at auto"
+        )
     if need.gpus_per_trial > 0 and resources.get("GPU", 0) <= 0:
         raise TunefleetError(
             f"--gpus-per-trial {need.gpus_per_trial:g} asked for, but the Ray cluster has no GPUs; "

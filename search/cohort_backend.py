@@ -137,9 +137,9 @@ class CohortBackend:
                 warm_workers(slots, max(need.cpus_per_trial, resources.get("CPU", 0) / slots), need.gpus_per_trial)
                 yield CohortSession(exp, slots, gpu=resources.get("GPU", 0) > 0)
         elif exp.search.backend == "optuna":
-            import torch
+            from search.optuna_backend import local_gpu
 
-            yield CohortSession(exp, 1, gpu=torch.cuda.is_available())
+            yield CohortSession(exp, 1, gpu=local_gpu(exp))
         else:
             raise TunefleetError(f"cohorts run on backend ray or optuna, not {exp.search.backend!r}")
 

@@ -49,14 +49,23 @@ class OptunaBackend:
     def open(
         self, exp: ExperimentConfig, data: PreparedData, *, address: str | None, verbose: bool
     ) -> Iterator[OptunaSession]:
-        import torch
-
-        if exp.search.resources.gpus_per_trial > 0 and not torch.cuda.is_available():
-            raise TunefleetError(
-                f"--gpus-per-trial {exp.search.resources.gpus_per_trial:g} asked for, but this machine has no GPU "
-                "that torch can use; drop the flag"
-            )
+        local_gpu(exp)
         yield OptunaSession(exp)
+
+
+def local_gpu(exp: ExperimentConfig) -> bool:
+    """Whether trials trained in this process have a GPU; one line when the spec asks for one that is not here."""
+    import torch
+
+    gpu = torch.cuda.is_available()
+    if exp.search.resources.gpus_per_trial > 0 and not gpu:
+        raise TunefleetError(
+            f"--gpus-per-trial {exp.search.resources.gpus_per_trial:g} asked for, but this machine has no GPU "
+            "that torch can use; drop the flag"
+        )
+    if exp.train.device == "cuda" and not gpu:
+        raise TunefleetError("train.device is cuda, but this machine has no GPU that torch can use; leave it at auto")
+    return gpu
 
 
 class OptunaSession:

@@ -209,6 +209,26 @@ def test_bad_cohort_settings_are_one_line_errors(tmp_path, values, message) -> N
         _exp(tmp_path, **values)
 
 
+def test_a_cuda_device_without_a_gpu_for_its_trials_is_refused_before_they_start() -> None:
+    """Every trial failed with torch's "Found no NVIDIA driver", and only then did the search end."""
+    import torch
+
+    from search.cluster import check_resources
+    from search.optuna_backend import local_gpu
+
+    cuda = load_experiment("sign", values={"train.device": "cuda"})
+    with pytest.raises(TunefleetError, match="train.device is cuda, but trials hold no GPU .* pass --gpus-per-trial"):
+        check_resources(cuda, {"CPU": 2.0, "GPU": 1.0})  # Ray hides the GPUs from a trial that asks for none
+    with_gpus = load_experiment("sign", values={"train.device": "cuda", "search.resources.gpus_per_trial": 0.5})
+    assert check_resources(with_gpus, {"CPU": 2.0, "GPU": 1.0}) == 2
+    if not torch.cuda.is_available():
+        with pytest.raises(
+            TunefleetError, match="train.device is cuda, but this machine has no GPU that torch can use"
+        ):
+            local_gpu(cuda)
+    assert local_gpu(load_experiment("sign")) == torch.cuda.is_available()
+
+
 def test_driver_choice() -> None:
     def driver(**values) -> str:
         return load_experiment("sign", values=values).search.driver
