@@ -113,6 +113,32 @@ def _replays_quiet(quiet: bool) -> Iterator[None]:
         yield
 
 
+# What Tune logs of failed trials that tunefleet says already: a trial's progress line says
+# "failed" and its child run carries the error; a search that no trial finished ends naming
+# the first error. Tune printed each failed trial's whole traceback, then every failed id.
+TUNE_REPEATS = {
+    "ray.tune.execution.tune_controller": "Trial task failed for trial",
+    "ray.tune.tune": "Trials did not complete",
+}
+
+
+class _Unsaid(logging.Filter):
+    """Drops one logger's records that start with ``said`` (``--verbose`` adds none)."""
+
+    def __init__(self, said: str) -> None:
+        super().__init__()
+        self.said = said
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not str(record.msg).startswith(self.said)
+
+    def __eq__(self, other: object) -> bool:  # addFilter adds an equal filter once, session after session
+        return isinstance(other, _Unsaid) and other.said == self.said
+
+    def __hash__(self) -> int:
+        return hash(self.said)
+
+
 class RaySession:
     def __init__(self, exp: ExperimentConfig, concurrency: int, verbose: bool = False) -> None:
         self.exp, self.concurrency, self.verbose = exp, concurrency, verbose
@@ -123,6 +149,8 @@ class RaySession:
 
         if not self.verbose:  # trials the time budget stopped before a first report: their records say so
             logging.getLogger("ray.tune.analysis.experiment_analysis").setLevel(logging.ERROR)
+            for name, said in TUNE_REPEATS.items():
+                logging.getLogger(name).addFilter(_Unsaid(said))
         with RELAY.connected(request.observers), _replays_quiet(request.resume and not self.verbose):
             grid = self._tuner(request).fit()
             records = []
