@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -50,13 +52,19 @@ def test_inputs_people_pass_become_the_training_matrix(make) -> None:
         (lambda f: f.assign(bmi=["26.5", "heavy"]), "non-numeric values in feature column(s) 'bmi' (e.g. 'heavy')"),
         (
             lambda f: f.assign(visits=pd.array([1, None], dtype="Int64")),
-            "missing or infinite values in column(s) 'visits'",
+            "missing or infinite values (or beyond float32's range, 3.4e38) in column(s) 'visits'",
         ),
-        (lambda f: f.assign(bmi=[np.nan, 1.0]), "missing or infinite values in column(s) 'bmi'"),
+        (
+            lambda f: f.assign(bmi=[np.nan, 1.0]),
+            "missing or infinite values (or beyond float32's range, 3.4e38) in column(s) 'bmi'",
+        ),
+        # it predicted an empty probability for that row, with two RuntimeWarnings
+        (lambda f: f.assign(bmi=[1e39, 1.0]), "beyond float32's range, 3.4e38) in column(s) 'bmi'"),
         (lambda f: f.to_numpy()[:, :3], "3 feature(s) per row, the model expects 4"),
     ],
 )
 def test_unusable_input_is_one_line_naming_the_columns(change, message: str) -> None:
-    with pytest.raises(DataError) as err:
+    with pytest.raises(DataError) as err, warnings.catch_warnings():
+        warnings.simplefilter("error")  # and no RuntimeWarning on the way
         feature_matrix(change(_frame()), FEATURES)
     assert message in str(err.value) and "\n" not in str(err.value)

@@ -95,7 +95,12 @@ def feature_matrix(X: Any, feature_names: Sequence[str]) -> np.ndarray:
             values = raw.astype(np.float64)
         except (TypeError, ValueError):
             raise DataError("input has non-numeric values; every feature must be a number") from None
-    nan_cols = [feature_names[int(j)] for j in np.flatnonzero(~np.isfinite(values).all(axis=0))]
+    with np.errstate(over="ignore"):  # beyond float32's range becomes inf, refused as training refuses it
+        single = values.astype(np.float32)
+    nan_cols = [feature_names[int(j)] for j in np.flatnonzero(~np.isfinite(single).all(axis=0))]
     if nan_cols:
-        raise DataError(f"input has missing or infinite values in column(s) {_names(nan_cols)}; fill them first")
-    return values.astype(np.float32)
+        raise DataError(
+            f"input has missing or infinite values (or beyond float32's range, 3.4e38) in column(s) "
+            f"{_names(nan_cols)}; fill them first"
+        )
+    return single
