@@ -133,11 +133,14 @@ def cmd_datasets(args: argparse.Namespace) -> int:
     return 0
 
 
-def _client(args: argparse.Namespace) -> tuple[TrackingSettings, Any]:
+def _client(args: argparse.Namespace, reads_store: bool = True) -> tuple[TrackingSettings, Any]:
     from pipeline.settings import load_tracking_settings
-    from pipeline.tracking import connect
+    from pipeline.tracking import check_store_exists, connect
 
     settings = load_tracking_settings(args.tracking_uri, args.conf, getattr(args, "gate", None))
+    if not reads_store:  # predict from a model's folder: no store to read, none to make
+        return settings, None
+    check_store_exists(settings)  # models, promote and predict read what a search wrote
     return settings, connect(settings)
 
 
@@ -166,7 +169,7 @@ def cmd_predict(args: argparse.Namespace) -> int:
     from pipeline.predict import predict_file, read_input
 
     frame = read_input(Path(args.input))
-    settings, _ = _client(args)
+    settings, _ = _client(args, reads_store=args.model_uri.startswith(("models:", "runs:")))
     return predict_file(args.model_uri, frame, Path(args.input), Path(args.output) if args.output else None, settings)
 
 
@@ -185,8 +188,10 @@ def cmd_promote(args: argparse.Namespace) -> int:
 def cmd_ui(args: argparse.Namespace) -> int:
     """The MLflow UI, run by the interpreter this CLI runs in (no activated venv needed)."""
     from pipeline.settings import load_tracking_settings
+    from pipeline.tracking import check_store_exists
 
     settings = load_tracking_settings(args.tracking_uri, args.conf)
+    check_store_exists(settings)
     cmd = [sys.executable, "-m", "mlflow", "ui", "--backend-store-uri", settings.tracking_uri]
     # one worker process serves one person's browser; uvicorn's default of 4 starts four MLflow servers
     cmd += ["--host", "127.0.0.1", "--port", str(args.port), "--workers", "1"]

@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from pipeline.settings import TrackingSettings
-from pipeline.sqlite_seed import seed_new_store
+from pipeline.sqlite_seed import seed_new_store, sqlite_file
 from search.cluster import tcp_problem
 from tunefleet.errors import TunefleetError, first_line
 
@@ -42,6 +42,18 @@ def check_server(settings: TrackingSettings) -> None:
     """Milliseconds: is anything listening at a tracking server's address? (Nothing to check for a database file.)"""
     if settings.tracking_uri.startswith(("http://", "https://")):
         _check_server(settings.tracking_uri)
+
+
+def check_store_exists(settings: TrackingSettings) -> None:
+    """A command that reads what searches wrote needs their store: MLflow would make a new,
+    empty SQLite file where the path is mistyped or the directory is another (seconds of
+    migrations), and then say the model is not found."""
+    path = sqlite_file(settings.tracking_uri)
+    if path is not None and not path.exists():
+        raise TunefleetError(
+            f"no tracking store at {settings.tracking_uri}: {path} does not exist; run this where the search ran, "
+            "or pass --tracking-uri / MLFLOW_TRACKING_URI"
+        )
 
 
 def connect(settings: TrackingSettings) -> Any:
