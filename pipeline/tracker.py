@@ -22,7 +22,7 @@ from typing import Any
 from pipeline.lineage import EXPERIMENT_KIND_TAG, TRAINING_KIND, split_inputs
 from pipeline.model_io import PYFUNC_FILE, TUNEFLEET_SRC, ModelPackage, known_requirements, pinned_requirements
 from pipeline.settings import TrackingSettings
-from pipeline.tracking import flatten, git_commit, log_batch, numeric
+from pipeline.tracking import flatten, git_commit, log_batch, lost_store, numeric
 from search.result import TrialRecord
 from search.spec import ExperimentConfig
 from tunefleet.splits import PreparedData
@@ -98,10 +98,14 @@ class MlflowTracker:
     @contextmanager
     def search_run(self) -> Iterator[MlflowTracker]:
         """Ends the parent run FINISHED, KILLED on Ctrl-C, or FAILED on any other exception
-        (its trials stay; ``--resume`` goes on)."""
+        (its trials stay; ``--resume`` goes on). A tracking server lost mid-search ends it in
+        one line, the run left as it was."""
         try:
             yield self
         except BaseException as err:
+            lost = lost_store(err, self.settings.tracking_uri)
+            if lost is not None:  # nothing to mark the parent run in: --resume sets it RUNNING again
+                raise lost from None
             self._end("KILLED" if isinstance(err, KeyboardInterrupt) else "FAILED")
             raise
         self._end("FINISHED")

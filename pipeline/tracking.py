@@ -7,6 +7,7 @@ Writes go in batches: one ``log_batch`` per trial instead of a call per param/me
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import time
 from collections.abc import Iterable, Mapping
@@ -38,6 +39,43 @@ def _unreachable(uri: str, why: str) -> TunefleetError:
     )
 
 
+# How long a search waits for a tracking server that stopped answering: MLflow's own
+# defaults (7 retries, backoff factor 2, 120 s a request) retry each write for ~4 minutes,
+# made for a hosted service's rate limits, and a search whose server had gone hung, silent,
+# for as many minutes a write. These give up after ~30 s, which rides out a restart;
+# set the variables to wait longer.
+SERVER_PATIENCE = {
+    "MLFLOW_HTTP_REQUEST_MAX_RETRIES": "5",  # retries after 0, 2, 4, 8 and 16 s
+    "MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR": "1",
+    "MLFLOW_HTTP_REQUEST_TIMEOUT": "30",
+}
+
+
+def bounded_patience(uri: str) -> None:
+    """SERVER_PATIENCE for a tracking server, where the user set no value of their own."""
+    if uri.startswith(("http://", "https://")):
+        for name, value in SERVER_PATIENCE.items():
+            os.environ.setdefault(name, value)
+
+
+def lost_store(err: BaseException, uri: str) -> TunefleetError | None:
+    """The one line for a write that failed because the tracking server went away (None for any other error)."""
+    import requests
+
+    chain: list[BaseException] = []
+    cause: BaseException | None = err
+    while cause is not None and cause not in chain:
+        chain.append(cause)
+        cause = cause.__cause__ or cause.__context__
+    if not any(isinstance(e, requests.exceptions.ConnectionError | requests.exceptions.Timeout) for e in chain):
+        return None
+    why = next((e.strerror for e in reversed(chain) if isinstance(e, OSError) and e.strerror), None)
+    return TunefleetError(
+        f"lost the MLflow tracking store at {uri} ({why or 'no answer'}); what was logged is kept: "
+        "start the server again, then run the same command with --resume"
+    )
+
+
 def check_server(settings: TrackingSettings) -> None:
     """Milliseconds: is anything listening at a tracking server's address? (Nothing to check for a database file.)"""
     if settings.tracking_uri.startswith(("http://", "https://")):
@@ -62,6 +100,7 @@ def connect(settings: TrackingSettings) -> Any:
     from mlflow.tracking import MlflowClient
 
     check_server(settings)
+    bounded_patience(settings.tracking_uri)
     seed_new_store(settings.tracking_uri)  # a new SQLite file: a copy of a migrated one, not 3.5 s of migrations
     mlflow.set_tracking_uri(settings.tracking_uri)
     mlflow.set_registry_uri(settings.tracking_uri)

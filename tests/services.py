@@ -71,9 +71,9 @@ def stop(proc: subprocess.Popen, grace: float = 10.0) -> None:
 
 
 @contextmanager
-def mlflow_server(root: Path, backend: str | None = None) -> Iterator[str]:
-    """A real `mlflow server` with a SQLite backend and served artifacts, on 127.0.0.1."""
-    port = free_port()
+def mlflow_server(root: Path, backend: str | None = None, port: int | None = None) -> Iterator[str]:
+    """A real `mlflow server` with a SQLite backend and served artifacts, on 127.0.0.1 (a free port unless given)."""
+    port = port or free_port()
     cmd = [
         str(BIN / "mlflow"),
         "server",

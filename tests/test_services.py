@@ -139,3 +139,54 @@ def test_resume_after_killed_driver(tmp_path, cohort_size: str, trials: int) -> 
     assert len(parents) == 1 and parents[0].info.run_id == summary["parent_run_id"]
     assert {r.data.tags["mlflow.parentRunId"] for r in children} == {summary["parent_run_id"]}
     assert summary["alias"] == "champion"
+
+
+def test_a_tracking_server_lost_mid_search_ends_it_in_one_line_and_resume_finishes_it(tmp_path) -> None:
+    """The server stops while trials run: the search ends with exit 2 and one line (it had
+    retried each write for minutes, then printed a traceback), and once the server is back,
+    `--resume` logs what is missing: one parent run, every trial once."""
+    from tests.services import free_port
+
+    port, trials = free_port(), 32
+    args = ["search", "breast_cancer", "--trials", str(trials), "--cohort-size", "8", "--name", "cut"]
+    args += ["--no-register", "--tracking-uri", f"http://127.0.0.1:{port}"]
+    once = {**os.environ, "MLFLOW_HTTP_REQUEST_MAX_RETRIES": "1"}  # give up at once, not after a user's ~30 s
+    with mlflow_server(tmp_path, port=port):
+        search = subprocess.Popen([*CLI, *args], cwd=tmp_path, env=once, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)  # fmt: skip
+        assert search.stdout is not None
+        for line in search.stdout:  # a trial is logged: the search is under way
+            if line.startswith(f"[  1/{trials}]"):
+                break
+    _, err = search.communicate(timeout=120)  # the server is gone
+    assert search.returncode == 2, err[-3000:]
+    assert len(err.strip().splitlines()) == 1 and err.startswith(
+        f"error: lost the MLflow tracking store at http://127.0.0.1:{port} ("
+    ), err[-3000:]
+    assert err.strip().endswith(
+        "what was logged is kept: start the server again, then run the same command with --resume"
+    )
+    with mlflow_server(tmp_path, port=port) as url:
+        _run([*args, "--resume"], cwd=tmp_path)
+        client = MlflowClient(url)
+        experiment = client.get_experiment_by_name("tunefleet-breast_cancer").experiment_id
+        runs = client.search_runs([experiment], max_results=1000)
+    roles = [r.data.tags["tunefleet.role"] for r in runs]
+    ids = [r.data.tags["tunefleet.trial_id"] for r in runs if r.data.tags["tunefleet.role"] == "trial"]
+    assert roles.count("search") == 1 and len(ids) == len(set(ids)) == trials
+    assert {r.info.status for r in runs} == {"FINISHED"}
+
+
+def test_a_tracking_server_is_given_up_on_in_about_30_s_unless_the_user_says_otherwise(monkeypatch) -> None:
+    from pipeline.tracking import SERVER_PATIENCE, bounded_patience
+
+    for name in SERVER_PATIENCE:
+        monkeypatch.delenv(name, raising=False)
+    bounded_patience("sqlite:///mlruns.db")
+    assert not any(name in os.environ for name in SERVER_PATIENCE)
+    monkeypatch.setenv("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "9")
+    bounded_patience("http://tracking:5000")
+    assert {name: os.environ[name] for name in SERVER_PATIENCE} == {
+        "MLFLOW_HTTP_REQUEST_MAX_RETRIES": "9",
+        "MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR": "1",
+        "MLFLOW_HTTP_REQUEST_TIMEOUT": "30",
+    }
