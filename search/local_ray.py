@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import os
 import secrets
+import signal
 import subprocess
 import sys
 from typing import Any
@@ -152,6 +153,12 @@ def _serve() -> int:
 
     A start that fails (or misses Ray's 30 s registration wait on a loaded machine) is
     left to the driver's in-process start, which reports it or tries once more."""
+    # Ray's processes inherit how this one takes SIGINT. From a parent that ignores it (a
+    # command run with `&`, nohup, a CI runner) a worker ignored it too, and Ray's task
+    # cancellation, which interrupts the worker, failed inside Ray ("'Handlers' object is not
+    # callable") and printed an "Unhandled error". This child is in a session of its own:
+    # no terminal's Ctrl-C reaches it either way.
+    signal.signal(signal.SIGINT, signal.default_int_handler)
     try:
         node = _start_head(verbose="--verbose" in sys.argv[1:])
     except Exception as err:  # noqa: BLE001 - the driver then starts Ray itself

@@ -262,3 +262,29 @@ def test_ctrl_c_ends_a_search_in_one_line_and_resume_finishes_it(tmp_path, cohor
     trials = [r.data.tags["tunefleet.trial_id"] for r in runs if r.data.tags.get("tunefleet.role") == "trial"]
     assert len(trials) == len(set(trials)) == 24
     assert client.get_run(parent.info.run_id).info.status == "FINISHED"
+
+
+def test_workers_take_sigint_even_when_the_command_ignores_it(tmp_path) -> None:
+    """A command run in the background ignores SIGINT, and Ray's processes inherited that: Ray's
+    cancellation of a task (a search that ends with cohorts running) then failed inside the
+    worker ("'Handlers' object is not callable") and printed an "Unhandled error" line."""
+    seen = _run(
+        """
+        import signal
+        signal.signal(signal.SIGINT, signal.SIG_IGN)  # as under `&`, nohup or a CI runner
+        with early_local_ray(exp, None, False):
+            with ray_session():
+                import ray
+
+                @ray.remote
+                def how_sigint_is_taken():
+                    import signal
+                    return getattr(signal.getsignal(signal.SIGINT), "__name__", str(signal.getsignal(signal.SIGINT)))
+
+                taken = ray.get(how_sigint_is_taken.remote())
+        wait_for_shutdown()
+        print(json.dumps({"taken": taken}))
+        """,
+        tmp_path,
+    )
+    assert seen["taken"] == "default_int_handler"
