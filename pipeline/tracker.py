@@ -103,8 +103,7 @@ class MlflowTracker:
         try:
             yield self
         except BaseException as err:
-            lost = lost_store(err, self.settings.tracking_uri)
-            if lost is not None:  # nothing to mark the parent run in: --resume sets it RUNNING again
+            if (lost := lost_store(err, self.settings.tracking_uri)) is not None:  # --resume sets it RUNNING again
                 raise lost from None
             self._end("KILLED" if isinstance(err, KeyboardInterrupt) else "FAILED")
             raise

@@ -31,7 +31,8 @@ from search.cohort_runner import CohortJob, CohortRunner, LocalRunner, MemberOut
 from search.result import TrialRecord, tell_observers
 from search.rungs import RungTable, rung_table
 from search.space import SpaceSampler, sampler_for
-from search.spec import ExperimentConfig, ParamSpec
+from search.space_spec import ParamSpec
+from search.spec import ExperimentConfig
 from search.study import ended_before, has_study, one_sync, open_study, save_record, seed_study, tell
 from tunefleet.cohort_plan import cohort_cost, plan_cohorts
 from tunefleet.config import is_uri

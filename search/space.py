@@ -11,7 +11,8 @@ from typing import Any
 
 import optuna
 
-from search.spec import ExperimentConfig, ParamSpec, SpaceConfig
+from search.space_spec import ParamSpec, SpaceConfig
+from search.spec import ExperimentConfig
 
 
 def _suggest(trial: optuna.Trial, name: str, spec: ParamSpec) -> Any:
