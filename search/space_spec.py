@@ -5,11 +5,13 @@ it imports anything heavy).
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any, Literal
 
-from pydantic import model_validator
+from pydantic import NonNegativeInt, TypeAdapter, ValidationError, model_validator
 
 from tunefleet.config import StrictModel
+from tunefleet.train_config import TrainConfig
 
 SearchableScalar = float | int | str | bool
 
@@ -43,28 +45,24 @@ class ParamSpec(StrictModel):
         return self
 
 
-def _number(v: Any) -> bool:
-    return isinstance(v, int | float) and not isinstance(v, bool)
-
-
-def _whole(v: Any) -> bool:
-    return _number(v) and v == int(v)
-
-
-# What each searched value must be for a trial's TrainConfig to take it, checked on the
-# space's bounds and on every choice, so that a bad space is refused before Ray starts and
-# not by the first trial, or by the driver's sizing of the cohorts, with a traceback.
-DOMAINS: dict[str, tuple[Any, str]] = {
-    "lr": (lambda v: _number(v) and v > 0, "numbers above 0"),
-    "batch_size": (lambda v: _whole(v) and v >= 1, "whole numbers from 1"),
-    "n_layers": (lambda v: _whole(v) and v >= 0, "whole numbers from 0"),
-    "width": (lambda v: _whole(v) and v >= 1, "whole numbers from 1"),
-    "epochs": (lambda v: _whole(v) and v >= 1, "whole numbers from 1"),
-    "optimizer": (lambda v: v in ("sgd", "adam"), "'sgd' or 'adam'"),
-    "momentum": (lambda v: _number(v) and 0 <= v < 1, "numbers from 0 up to, not including, 1"),
-    "weight_decay": (lambda v: _number(v) and v >= 0, "numbers from 0"),
-    "threshold": (lambda v: _number(v) and 0 < v < 1, "numbers strictly between 0 and 1"),
+# A searched parameter's value as the trial's config holds it (the rest keep their names):
+# each bound and each choice is validated by TrainConfig itself, so that a space a trial
+# would refuse is refused when the spec loads, not by the first trial (or by the driver's
+# sizing of the cohorts, with a traceback). n_layers, a count, is the space's own.
+AS_TRAIN_VALUE: dict[str, Callable[[Any], dict[str, Any]]] = {
+    "width": lambda v: {"hidden_widths": (v,)},
+    "threshold": lambda v: {"threshold": {"value": v}},
+    "n_layers": lambda v: {"hidden_widths": (1,) * min(TypeAdapter(NonNegativeInt).validate_python(v), 1)},
 }
+
+
+def _refusal(name: str, value: Any) -> str | None:
+    """Why a trial's config refuses ``value`` for the searched parameter ``name`` (None: it takes it)."""
+    try:
+        TrainConfig.model_validate(AS_TRAIN_VALUE.get(name, lambda v: {name: v})(value))
+    except ValidationError as err:
+        return str(err.errors()[0]["msg"])
+    return None
 
 
 class SpaceConfig(StrictModel):
@@ -86,13 +84,12 @@ class SpaceConfig(StrictModel):
             spec: ParamSpec = getattr(self, name)
             if spec.type not in ("int", "choice"):
                 raise ValueError(f"{name} must be 'int' or 'choice', not {spec.type!r}")
-        for name, (accepts, words) in DOMAINS.items():
+        for name in type(self).model_fields:
             spec = getattr(self, name)
-            ends = spec.values if spec.type == "choice" else [spec.low, spec.high]
-            bad = [v for v in ends or [] if not accepts(v)]
-            if bad:
-                shown = f"{bad[0]:g}" if _number(bad[0]) else repr(bad[0])
-                raise ValueError(f"{name} can only take {words}, and this space gives it {shown}")
+            for value in (spec.values or []) if spec.type == "choice" else [spec.low, spec.high]:
+                if (why := _refusal(name, value)) is not None:
+                    shown = f"{value:g}" if isinstance(value, float) else repr(value)
+                    raise ValueError(f"{name}: this space gives it {shown}, which a trial refuses ({why})")
         return self
 
     def max_epochs(self) -> int:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import Field
+from pydantic import Field, PositiveInt
 
 from tunefleet.config import StrictModel
 from tunefleet.thresholds import ThresholdConfig
@@ -20,7 +20,7 @@ class TrainConfig(StrictModel):
 
     lr: float = Field(1e-2, gt=0)
     batch_size: int = Field(32, ge=1)
-    hidden_widths: tuple[int, ...] = ()
+    hidden_widths: tuple[PositiveInt, ...] = ()  # a layer of 0 units would pass only its bias on
     epochs: int = Field(20, ge=1)
     optimizer: Literal["sgd", "adam"] = "adam"
     momentum: float = Field(0.0, ge=0, lt=1)
