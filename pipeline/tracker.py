@@ -22,7 +22,7 @@ from typing import Any
 from pipeline.lineage import EXPERIMENT_KIND_TAG, TRAINING_KIND, split_inputs
 from pipeline.model_io import PYFUNC_FILE, TUNEFLEET_SRC, ModelPackage, known_requirements, pinned_requirements
 from pipeline.settings import TrackingSettings
-from pipeline.tracking import flatten, git_commit, log_batch, lost_store, numeric
+from pipeline.tracking import exists_already, flatten, git_commit, log_batch, lost_store, numeric, raced_once
 from search.result import TrialRecord
 from search.spec import ExperimentConfig
 from tunefleet.splits import PreparedData
@@ -140,7 +140,7 @@ class MlflowTracker:
         params.update({f"data.{k}_rows": str(v) for k, v in data.sizes().items()})
         params.update({"data.n_features": str(data.n_features), "data.storage_path": str(path)})
         log_batch(self.client, self.parent_id, params=params)
-        self.client.log_inputs(self.parent_id, datasets=list(self.inputs.values()))
+        raced_once(lambda: self.client.log_inputs(self.parent_id, datasets=list(self.inputs.values())))
 
     # -- child runs ----------------------------------------------------------------------
     @ctrl_c_held()
@@ -172,7 +172,7 @@ class MlflowTracker:
         metrics += [(k, v, 0) for k, v in numeric(record.metrics).items() if k != "epoch"]
         metrics.append(("trial_seconds", record.seconds, 0))
         log_batch(self.client, run_id, metrics=metrics, params=flatten(record.config.model_dump(mode="json")))
-        self.client.log_inputs(run_id, datasets=[self.inputs["train"], self.inputs["val"]])
+        raced_once(lambda: self.client.log_inputs(run_id, datasets=[self.inputs["train"], self.inputs["val"]]))
         self.client.set_terminated(run_id, status=RUN_STATUS[record.status])
         self.logged.add(record.trial_id)
 
@@ -225,12 +225,10 @@ class MlflowTracker:
         Through the client rather than ``mlflow.register_model``, which prints
         "Successfully registered model ..." lines of its own.
         """
-        from mlflow.exceptions import MlflowException
-
         try:
             self.client.create_registered_model(name)
-        except MlflowException as err:
-            if err.error_code not in {"RESOURCE_ALREADY_EXISTS", "ALREADY_EXISTS"}:
+        except Exception as err:  # a name registered before: every search after the first
+            if not exists_already(err):
                 raise
         model_id = model_uri.removeprefix("models:/") if model_uri.startswith("models:/") else None
         mv = self.client.create_model_version(
@@ -264,16 +262,18 @@ class MlflowTracker:
 
     def _experiment(self, name: str) -> str:
         """Find or create the experiment, marked as model training for MLflow 3's UI."""
-        found = self.client.get_experiment_by_name(name)
-        if found is None:
-            exp_id = str(self.client.create_experiment(name, artifact_location=self.settings.artifact_uri()))
-        else:
-            exp_id = str(found.experiment_id)
-            if found.lifecycle_stage == "deleted":
-                self.client.restore_experiment(exp_id)
-        if found is None or found.tags.get(EXPERIMENT_KIND_TAG) != TRAINING_KIND:
+        found = raced_once(lambda: self.client.get_experiment_by_name(name) or self._new_experiment(name))
+        exp_id = str(found.experiment_id)
+        if found.lifecycle_stage == "deleted":
+            self.client.restore_experiment(exp_id)
+        if found.tags.get(EXPERIMENT_KIND_TAG) != TRAINING_KIND:
             self.client.set_experiment_tag(exp_id, EXPERIMENT_KIND_TAG, TRAINING_KIND)
         return exp_id
+
+    def _new_experiment(self, name: str) -> Any:
+        return self.client.get_experiment(
+            self.client.create_experiment(name, artifact_location=self.settings.artifact_uri())
+        )
 
     def _find_parent(self, name: str) -> str | None:
         runs = self.client.search_runs(

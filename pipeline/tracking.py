@@ -10,9 +10,9 @@ import json
 import os
 import subprocess
 import time
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from pipeline.settings import TrackingSettings
 from pipeline.sqlite_seed import seed_new_store, sqlite_file
@@ -20,6 +20,7 @@ from search.cluster import tcp_problem
 from tunefleet.errors import TunefleetError, first_line
 
 MAX_METRICS, MAX_PARAMS, MAX_TAGS = 1000, 100, 100
+T = TypeVar("T")
 
 
 def _check_server(uri: str) -> None:
@@ -80,6 +81,25 @@ def check_server(settings: TrackingSettings) -> None:
     """Milliseconds: is anything listening at a tracking server's address? (Nothing to check for a database file.)"""
     if settings.tracking_uri.startswith(("http://", "https://")):
         _check_server(settings.tracking_uri)
+
+
+def exists_already(err: BaseException) -> bool:
+    """Whether a write failed on a row that is there already: a registered model's name, or a
+    row another search wrote first (two searches of one dataset started together into one store:
+    MLflow finds no experiment or dataset row, then inserts it, and the second insert fails)."""
+    return getattr(err, "error_code", None) in {"RESOURCE_ALREADY_EXISTS", "ALREADY_EXISTS"} or any(
+        words in str(err) for words in ("UNIQUE constraint failed", "duplicate key value")
+    )
+
+
+def raced_once(write: Callable[[], T]) -> T:
+    """``write()``, once more if another search wrote the same row first: MLflow then finds it."""
+    try:
+        return write()
+    except Exception as err:  # only the race is retried; anything else is raised
+        if not exists_already(err):
+            raise
+    return write()
 
 
 def check_store_exists(settings: TrackingSettings) -> None:

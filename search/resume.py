@@ -32,16 +32,21 @@ SAME_SEARCH = {"backend", "cohort_size", "seed", "scheduler"}
 
 def new_name(exp: ExperimentConfig) -> str:
     """``<dataset>-<time>``, with ``-2``, ``-3``... when a search started in the same second:
-    two scripted searches must never share (and silently merge) one state directory."""
+    two scripted searches must never share (and silently merge) one state directory. The
+    directory is made here, which only one process can do: searches started together each
+    took the first free name before either made it, and then shared one study."""
     base = f"{exp.name}-{time.strftime('%Y%m%d-%H%M%S')}"
     if is_uri(exp.search.storage_path):
         return base
     storage = Path(exp.search.storage_path).expanduser()
     name, n = base, 1
-    while (storage / name).exists():
-        n += 1
-        name = f"{base}-{n}"
-    return name
+    while True:
+        try:
+            (storage / name).mkdir()
+            return name
+        except FileExistsError:
+            n += 1
+            name = f"{base}-{n}"
 
 
 def latest_name(exp: ExperimentConfig) -> str:
@@ -49,8 +54,10 @@ def latest_name(exp: ExperimentConfig) -> str:
     storage = Path(exp.search.storage_path).expanduser()
     if is_uri(exp.search.storage_path):
         raise TunefleetError("--resume with a URI storage path needs --name NAME of the experiment to resume")
-    candidates = sorted(
-        (p for p in storage.glob(f"{exp.name}-*") if p.is_dir()), key=lambda p: p.stat().st_mtime, reverse=True
+    candidates = sorted(  # a name claimed by a search that failed before it wrote anything is empty
+        (p for p in storage.glob(f"{exp.name}-*") if p.is_dir() and any(p.iterdir())),
+        key=lambda p: p.stat().st_mtime,
+        reverse=True,
     )
     if not candidates:
         raise TunefleetError(

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import json
+import os
+import time
 
 import pytest
 
 from search import load_experiment, run_search
 from search.cohort_backend import auto_cohort_size, slots_worth_starting
-from search.resume import new_name
+from search.resume import latest_name, new_name
 from search.rungs import RungTable, rung_epochs
 from search.study import load_records
 from tunefleet.catalog import dataset_conf
@@ -146,15 +148,16 @@ def test_searches_started_in_the_same_second_get_their_own_directories(tmp_path,
     """The default name has one-second resolution; a scripted second search must not resume the first."""
     monkeypatch.setattr("search.resume.time.strftime", lambda fmt: "20261122-120000")
     exp = _exp(tmp_path)
-    names = []
-    for _ in range(3):
-        names.append(new_name(exp))
-        (tmp_path / names[-1]).mkdir()
+    names = [new_name(exp) for _ in range(3)]  # each call claims its directory: searches started together
+    assert all((tmp_path / name).is_dir() for name in names)  # took the same name before either made it
     assert names == [
         "breast_cancer-20261122-120000",
         "breast_cancer-20261122-120000-2",
         "breast_cancer-20261122-120000-3",
     ]
+    (tmp_path / names[0] / "search_spec.json").write_text("{}")  # only the first wrote anything
+    os.utime(tmp_path / names[2], (time.time() + 60, time.time() + 60))  # the newest, but empty
+    assert latest_name(exp) == names[0]  # --resume passes over names claimed by searches that failed at once
 
 
 def test_auto_cohort_size_follows_model_size_and_device(tmp_path, mnist_root) -> None:

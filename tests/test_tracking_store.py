@@ -228,3 +228,63 @@ def test_resume_logs_again_a_child_run_cut_off_before_its_end(tmp_path, monkeypa
         ("cut", "FINISHED"),
         ("whole", "FINISHED"),
     ]
+
+
+class _Raced:
+    """The real client, as a search sees it when another search of the same dataset started at
+    the same moment: the experiment was not there yet when it looked, and the split's dataset
+    row was inserted by the other one between MLflow's check and its insert (seen with three
+    `tunefleet search sign` started together: one ended in an IntegrityError traceback)."""
+
+    def __init__(self, client) -> None:
+        self.client, self.looked, self.inserted = client, False, False
+
+    def __getattr__(self, name: str):
+        return getattr(self.client, name)
+
+    def get_experiment_by_name(self, name: str):
+        if not self.looked:
+            self.looked = True
+            return None
+        return self.client.get_experiment_by_name(name)
+
+    def log_inputs(self, run_id, datasets):
+        from mlflow.exceptions import MlflowException
+
+        if not self.inserted:
+            self.inserted = True
+            raise MlflowException(
+                "(sqlite3.IntegrityError) UNIQUE constraint failed: datasets.experiment_id, datasets.name, "
+                "datasets.digest",
+                error_code="BAD_REQUEST",
+            )
+        return self.client.log_inputs(run_id, datasets=datasets)
+
+
+def test_searches_started_together_share_the_experiment_and_the_split_rows(tmp_path) -> None:
+    first, exp, data = _tracker(tmp_path)
+    first.on_search_start(exp, data, "first", tmp_path, resumed=False)
+    second, _, _ = _tracker(tmp_path, _Raced(first.client))
+    second.on_search_start(exp, data, "second", tmp_path, resumed=False)  # created the experiment anew: refused
+    assert second.experiment_id == first.experiment_id
+    inputs = second.client.get_run(second.parent_id).inputs.dataset_inputs
+    assert sorted(i.dataset.name for i in inputs) == sorted(
+        i.dataset.name for i in first.client.get_run(first.parent_id).inputs.dataset_inputs
+    )
+    assert len(inputs) == 3
+
+
+def test_only_a_write_that_lost_a_race_is_tried_again() -> None:
+    from mlflow.exceptions import MlflowException
+
+    from pipeline.tracking import raced_once
+
+    calls: list[int] = []
+
+    def refused() -> None:
+        calls.append(1)
+        raise MlflowException("Run 'x' not found", error_code="RESOURCE_DOES_NOT_EXIST")
+
+    with pytest.raises(MlflowException, match="not found"):
+        raced_once(refused)
+    assert len(calls) == 1
