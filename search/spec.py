@@ -216,5 +216,8 @@ def load_experiment(
         merged = apply_override(merged, assignment)
     for key, value in (values or {}).items():
         merged = set_value(merged, key, value)
-    where = f"conf/datasets/{merged.get('name', dataset)}.yaml (merged with conf/search.yaml and overrides)"
+    source = (
+        f"conf/datasets/{merged.get('name', dataset)}.yaml" if data_file is None or dataset else f"--data {data_file}"
+    )
+    where = f"{source} (merged with conf/search.yaml and overrides)"
     return parse_model(ExperimentConfig, merged, where)

@@ -388,3 +388,13 @@ def test_commands_that_read_a_store_refuse_a_missing_one_without_making_it(tmp_p
             "or pass --tracking-uri / MLFLOW_TRACKING_URI"
         ]
     assert not db.exists()
+
+
+def test_a_user_files_spec_error_names_the_file_and_the_problem_only(tmp_path) -> None:
+    """It named conf/datasets/rows.yaml, which does not exist, and said "<root>: Value error, ..."."""
+    path = tmp_path / "rows.csv"
+    path.write_text("a,y\n" + "\n".join(f"{i},{i % 2}" for i in range(12)))
+    with pytest.raises(ConfigError) as err:
+        load_experiment(data_file=str(path), target="y", values={"split.cv_folds": 3, "search.cohort_size": 4})
+    assert str(err.value).startswith(f"--data {path} (merged with conf/search.yaml and overrides): a cross-validated")
+    assert "Value error" not in str(err.value) and "<root>" not in str(err.value)

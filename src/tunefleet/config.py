@@ -26,14 +26,14 @@ class StrictModel(BaseModel):
 
 
 def describe_validation_error(err: ValidationError, where: str = "") -> str:
-    """Format the first pydantic error as ``where: key.path: message``."""
+    """Format the first pydantic error as ``where: key.path: message`` (a check of the whole
+    object has no key path; pydantic's "Value error, " before our own words says nothing)."""
     first = err.errors()[0]
-    loc = ".".join(str(part) for part in first["loc"]) or "<root>"
-    msg = first["msg"]
+    loc = ".".join(str(part) for part in first["loc"])
+    msg = str(first["msg"]).removeprefix("Value error, ")
     if first["type"] == "extra_forbidden":
         msg = "unknown key (check the spelling; see conf/ for the accepted keys)"
-    prefix = f"{where}: " if where else ""
-    return f"{prefix}{loc}: {msg}"
+    return ": ".join(part for part in (where, loc, msg) if part)
 
 
 def parse_model(model: type[M], data: Mapping[str, Any], where: str = "") -> M:
