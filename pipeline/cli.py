@@ -129,7 +129,8 @@ def build_parser() -> argparse.ArgumentParser:
     pr.add_argument(
         "--input",
         required=True,
-        help="CSV or Parquet file (or folder of Parquet parts) with the training feature columns (others, e.g. the label, are ignored)",
+        help="CSV, TSV or Parquet file (text also as .gz, .bz2, .xz, .zip; or a folder of Parquet parts) with the "
+        "training feature columns (others, e.g. the label, are ignored)",
     )
     pr.add_argument("--output", help="write predictions here (.csv, .csv.gz or .parquet); default: print them as CSV")
 
