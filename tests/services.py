@@ -39,9 +39,9 @@ def wait_http(url: str, timeout: float = 120.0, proc: subprocess.Popen | None = 
 
 @contextmanager
 def process(
-    cmd: list[str], log: Path, env: dict[str, str] | None = None, cwd: Path | None = None
+    cmd: list[str], log: Path, env: dict[str, str] | None = None, cwd: Path | None = None, abrupt: bool = False
 ) -> Iterator[subprocess.Popen]:
-    """Start ``cmd`` in its own session; kill its whole process group at the end."""
+    """Start ``cmd`` in its own session; stop its whole process group at the end (``abrupt``: SIGKILL at once)."""
     with open(log, "w") as fh:
         path = f"{BIN}{os.pathsep}{os.environ.get('PATH', '')}"  # the venv's uvicorn/gunicorn, as if activated
         proc = subprocess.Popen(
@@ -55,24 +55,30 @@ def process(
         try:
             yield proc
         finally:
-            stop(proc)
+            stop(proc, grace=0.0 if abrupt else 10.0)
 
 
 def stop(proc: subprocess.Popen, grace: float = 10.0) -> None:
+    """SIGTERM, then SIGKILL after ``grace`` seconds (at once for 0)."""
     if proc.poll() is not None:
         return
     try:
+        if grace <= 0:
+            raise subprocess.TimeoutExpired(proc.args, 0)
         os.killpg(proc.pid, signal.SIGTERM)
         proc.wait(timeout=grace)
     except (ProcessLookupError, subprocess.TimeoutExpired):
         with suppress(ProcessLookupError):
             os.killpg(proc.pid, signal.SIGKILL)
-        proc.wait(timeout=grace)
+        proc.wait(timeout=max(grace, 10.0))
 
 
 @contextmanager
-def mlflow_server(root: Path, backend: str | None = None, port: int | None = None) -> Iterator[str]:
-    """A real `mlflow server` with a SQLite backend and served artifacts, on 127.0.0.1 (a free port unless given)."""
+def mlflow_server(
+    root: Path, backend: str | None = None, port: int | None = None, abrupt: bool = False
+) -> Iterator[str]:
+    """A real `mlflow server` with a SQLite backend and served artifacts, on 127.0.0.1 (a free port
+    unless given); ``abrupt``: killed at the end, as a crashed host goes, not shut down."""
     port = port or free_port()
     cmd = [
         str(BIN / "mlflow"),
@@ -90,7 +96,8 @@ def mlflow_server(root: Path, backend: str | None = None, port: int | None = Non
         "1",
     ]
     # no MLflow job queue: its seven polling consumers would take most of a core from the tests
-    with process(cmd, root / "mlflow-server.log", env={"MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false"}) as proc:
+    env = {"MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false"}
+    with process(cmd, root / "mlflow-server.log", env=env, abrupt=abrupt) as proc:
         url = f"http://127.0.0.1:{port}"
         wait_http(f"{url}/health", proc=proc)
         yield url
