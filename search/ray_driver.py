@@ -116,27 +116,13 @@ def _replays_quiet(quiet: bool) -> Iterator[None]:
 # What Tune logs of failed trials that tunefleet says already: a trial's progress line says
 # "failed" and its child run carries the error; a search that no trial finished ends naming
 # the first error. Tune printed each failed trial's whole traceback, then every failed id.
-TUNE_REPEATS = {
-    "ray.tune.execution.tune_controller": "Trial task failed for trial",
-    "ray.tune.tune": "Trials did not complete",
-}
+TUNE_REPEATS = ("Trial task failed for trial", "Trials did not complete")
+TUNE_LOGGERS = ("ray.tune.execution.tune_controller", "ray.tune.tune")
 
 
-class _Unsaid(logging.Filter):
-    """Drops one logger's records that start with ``said`` (``--verbose`` adds none)."""
-
-    def __init__(self, said: str) -> None:
-        super().__init__()
-        self.said = said
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        return not str(record.msg).startswith(self.said)
-
-    def __eq__(self, other: object) -> bool:  # addFilter adds an equal filter once, session after session
-        return isinstance(other, _Unsaid) and other.said == self.said
-
-    def __hash__(self) -> int:
-        return hash(self.said)
+def _not_a_tune_repeat(record: logging.LogRecord) -> bool:
+    """The filter (one function: ``addFilter`` adds it once, session after session)."""
+    return not str(record.msg).startswith(TUNE_REPEATS)
 
 
 class RaySession:
@@ -149,8 +135,8 @@ class RaySession:
 
         if not self.verbose:  # trials the time budget stopped before a first report: their records say so
             logging.getLogger("ray.tune.analysis.experiment_analysis").setLevel(logging.ERROR)
-            for name, said in TUNE_REPEATS.items():
-                logging.getLogger(name).addFilter(_Unsaid(said))
+            for name in TUNE_LOGGERS:
+                logging.getLogger(name).addFilter(_not_a_tune_repeat)
         with RELAY.connected(request.observers), _replays_quiet(request.resume and not self.verbose):
             grid = self._tuner(request).fit()
             records = []
