@@ -23,6 +23,11 @@ MAX_METRICS, MAX_PARAMS, MAX_TAGS = 1000, 100, 100
 T = TypeVar("T")
 
 
+def is_server(uri: str) -> bool:
+    """A tracking server over HTTP (not a database file, not Databricks' hosted service)."""
+    return uri.startswith(("http://", "https://"))
+
+
 def _check_server(uri: str) -> None:
     """Fail fast when nothing listens at an HTTP tracking server's address."""
     from urllib.parse import urlparse
@@ -54,7 +59,7 @@ SERVER_PATIENCE = {
 
 def bounded_patience(uri: str) -> None:
     """SERVER_PATIENCE for a tracking server, where the user set no value of their own."""
-    if uri.startswith(("http://", "https://")):
+    if is_server(uri):
         for name, value in SERVER_PATIENCE.items():
             os.environ.setdefault(name, value)
 
@@ -79,7 +84,7 @@ def lost_store(err: BaseException, uri: str) -> TunefleetError | None:
 
 def check_server(settings: TrackingSettings) -> None:
     """Milliseconds: is anything listening at a tracking server's address? (Nothing to check for a database file.)"""
-    if settings.tracking_uri.startswith(("http://", "https://")):
+    if is_server(settings.tracking_uri):
         _check_server(settings.tracking_uri)
 
 
