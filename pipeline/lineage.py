@@ -35,7 +35,10 @@ def split_inputs(exp: ExperimentConfig, data: PreparedData) -> dict[str, Any]:
     from mlflow.types import ColSpec, Schema
 
     source_type, source = _source(exp)
-    schema = json.dumps({"mlflow_colspec": Schema([ColSpec("float", n) for n in data.feature_names]).to_dict()})
+    kinds = ["float" if levels is None else "string" for levels in data.encoding.levels]
+    schema = json.dumps(
+        {"mlflow_colspec": Schema([ColSpec(k, n) for k, n in zip(kinds, data.feature_names, strict=True)]).to_dict()}
+    )
     sizes = data.sizes()
     out = {}
     for split, context in SPLIT_CONTEXTS.items():

@@ -95,7 +95,10 @@ class ModelPackage:
     @classmethod
     def of(cls, test: SplitScores, target: str | None) -> ModelPackage:
         """The first test rows, raw, as the example (the test split is already scored)."""
-        example = pd.DataFrame(test.X[:EXAMPLE_ROWS].astype(np.float64), columns=list(test.bundle.feature_names))
+        if isinstance(test.X, pd.DataFrame):  # text columns among the features
+            example = test.X.head(EXAMPLE_ROWS).reset_index(drop=True)
+        else:
+            example = pd.DataFrame(test.X[:EXAMPLE_ROWS].astype(np.float64), columns=list(test.bundle.feature_names))
         return cls(test.bundle, example, test.bundle.predict_table(example), target)
 
     def signature(self) -> Any:

@@ -21,8 +21,9 @@ well, before ``predict`` runs, for every way in (``predict`` in Python, and
 The column type is ``Any`` rather than ``double`` because MLflow's ``double`` refuses
 int64 columns (it only widens integers of up to 6 bytes) and booleans, which is exactly
 what users' clinical and tabular files hold. Typing each column as the training file's
-dtype would refuse the same column sent as floats. So the numeric conversion, and the
-errors for text and empty cells naming the column, live in one place:
+dtype would refuse the same column sent as floats, and ``Any`` takes a text feature's
+levels as they are. So the conversion (numbers, and text columns' indicators), and the
+errors for text in a numeric column and empty cells naming the column, live in one place:
 ``tunefleet.inputs.feature_matrix``, which the bundle applies to whatever MLflow passes
 on. Schema enforcement stays on; only the dtype check is ours.
 

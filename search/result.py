@@ -104,6 +104,16 @@ def _shown(value: float) -> str:
     return f"{value:.4f}" if not math.isnan(value) else "-"
 
 
+def _text_note(data: PreparedData) -> str:
+    """What became of the text columns: how many indicator inputs their training levels gave."""
+    text = data.encoding.text_columns
+    if not text:
+        return ""
+    levels = sum(len(lv) for lv in text.values())
+    names = ", ".join(list(text)[:5]) + (f" and {len(text) - 5} more" if len(text) > 5 else "")
+    return f"; text column(s) {names} as {levels} indicator inputs (levels seen in train)"
+
+
 class ProgressPrinter:
     """Prints one line per ended trial with the best metric so far."""
 
@@ -117,7 +127,8 @@ class ProgressPrinter:
             verb = "resuming" if resumed else "starting"
             print(
                 f"{verb} search {name}: {self.total} trials on {exp.name} ({data.task}, split {data.split_hash}, "
-                f"train/val/test {'/'.join(map(str, data.sizes().values()))}); optimizing {self.metric} ({self.mode})",
+                f"train/val/test {'/'.join(map(str, data.sizes().values()))}); optimizing {self.metric} ({self.mode})"
+                + _text_note(data),
                 flush=True,
             )
 

@@ -134,9 +134,9 @@ def test_parquet_numeric_labels(tmp_path) -> None:
     ("frame", "target", "message"),
     [
         (
-            pd.DataFrame({"a": [1.0, 2.0, 3.0], "color": ["r", "g", "b"], "y": [0, 1, 0]}),
+            pd.DataFrame({"a": ["1.5"] * 9 + ["1,5"], "y": [0, 1] * 5}),
             "y",
-            "feature column 'color' .* is not numeric",
+            "feature column 'a' .* holds numbers but 1 cell.* of text, first '1,5' at data row 10",
         ),
         (pd.DataFrame({"a": [1.0, None, 3.0], "y": [0, 1, 0]}), "y", "column 'a' .* 1 missing value.*row 2"),
         (pd.DataFrame({"a": [1.0, 2.0], "y": [0, 1]}), "label", "target column 'label' not found.*columns are: a, y"),

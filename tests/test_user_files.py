@@ -1,9 +1,9 @@
-"""A user's own CSV, end to end: integer, boolean and float features, string labels, an id column.
+"""A user's own CSV, end to end: integer, boolean, float and text features, string labels, an id column.
 
 Search it through the CLI (real Ray, real MLflow on SQLite), load the champion by alias
 in a fresh process and predict on the raw file (label and id columns still in it), run
 `tunefleet predict` on it, read runs and datasets through the UI's REST API, and call
-`mlflow models serve` with JSON integers.
+`mlflow models serve` with JSON integers and text.
 """
 
 from __future__ import annotations
@@ -27,18 +27,20 @@ from pipeline.cli import main
 from tests.services import BIN, free_port, process, wait_http
 
 pytestmark = pytest.mark.integration
-FEATURES = ["age", "visits", "smoker", "bmi"]
+FEATURES = ["age", "visits", "smoker", "bmi", "ward"]
 MODEL = "tunefleet-clinic"
 
 
 def write_clinic_csv(path: Path, n: int = 300, seed: int = 0) -> Path:
-    """Integer, boolean and float features, string labels, and an id column that is not a feature."""
+    """Integer, boolean, float and text features, string labels, and an id column that is not a feature."""
     rng = np.random.default_rng(seed)
     age, visits = rng.integers(20, 80, n), rng.integers(0, 12, n)
     smoker, bmi = rng.random(n) < 0.3, rng.normal(27, 4, n).round(1)
+    ward = rng.choice(["cardio", "general", "oncology"], n)
     score = 0.05 * (age - 50) + 0.3 * visits + 1.5 * smoker + 0.1 * (bmi - 27) + rng.normal(0, 1, n)
+    score += np.where(ward == "oncology", 1.0, 0.0)
     frame = pd.DataFrame({"patient_id": np.arange(n) + 1000, "age": age, "visits": visits, "smoker": smoker})
-    frame["bmi"] = bmi
+    frame["bmi"], frame["ward"] = bmi, ward
     frame["outcome"] = np.where(score > 0.8, "sick", "healthy")
     frame.to_csv(path, index=False)
     return path
@@ -237,7 +239,7 @@ def test_served_champion_takes_json_integers(searched) -> None:
 
     mlflow.set_tracking_uri(db)
     expected = mlflow.pyfunc.load_model(f"models:/{MODEL}@champion").predict(rows)["label"].tolist()
-    ints = rows[FEATURES].astype({"smoker": int}).to_dict("records")  # JSON integers for age/visits/smoker
+    ints = rows[FEATURES].astype({"smoker": int}).to_dict("records")  # JSON integers for age/visits/smoker, text ward
     bodies = {
         "dataframe_split": {
             "dataframe_split": {"columns": [*FEATURES, "outcome"], "data": [[*r.values(), "x"] for r in ints]}

@@ -1,4 +1,4 @@
-"""The portable model bundle: scaler + network + threshold + labels + feature names.
+"""The portable model bundle: encoding + scaler + network + threshold + labels + feature names.
 
 A bundle predicts from raw (unscaled) features, so a registered model needs nothing
 from the search that produced it. It is saved as ``bundle.json`` (architecture,
@@ -23,6 +23,7 @@ import numpy as np
 
 from tunefleet.calibration import probabilities
 from tunefleet.datasets import Labelled, n_outputs_for
+from tunefleet.encoding import Encoding
 from tunefleet.errors import DataError
 from tunefleet.inputs import feature_matrix
 
@@ -47,10 +48,12 @@ class ModelBundle(Labelled):
     temperature: float = 1.0
     split_hash: str = ""
     metadata: dict[str, Any] = field(default_factory=dict)
+    encoding: Encoding | None = None  # text columns' levels; None: every feature a number
 
     @property
     def n_features(self) -> int:
-        return len(self.feature_names)
+        """The network's input width: one per numeric feature, one per level of a text feature."""
+        return len(self.scaler_mean)
 
     @property
     def decision_threshold(self) -> float:
@@ -71,7 +74,7 @@ class ModelBundle(Labelled):
 
     def as_matrix(self, X: Any) -> np.ndarray:
         """Raw input (DataFrame, row dicts or array) -> float32 matrix; see :mod:`tunefleet.inputs`."""
-        return feature_matrix(X, self.feature_names)
+        return feature_matrix(X, self.feature_names, self.encoding)
 
     # -- prediction -------------------------------------------------------------------
     def logits(self, X: Any) -> np.ndarray:
@@ -138,6 +141,8 @@ class ModelBundle(Labelled):
             "state_keys": list(self.state_dict),
             "metadata": self.metadata,
         }
+        if self.encoding is not None and self.encoding.has_text:
+            meta["text_levels"] = self.encoding.to_json()
         (directory / "bundle.json").write_text(json.dumps(meta, indent=2, default=_json_default))
         return directory
 
@@ -162,6 +167,7 @@ class ModelBundle(Labelled):
             temperature=meta["temperature"],
             split_hash=meta["split_hash"],
             metadata=meta.get("metadata", {}),
+            encoding=Encoding.from_json(meta["feature_names"], meta["text_levels"]) if "text_levels" in meta else None,
         )
 
 

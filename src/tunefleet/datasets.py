@@ -10,12 +10,13 @@ from __future__ import annotations
 
 import inspect
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from tunefleet.encoding import Levels
 from tunefleet.errors import ConfigError, DataError, first_line
 from tunefleet.tables import checked_table, read_table, table_stem
 
@@ -45,7 +46,11 @@ class Labelled:
 
 @dataclass(frozen=True)
 class Dataset(Labelled):
-    """Features and integer-coded labels, plus an optional official test split."""
+    """Features and integer-coded labels, plus an optional official test split.
+
+    ``vocab`` names, per feature column, the levels of a text column, whose values in
+    ``X`` are codes into it (:mod:`tunefleet.encoding`); empty or None: numbers.
+    """
 
     name: str
     X: np.ndarray
@@ -54,6 +59,7 @@ class Dataset(Labelled):
     class_labels: tuple[Any, ...]
     X_test: np.ndarray | None = None
     y_test: np.ndarray | None = None
+    vocab: tuple[Levels, ...] = ()
 
 
 def register_dataset(name: str) -> Callable[[Loader], Loader]:
@@ -85,9 +91,7 @@ def load_dataset(loader: str, options: Mapping[str, Any] | None = None, name: st
         )
     dataset = fn(**options)
     if name and name != dataset.name:
-        dataset = Dataset(
-            name, dataset.X, dataset.y, dataset.feature_names, dataset.class_labels, dataset.X_test, dataset.y_test
-        )
+        dataset = replace(dataset, name=name)
     return dataset
 
 
@@ -177,17 +181,18 @@ def load_mnist(root: str = "data", download: bool = True) -> Dataset:
 
 def table_to_dataset(frame: Any, target: str, source: str, features: Sequence[str] | None = None) -> Dataset:
     """Validate a DataFrame and turn it into a Dataset (numeric features, encoded target)."""
-    X, y, names = checked_table(frame, target, source, features)
-    return _from_arrays(table_stem(Path(source)), X, y, names)
+    table = checked_table(frame, target, source, features)
+    dataset = _from_arrays(table_stem(Path(source)), table.X, table.y, table.names)
+    return replace(dataset, vocab=table.vocab) if any(v is not None for v in table.vocab) else dataset
 
 
 @register_dataset("csv")
 def load_csv(path: str, target: str, features: Sequence[str] | None = None) -> Dataset:
-    """A user CSV file: numeric feature columns plus a target column (strings or numbers)."""
+    """A user CSV file: feature columns (numbers, or text as categories) plus a target column (strings or numbers)."""
     return table_to_dataset(read_table(Path(path), "csv"), target, str(path), features)
 
 
 @register_dataset("parquet")
 def load_parquet(path: str, target: str, features: Sequence[str] | None = None) -> Dataset:
-    """A user Parquet file: numeric feature columns plus a target column."""
+    """A user Parquet file: feature columns (numbers, or text as categories) plus a target column."""
     return table_to_dataset(read_table(Path(path), "parquet"), target, str(path), features)

@@ -1,6 +1,6 @@
 """Scoring a finished bundle on a split: what the pipeline reports and gates on.
 
-Bundles take raw (unscaled) features, so a split's standardized arrays are mapped back
+Bundles take raw features (unscaled, text as text), so a split's arrays are mapped back
 first. The test split's probabilities are computed once (:class:`SplitScores`) and
 every test metric, the confusion matrix and the plots read them.
 """
@@ -8,6 +8,7 @@ every test metric, the confusion matrix and the plots read them.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
@@ -16,10 +17,15 @@ from tunefleet.metrics import binary_metrics, confusion_matrix, multiclass_metri
 from tunefleet.splits import PreparedData
 
 
-def raw_features(data: PreparedData, split: str) -> np.ndarray:
-    """Undo the standardization of a split (for evaluating bundles, which take raw input)."""
-    X = getattr(data, f"X_{split}")
-    return (X * data.scaler.scale + data.scaler.mean).astype(np.float32)
+def raw_features(data: PreparedData, split: str) -> Any:
+    """A split's rows as a bundle takes them: the standardization undone, and text columns'
+    indicators turned back into their levels (a DataFrame then, else a float32 array)."""
+    X = (getattr(data, f"X_{split}") * data.scaler.scale + data.scaler.mean).astype(np.float32)
+    if not data.encoding.has_text:
+        return X
+    import pandas as pd
+
+    return pd.DataFrame(dict(zip(data.feature_names, data.encoding.decode(X), strict=True)))
 
 
 @dataclass(frozen=True)
@@ -27,7 +33,7 @@ class SplitScores:
     """A bundle's probabilities on one split, with the true codes: scored once, read many times."""
 
     bundle: ModelBundle
-    X: np.ndarray
+    X: Any  # raw rows: raw_features
     y: np.ndarray
     proba: np.ndarray
 

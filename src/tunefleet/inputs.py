@@ -1,10 +1,11 @@
 """Raw prediction input -> the float32 feature matrix a bundle was trained on.
 
 People pass what they have: the training file itself (target and id columns still in
-it, columns in any order, integer / boolean / nullable ``Int64`` dtypes), a list of
-row dicts, or a plain array. Columns are matched by name and extra columns ignored;
-what cannot work (a missing column, text in a feature, an empty cell) is one
-``DataError`` that names the columns, so nobody has to read a numpy traceback.
+it, columns in any order, integer / boolean / nullable ``Int64`` dtypes, text columns
+as text), a list of row dicts, or a plain array. Columns are matched by name and extra
+columns ignored; what cannot work (a missing column, text in a numeric feature, an
+empty cell) is one ``DataError`` that names the columns, so nobody has to read a numpy
+traceback. Text columns become their levels' indicators (:mod:`tunefleet.encoding`).
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from typing import Any
 
 import numpy as np
 
+from tunefleet.encoding import Encoding
 from tunefleet.errors import DataError
 
 
@@ -48,26 +50,38 @@ def _to_float(col: Any) -> tuple[np.ndarray, Any]:
     return converted.to_numpy(dtype="float64", na_value=np.nan), (col[text].iloc[0] if text.any() else None)
 
 
-def _numeric_columns(frame: Any, feature_names: Sequence[str]) -> np.ndarray:
-    """The named feature columns as float64, whatever their numeric dtype."""
-    columns, bad = [], []
-    for name in feature_names:
+def _raw_columns(frame: Any, encoding: Encoding) -> list[np.ndarray]:
+    """The named feature columns: numbers as float64 (whatever their numeric dtype), text as it is."""
+    columns, bad, empty = [], [], []
+    for name, levels in zip(encoding.columns, encoding.levels, strict=True):
+        if levels is not None:
+            values = frame[name].to_numpy(dtype=object)
+            if frame[name].isna().any():
+                empty.append(name)
+            columns.append(values)
+            continue
         values, example = _to_float(frame[name])
         if example is not None:
             bad.append(f"{name!r} (e.g. {example!r})")
         columns.append(values)
     if bad:
         raise DataError(f"input has non-numeric values in feature column(s) {', '.join(bad[:5])}; pass numbers")
-    return np.column_stack(columns) if columns else np.empty((len(frame), 0))
+    if empty:
+        raise DataError(f"input has missing values in text column(s) {_names(empty)}; fill them first")
+    return columns
 
 
-def feature_matrix(X: Any, feature_names: Sequence[str]) -> np.ndarray:
-    """Raw input -> float32 matrix with the training columns in training order.
+def feature_matrix(X: Any, feature_names: Sequence[str], encoding: Encoding | None = None) -> np.ndarray:
+    """Raw input -> float32 model inputs: the training columns in training order, text columns
+    as their levels' indicators (:mod:`tunefleet.encoding`; ``None``: every column a number).
 
     Named input is matched by column name (extra columns ignored); an array, or a
     DataFrame whose columns are just 0..n-1, is taken positionally and must have
     exactly the training width.
     """
+    import pandas as pd
+
+    encoding = encoding or Encoding.numeric(feature_names)
     n = len(feature_names)
     frame = _as_frame(X)
     positional = frame is not None and [str(c) for c in frame.columns] == [str(i) for i in range(frame.shape[1])]
@@ -81,7 +95,6 @@ def feature_matrix(X: Any, feature_names: Sequence[str]) -> np.ndarray:
             )
         frame = frame[[cols[c] for c in feature_names]]
         frame.columns = list(feature_names)
-        values = _numeric_columns(frame, feature_names)
     else:
         raw = np.asarray(frame.to_numpy() if frame is not None else X)
         raw = raw.reshape(1, -1) if raw.ndim == 1 else raw
@@ -91,16 +104,25 @@ def feature_matrix(X: Any, feature_names: Sequence[str]) -> np.ndarray:
                 f"input has {width} feature(s) per row, the model expects {n}; pass a DataFrame with the training "
                 "columns, or rows in training order"
             )
-        try:
-            values = raw.astype(np.float64)
-        except (TypeError, ValueError):
-            raise DataError("input has non-numeric values; every feature must be a number") from None
+        if encoding.has_text:
+            frame = pd.DataFrame(raw, columns=list(feature_names))
+        else:
+            try:
+                raw = raw.astype(np.float64)
+            except (TypeError, ValueError):
+                raise DataError("input has non-numeric values; every feature must be a number") from None
+            frame = None
+    columns = _raw_columns(frame, encoding) if frame is not None else list(raw.T)
     with np.errstate(over="ignore"):  # beyond float32's range becomes inf, refused as training refuses it
-        single = values.astype(np.float32)
-    nan_cols = [feature_names[int(j)] for j in np.flatnonzero(~np.isfinite(single).all(axis=0))]
+        finite = [
+            levels is not None or bool(np.isfinite(np.asarray(values, np.float32)).all())
+            for values, levels in zip(columns, encoding.levels, strict=True)
+        ]
+    nan_cols = [name for name, ok in zip(feature_names, finite, strict=True) if not ok]
     if nan_cols:
         raise DataError(
             f"input has missing or infinite values (or beyond float32's range, 3.4e38) in column(s) "
             f"{_names(nan_cols)}; fill them first"
         )
-    return single
+    with np.errstate(over="ignore"):
+        return encoding.expand(columns)

@@ -18,6 +18,7 @@ from pydantic import Field, model_validator
 
 from tunefleet.config import StrictModel
 from tunefleet.datasets import Dataset, Labelled
+from tunefleet.encoding import Encoding
 from tunefleet.errors import DataError
 
 
@@ -60,7 +61,11 @@ class Standardizer:
 
 @dataclass(frozen=True)
 class PreparedData(Labelled):
-    """Standardized split arrays: what every trial of a search shares."""
+    """Standardized split arrays: what every trial of a search shares.
+
+    ``feature_names`` are the raw input columns; ``encoding`` says how they became the
+    arrays' columns (a text column as one indicator per level), fitted on the training rows.
+    """
 
     dataset: str
     feature_names: tuple[str, ...]
@@ -73,6 +78,7 @@ class PreparedData(Labelled):
     y_test: np.ndarray
     scaler: Standardizer
     split_hash: str
+    encoding: Encoding
     # With cv_folds K > 1: K fold views of train + validation, each standardized with a
     # scaler fitted on its own training rows, and the refit view (all of train +
     # validation, scaled on itself) that the chosen config is trained on at the end.
@@ -126,6 +132,8 @@ def _split_hash(dataset: Dataset, spec: SplitSpec, indices: list[np.ndarray]) ->
     if dataset.X_test is not None and dataset.y_test is not None:
         h.update(np.ascontiguousarray(dataset.X_test).tobytes())
         h.update(np.ascontiguousarray(dataset.y_test).tobytes())
+    if dataset.vocab:  # text columns' codes mean their words
+        h.update(repr(dataset.vocab).encode())
     h.update(f"{spec.seed}:{spec.train}:{spec.val}:{spec.test}".encode())
     if spec.cv_folds > 1:  # CV trials' validation metrics are not comparable with a holdout's
         h.update(f":cv{spec.cv_folds}".encode())
@@ -175,20 +183,26 @@ Rows = tuple[np.ndarray, np.ndarray]
 
 
 def _standardized(dataset: Dataset, split_hash: str, train: Rows, val: Rows, test: Rows) -> PreparedData:
-    """The three splits standardized with a scaler fitted on ``train`` only."""
-    scaler = Standardizer.fit(train[0])
+    """The three splits encoded (text columns' levels) and standardized, both fitted on ``train`` only."""
+    if dataset.vocab:
+        encoding = Encoding.fit(dataset.feature_names, dataset.vocab, train[0])
+    else:
+        encoding = Encoding.numeric(dataset.feature_names)
+    X_train, X_val, X_test = (encoding.expand_codes(rows[0], dataset.vocab) for rows in (train, val, test))
+    scaler = Standardizer.fit(X_train)
     return PreparedData(
         dataset=dataset.name,
         feature_names=dataset.feature_names,
         class_labels=dataset.class_labels,
-        X_train=scaler.transform(train[0]),
+        X_train=scaler.transform(X_train),
         y_train=train[1],
-        X_val=scaler.transform(val[0]),
+        X_val=scaler.transform(X_val),
         y_val=val[1],
-        X_test=scaler.transform(test[0]),
+        X_test=scaler.transform(X_test),
         y_test=test[1],
         scaler=scaler,
         split_hash=split_hash,
+        encoding=encoding,
     )
 
 

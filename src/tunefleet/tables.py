@@ -1,7 +1,8 @@
 """Users' CSV, TSV and Parquet files: read, then checked once, each problem one line naming its fix.
 
-What a file can hold that training cannot use (a missing or empty file, a target column
-that is not there, text or empty cells in a feature, infinite values, a single class, a
+Text feature columns are categories (:mod:`tunefleet.encoding`). What a file can hold that
+training cannot use (a missing or empty file, a target column that is not there, empty
+cells, numbers with typos or identifiers in a text column, infinite values, a single class, a
 continuous target, the target listed as a feature) is refused here, before anything slow
 starts, as a :class:`~tunefleet.errors.DataError`. numpy and, on first use, pandas only.
 """
@@ -10,10 +11,11 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 
+from tunefleet.encoding import Levels, coded_columns
 from tunefleet.errors import DataError, first_line
 
 # delimiter by suffix: tabs for .tsv, sniffed for .txt, commas otherwise
@@ -122,11 +124,8 @@ def _check_unique_header(path: Path, columns: Any, readers: dict[str, Any]) -> N
         )
 
 
-def checked_table(
-    frame: Any, target: str, source: str, features: Sequence[str] | None = None
-) -> tuple[np.ndarray, np.ndarray, list[str]]:
-    """A DataFrame's float32 features, its target values and the feature names, or one DataError saying what to fix."""
-    import pandas as pd
+def checked_table(frame: Any, target: str, source: str, features: Sequence[str] | None = None) -> Table:
+    """A DataFrame's features, target values and feature names, or one DataError saying what to fix."""
 
     if len(frame) == 0:
         raise DataError(f"{source} has 0 data rows; it needs at least one row per class per split")
@@ -157,22 +156,24 @@ def checked_table(
                 f"column {col!r} in {source} has {n_missing} missing value(s), first at data row {row + 1}; "
                 "fill or drop those rows before training"
             )
-    for col in feature_cols:
-        series = frame[col]
-        if not (pd.api.types.is_numeric_dtype(series) or pd.api.types.is_bool_dtype(series)):
-            example = series.iloc[0]
-            raise DataError(
-                f"feature column {col!r} in {source} is not numeric (e.g. {example!r}); encode it as numbers "
-                "or leave it out with dataset.options.features"
-            )
     if not features:
         _check_saved_index(frame, feature_cols, source)
     y = frame[target].to_numpy()
     _check_classes(y, target, source)
+    columns, vocab = coded_columns(frame, feature_cols, source)
     with np.errstate(over="ignore"):  # values beyond float32's range become inf, refused below
-        X = frame[feature_cols].to_numpy(dtype=np.float32)
+        X = np.column_stack(columns).astype(np.float32)
     _check_finite(X, feature_cols, source)
-    return X, y, [str(c) for c in feature_cols]
+    return Table(X, y, [str(c) for c in feature_cols], vocab)
+
+
+class Table(NamedTuple):
+    """A checked table: float32 features (text columns as codes into ``vocab``), target values, names."""
+
+    X: np.ndarray
+    y: np.ndarray
+    names: list[str]
+    vocab: tuple[Levels, ...]
 
 
 def _separator_hint(columns: Any) -> str:

@@ -1,0 +1,147 @@
+"""Text feature columns in a user's file: categories as indicator inputs, levels fitted on train only.
+
+A model trained on them takes the raw text back at prediction time (a frame, row dicts or
+an array of objects); a level the training rows never showed sets no indicator; numbers
+with typos and identifier-like text columns are refused in one line.
+"""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from tunefleet import ModelBundle, train_one
+from tunefleet.datasets import load_dataset
+from tunefleet.encoding import Encoding
+from tunefleet.errors import DataError
+from tunefleet.evaluation import SplitScores, raw_features
+from tunefleet.splits import SplitSpec, prepare_data, stratified_indices
+from tunefleet.train_config import TrainConfig
+
+
+def _shop(n: int = 240, seed: int = 0) -> pd.DataFrame:
+    """A plan (3 levels) and a region (4 levels, one of them in the last row only) beside a number."""
+    rng = np.random.default_rng(seed)
+    plan = rng.choice(["basic", "plus", "pro"], n)
+    region = rng.choice(["north", "south", "east"], n)
+    region[-1] = "west"  # one row: where the split puts it decides whether train knows the level
+    spend = rng.normal(50, 10, n).round(2)
+    score = (plan == "pro") * 1.5 + (plan == "plus") * 0.5 + 0.02 * (spend - 50) + rng.normal(0, 0.5, n)
+    return pd.DataFrame({"plan": plan, "spend": spend, "region": region, "churned": np.where(score > 0.6, "y", "n")})
+
+
+def _load(tmp_path, frame: pd.DataFrame, target: str = "churned"):
+    path = tmp_path / "shop.csv"
+    frame.to_csv(path, index=False)
+    return load_dataset("csv", {"path": str(path), "target": target})
+
+
+def test_text_columns_become_indicators_fitted_on_the_training_rows(tmp_path) -> None:
+    ds = _load(tmp_path, _shop())
+    assert ds.feature_names == ("plan", "spend", "region")
+    assert ds.vocab == (("basic", "plus", "pro"), None, ("east", "north", "south", "west"))
+    spec = SplitSpec()  # seed 0 puts the one "west" row in test
+    data = prepare_data(ds, spec)
+    train_rows, _, test_rows = stratified_indices(ds.y, (spec.train, spec.val, spec.test), spec.seed)
+    seen = set(data.encoding.levels[2])
+    assert seen == set(_shop()["region"].to_numpy()[train_rows]) == {"east", "north", "south"}
+    # the test row of a level train never showed sets none of its column's indicators
+    west = int(np.flatnonzero(test_rows == len(ds.y) - 1)[0])
+    region_block = data.X_test[:, 4:] * data.scaler.scale[4:] + data.scaler.mean[4:]
+    assert np.allclose(region_block[west], 0.0, atol=1e-5) and raw_features(data, "test")["region"][west] == "(unseen)"
+    assert data.encoding.levels[0] == ("basic", "plus", "pro") and data.encoding.levels[1] is None
+    assert data.n_features == 3 + 1 + len(seen) == data.encoding.width
+    # the levels are exactly those of the training rows (the raw train rows decode to them)
+    assert set(raw_features(data, "train")["region"]) == seen
+    # each row sets one indicator per text column, or none for a level train never showed
+    plan_block = data.X_train[:, :3] * data.scaler.scale[:3] + data.scaler.mean[:3]
+    assert np.allclose(plan_block.sum(axis=1), 1.0, atol=1e-5)
+
+
+def test_a_level_train_never_showed_sets_no_indicator() -> None:
+    enc = Encoding(("plan", "spend"), (("basic", "pro"), None))
+    got = enc.expand([np.array(["pro", "gold", "basic"], dtype=object), np.array([1.0, 2.0, 3.0])])
+    assert got.tolist() == [[0, 1, 1], [0, 0, 2], [1, 0, 3]]
+    back = enc.decode(got)
+    assert back[0].tolist() == ["pro", "(unseen)", "basic"] and np.array_equal(enc.expand(back), got)
+    assert Encoding.from_json(enc.columns, enc.to_json()) == enc
+
+
+def test_the_split_hash_follows_the_words_not_only_their_codes(tmp_path) -> None:
+    frame = _shop()
+    renamed = frame.assign(region=frame["region"].map({"north": "N", "south": "S", "east": "E", "west": "W"}))
+    first = prepare_data(_load(tmp_path, frame), SplitSpec()).split_hash
+    assert prepare_data(_load(tmp_path, renamed), SplitSpec()).split_hash != first
+
+
+def test_a_bundle_takes_the_raw_text_back(tmp_path) -> None:
+    frame = _shop()
+    data = prepare_data(_load(tmp_path, frame), SplitSpec())
+    bundle = train_one(TrainConfig(epochs=20, hidden_widths=(8,), seed=0), data).bundle
+    test = SplitScores.of(bundle, data, "test")
+    assert isinstance(test.X, pd.DataFrame) and list(test.X.columns) == ["plan", "spend", "region"]
+    # the model's inputs from the raw rows equal the split's prepared arrays
+    scaled = (bundle.as_matrix(test.X) - bundle.scaler_mean) / bundle.scaler_scale
+    assert np.allclose(scaled, data.X_test, atol=1e-5)
+    # the file's own rows, as a frame (label still in it), row dicts and an object array in training order
+    rows = frame.head(6)
+    expected = bundle.predict_proba(rows)
+    assert np.allclose(bundle.predict_proba(rows.drop(columns="churned").to_dict("records")), expected)
+    assert np.allclose(bundle.predict_proba(rows[["plan", "spend", "region"]].to_numpy(dtype=object)), expected)
+    # saved and loaded, the levels come back with it
+    loaded = ModelBundle.load(bundle.save(tmp_path / "b"))
+    assert loaded.encoding == bundle.encoding and np.array_equal(loaded.predict_proba(rows), expected)
+    assert json.loads((tmp_path / "b" / "bundle.json").read_text())["text_levels"]["plan"] == ["basic", "plus", "pro"]
+    # an empty text cell is one line naming the column
+    with pytest.raises(DataError, match=r"missing values in text column\(s\) 'region'"):
+        bundle.predict(rows.assign(region=[None, "north", "south", "east", "north", "south"]))
+
+
+def test_a_numeric_bundle_saves_no_levels(tmp_path, breast_cancer_data) -> None:
+    bundle = train_one(TrainConfig(epochs=1, seed=0), breast_cancer_data).bundle
+    assert bundle.encoding is None and bundle.n_features == 30
+    assert "text_levels" not in json.loads((bundle.save(tmp_path / "b") / "bundle.json").read_text())
+
+
+@pytest.mark.parametrize(
+    ("column", "message"),
+    [
+        (
+            ["12.5"] * 25 + ["12,5"] + ["3"] * 4,
+            r"feature column 'x' in .* holds numbers but 1 cell\(s\) of text, first '12,5' at data row 26; fix or drop",
+        ),
+        (
+            [f"Passenger {i}" for i in range(30)],
+            r"feature column 'x' in .* is text with 30 different values in 30 rows .* identifiers.* leave it out",
+        ),
+        (
+            [f"zip {i % 101}" for i in range(303)],
+            r"feature column 'x' in .* is text with 101 different values in 303 rows .*at most 100",
+        ),
+    ],
+)
+def test_text_that_cannot_be_categories_is_refused(tmp_path, column, message) -> None:
+    frame = pd.DataFrame({"x": column, "a": np.arange(float(len(column))), "y": [0, 1, 2] * (len(column) // 3)})
+    with pytest.raises(DataError, match=message) as err:
+        _load(tmp_path, frame, target="y")
+    assert "\n" not in str(err.value)
+
+
+def test_numbers_held_as_objects_are_numbers_and_a_category_column_is_categories() -> None:
+    """A database's Python ints arrive as an object column: numbers. pandas' ``category`` dtype
+    declares categories, even of numbers (postcodes): indicators, one per level."""
+    from tunefleet.datasets import table_to_dataset
+
+    frame = pd.DataFrame(
+        {
+            "visits": pd.Series([3, 1, 4, 1, 5, 9] * 5, dtype=object),
+            "postcode": pd.Categorical([10115, 20095, 80331] * 10),
+            "y": [0, 1] * 15,
+        }
+    )
+    ds = table_to_dataset(frame, "y", "mem.parquet")
+    assert ds.vocab == (None, ("10115", "20095", "80331"))
+    assert ds.X[:6, 0].tolist() == [3, 1, 4, 1, 5, 9]
