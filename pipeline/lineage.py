@@ -35,7 +35,7 @@ def split_inputs(exp: ExperimentConfig, data: PreparedData) -> dict[str, Any]:
     from mlflow.types import ColSpec, Schema
 
     source_type, source = _source(exp)
-    kinds = ["float" if levels is None else "string" for levels in data.encoding.levels]
+    kinds = ["float" if c.levels is None else "string" for c in data.encoding.columns]
     schema = json.dumps(
         {"mlflow_colspec": Schema([ColSpec(k, n) for k, n in zip(kinds, data.feature_names, strict=True)]).to_dict()}
     )

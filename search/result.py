@@ -104,14 +104,24 @@ def _shown(value: float) -> str:
     return f"{value:.4f}" if not math.isnan(value) else "-"
 
 
-def _text_note(data: PreparedData) -> str:
-    """What became of the text columns: how many indicator inputs their training levels gave."""
-    text = data.encoding.text_columns
-    if not text:
-        return ""
-    levels = sum(len(lv) for lv in text.values())
-    names = ", ".join(list(text)[:5]) + (f" and {len(text) - 5} more" if len(text) > 5 else "")
-    return f"; text column(s) {names} as {levels} indicator inputs (levels seen in train)"
+def _encoding_note(data: PreparedData) -> str:
+    """What became of text columns and empty cells (tunefleet.encoding): said once, at the start."""
+    text = [c for c in data.encoding.columns if c.levels is not None]
+    empty_numbers = [c.name for c in data.encoding.columns if c.empty and c.levels is None]
+    empty_text = [c.name for c in text if c.empty]
+    note = ""
+    if text:
+        levels = sum(c.width for c in text)
+        note += f"; text column(s) {_some([c.name for c in text])} as {levels} indicator inputs (levels seen in train)"
+    if empty_numbers:
+        note += f"; empty cells in {_some(empty_numbers)} filled with the train median and flagged by an indicator"
+    if empty_text:
+        note += f"; empty cells in {_some(empty_text)} as a level of their own"
+    return note
+
+
+def _some(names: list[str], limit: int = 5) -> str:
+    return ", ".join(names[:limit]) + (f" and {len(names) - limit} more" if len(names) > limit else "")
 
 
 class ProgressPrinter:
@@ -128,7 +138,7 @@ class ProgressPrinter:
             print(
                 f"{verb} search {name}: {self.total} trials on {exp.name} ({data.task}, split {data.split_hash}, "
                 f"train/val/test {'/'.join(map(str, data.sizes().values()))}); optimizing {self.metric} ({self.mode})"
-                + _text_note(data),
+                + _encoding_note(data),
                 flush=True,
             )
 

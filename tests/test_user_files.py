@@ -1,4 +1,4 @@
-"""A user's own CSV, end to end: integer, boolean, float and text features, string labels, an id column.
+"""A user's own CSV, end to end: integer, boolean, float and text features, empty cells, string labels, an id column.
 
 Search it through the CLI (real Ray, real MLflow on SQLite), load the champion by alias
 in a fresh process and predict on the raw file (label and id columns still in it), run
@@ -32,7 +32,7 @@ MODEL = "tunefleet-clinic"
 
 
 def write_clinic_csv(path: Path, n: int = 300, seed: int = 0) -> Path:
-    """Integer, boolean, float and text features, string labels, and an id column that is not a feature."""
+    """Integer, boolean, float and text features, empty cells, string labels, and an id column that is not a feature."""
     rng = np.random.default_rng(seed)
     age, visits = rng.integers(20, 80, n), rng.integers(0, 12, n)
     smoker, bmi = rng.random(n) < 0.3, rng.normal(27, 4, n).round(1)
@@ -41,6 +41,7 @@ def write_clinic_csv(path: Path, n: int = 300, seed: int = 0) -> Path:
     score += np.where(ward == "oncology", 1.0, 0.0)
     frame = pd.DataFrame({"patient_id": np.arange(n) + 1000, "age": age, "visits": visits, "smoker": smoker})
     frame["bmi"], frame["ward"] = bmi, ward
+    frame.loc[20::13, "bmi"] = np.nan  # not measured: filled and flagged; the first rows (sent to REST) keep theirs
     frame["outcome"] = np.where(score > 0.8, "sick", "healthy")
     frame.to_csv(path, index=False)
     return path

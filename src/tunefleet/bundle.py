@@ -48,7 +48,7 @@ class ModelBundle(Labelled):
     temperature: float = 1.0
     split_hash: str = ""
     metadata: dict[str, Any] = field(default_factory=dict)
-    encoding: Encoding | None = None  # text columns' levels; None: every feature a number
+    encoding: Encoding | None = None  # text columns' levels, empty cells' fills; None: numbers, none empty
 
     @property
     def n_features(self) -> int:
@@ -141,8 +141,8 @@ class ModelBundle(Labelled):
             "state_keys": list(self.state_dict),
             "metadata": self.metadata,
         }
-        if self.encoding is not None and self.encoding.has_text:
-            meta["text_levels"] = self.encoding.to_json()
+        if self.encoding is not None and not self.encoding.plain:
+            meta["encoding"] = self.encoding.to_json()
         (directory / "bundle.json").write_text(json.dumps(meta, indent=2, default=_json_default))
         return directory
 
@@ -167,7 +167,7 @@ class ModelBundle(Labelled):
             temperature=meta["temperature"],
             split_hash=meta["split_hash"],
             metadata=meta.get("metadata", {}),
-            encoding=Encoding.from_json(meta["feature_names"], meta["text_levels"]) if "text_levels" in meta else None,
+            encoding=Encoding.from_json(meta["encoding"]) if "encoding" in meta else None,
         )
 
 

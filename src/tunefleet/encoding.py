@@ -1,87 +1,121 @@
-"""Text feature columns as one indicator column per level, the levels fitted on the training rows.
+"""Raw feature columns -> the model's inputs: text as indicators, empty cells filled and flagged.
 
-Why indicators and not codes: an MLP reads a code as a quantity, as if level "C" were
-twice level "B". Why the training rows only: the levels are fitted preprocessing, like the
-scaler, and validation and test must not shape it. A level the training rows never showed
-(in validation, test or a prediction) sets none of its column's indicators: the model has
-learned nothing about it, and all zeros says so (scikit-learn's ``handle_unknown="ignore"``).
+Both are fitted on the training rows only, like the scaler after them: validation and
+test must not shape the preprocessing.
 
-A dataset keeps each text column as integer codes into that column's vocabulary (every
-value in the file, sorted), so splits, hashes and the object store see float arrays
-only; :class:`Encoding` turns raw columns, as codes or as the values a user passes,
-into the model's inputs. Numeric columns pass through unchanged.
+- **Text** columns become one indicator input per level the training rows hold. Why not
+  codes: an MLP reads a code as a quantity, as if level "C" were twice level "B". A level
+  the training rows never showed (in validation, test or a prediction) sets none of its
+  column's indicators: the model has learned nothing about it, and all zeros says so
+  (scikit-learn's ``handle_unknown="ignore"``).
+- **Empty cells**, in a column where the file has them: a number is filled with the
+  training rows' median and flagged by an indicator input of its own (so the model can
+  learn what "not measured" means, which a filled value alone hides); in text, empty is a
+  level of its own. A column whose file had no empty cell accepts none at prediction
+  either: the model never saw one there.
+
+A dataset keeps each text column as codes into that column's vocabulary (every value in
+the file, sorted; an empty cell is :data:`EMPTY`) and each empty number as NaN, so splits,
+hashes and the object store see float arrays only.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from typing import Any
 
 import numpy as np
 
-from tunefleet.errors import DataError
+Levels = tuple[str, ...] | None  # a column's vocabulary in a dataset; None: numbers
+EMPTY = "(empty)"  # the level of an empty text cell
 
-Levels = tuple[str, ...] | None  # None: a numeric column
+
+@dataclass(frozen=True)
+class Column:
+    """One raw input column: a number, or text (``levels``: the training rows' levels)."""
+
+    name: str
+    levels: tuple[str, ...] | None = None
+    empty: bool = False  # the file had empty cells here: accepted, filled and flagged
+    fill: float = 0.0  # a number's fill for an empty cell: the training rows' median
+
+    @property
+    def width(self) -> int:
+        if self.levels is not None:
+            return len(self.levels)
+        return 2 if self.empty else 1
 
 
 @dataclass(frozen=True)
 class Encoding:
-    """Each raw input column, in order, as its numeric value or as its levels' indicators."""
+    """Each raw input column, in order, as the model takes it (see the module docstring)."""
 
-    columns: tuple[str, ...]
-    levels: tuple[Levels, ...]
-
-    @classmethod
-    def numeric(cls, columns: Sequence[str]) -> Encoding:
-        return cls(tuple(columns), (None,) * len(columns))
+    columns: tuple[Column, ...]
 
     @classmethod
-    def fit(cls, columns: Sequence[str], vocab: Sequence[Levels], X_train: np.ndarray) -> Encoding:
-        """Each text column's levels as the training rows hold them (``X_train``: codes into ``vocab``)."""
-        levels: list[Levels] = []
-        for j, words in enumerate(vocab):
-            if words is None:
-                levels.append(None)
-            else:
+    def numeric(cls, names: Sequence[str]) -> Encoding:
+        return cls(tuple(Column(str(n)) for n in names))
+
+    @classmethod
+    def fit(cls, names: Sequence[str], vocab: Sequence[Levels], empty: np.ndarray, X_train: np.ndarray) -> Encoding:
+        """The text columns' levels and the numbers' fills from the training rows ``X_train`` (codes
+        into ``vocab``); ``empty``: the columns with an empty cell anywhere in the file (they accept one)."""
+        columns = []
+        for j, (name, words) in enumerate(zip(names, vocab, strict=True)):
+            if words is not None:
                 seen = np.unique(X_train[:, j].astype(np.int64))
-                levels.append(tuple(words[int(c)] for c in seen))
-        return cls(tuple(columns), tuple(levels))
+                columns.append(Column(name, tuple(words[int(c)] for c in seen), empty=EMPTY in words))
+            elif empty[j]:
+                known = X_train[:, j][~np.isnan(X_train[:, j])]
+                columns.append(Column(name, empty=True, fill=float(np.median(known)) if len(known) else 0.0))
+            else:
+                columns.append(Column(name))
+        return cls(tuple(columns))
+
+    @property
+    def names(self) -> tuple[str, ...]:
+        return tuple(c.name for c in self.columns)
 
     @property
     def has_text(self) -> bool:
-        return any(lv is not None for lv in self.levels)
+        return any(c.levels is not None for c in self.columns)
 
     @property
-    def text_columns(self) -> dict[str, tuple[str, ...]]:
-        return {c: lv for c, lv in zip(self.columns, self.levels, strict=True) if lv is not None}
+    def plain(self) -> bool:
+        """Numbers only, no empty cells: the inputs are the columns themselves."""
+        return all(c.levels is None and not c.empty for c in self.columns)
 
     @property
     def width(self) -> int:
-        """The model's input width: one per numeric column, one per level of a text column."""
-        return sum(1 if lv is None else len(lv) for lv in self.levels)
+        """The model's input width."""
+        return sum(c.width for c in self.columns)
 
-    def expand(self, columns: Sequence[np.ndarray]) -> np.ndarray:
-        """Raw columns (numbers; text as str values) -> the float32 model inputs."""
-        if not self.has_text:
-            return np.column_stack(columns).astype(np.float32) if columns else np.empty((0, 0), np.float32)
+    def expand(self, values: Sequence[np.ndarray]) -> np.ndarray:
+        """Raw columns (numbers with NaN for empty cells; text as its values) -> float32 model inputs."""
+        if self.plain:
+            return np.column_stack(values).astype(np.float32)
         blocks = []
-        for values, lv in zip(columns, self.levels, strict=True):
-            if lv is None:
-                blocks.append(np.asarray(values, dtype=np.float32).reshape(-1, 1))
-            else:
-                blocks.append(indicators(values, lv))
-        return np.concatenate(blocks, axis=1)
+        for column, raw in zip(self.columns, values, strict=True):
+            if column.levels is not None:
+                blocks.append(indicators(raw, column.levels))
+                continue
+            number = np.asarray(raw, dtype=np.float64)
+            if not column.empty:
+                blocks.append(number.reshape(-1, 1))
+                continue
+            gap = np.isnan(number)
+            blocks.append(np.column_stack([np.where(gap, column.fill, number), gap]))
+        return np.concatenate(blocks, axis=1).astype(np.float32)
 
     def expand_codes(self, X: np.ndarray, vocab: Sequence[Levels]) -> np.ndarray:
-        """A dataset's rows (text columns as codes into ``vocab``) -> the model inputs; numbers alone: ``X`` itself."""
-        if not self.has_text:
+        """A dataset's rows (text columns as codes into ``vocab``) -> the model inputs; plain numbers: ``X`` itself."""
+        if self.plain:
             return X
-        columns = [
-            X[:, j] if words is None else np.asarray(words, dtype=object)[X[:, j].astype(np.int64)]
-            for j, words in enumerate(vocab)
+        values = [
+            X[:, j] if words is None else _word_array(words)[X[:, j].astype(np.int64)] for j, words in enumerate(vocab)
         ]
-        return self.expand(columns)
+        return self.expand(values)
 
     def decode(self, X: np.ndarray) -> list[np.ndarray]:
         """Model inputs (unscaled) -> raw columns that :meth:`expand` maps back to the same inputs.
@@ -90,31 +124,44 @@ class Encoding:
         decodes to a value outside the levels, which expands to zeros again.
         """
         out, j = [], 0
-        for lv in self.levels:
-            if lv is None:
-                out.append(X[:, j])
-                j += 1
+        for column in self.columns:
+            block = X[:, j : j + column.width]
+            j += column.width
+            if column.levels is None:
+                out.append(np.where(block[:, 1] > 0.5, np.nan, block[:, 0]) if column.empty else block[:, 0])
                 continue
-            block = X[:, j : j + len(lv)]
-            words = np.asarray([*lv, unseen_level(lv)], dtype=object)
-            out.append(words[np.where(block.max(axis=1) > 0.5, block.argmax(axis=1), len(lv))])
-            j += len(lv)
+            words = _word_array((*column.levels, unseen_level(column.levels)))
+            out.append(words[np.where(block.max(axis=1) > 0.5, block.argmax(axis=1), len(column.levels))])
         return out
 
-    def to_json(self) -> dict[str, list[str]]:
-        """The text columns' levels, by column (numeric columns are the rest of ``columns``)."""
-        return {c: list(lv) for c, lv in self.text_columns.items()}
+    def to_json(self) -> list[dict[str, Any]]:
+        return [asdict(c) for c in self.columns]
 
     @classmethod
-    def from_json(cls, columns: Sequence[str], text: dict[str, list[str]] | None) -> Encoding:
-        text = text or {}
-        return cls(tuple(columns), tuple(tuple(text[c]) if c in text else None for c in columns))
+    def from_json(cls, columns: list[dict[str, Any]]) -> Encoding:
+        return cls(tuple(Column(**{**c, "levels": _levels(c["levels"])}) for c in columns))
+
+
+def _levels(levels: list[str] | None) -> tuple[str, ...] | None:
+    return None if levels is None else tuple(levels)
+
+
+def _word_array(words: Sequence[str]) -> np.ndarray:
+    """Levels as an object array, the empty level as None (what a user's empty cell is)."""
+    return np.asarray([None if w == EMPTY else w for w in words], dtype=object)
+
+
+def is_empty(value: Any) -> bool:
+    """A missing cell: None, NaN or pandas' NA."""
+    return value is None or (isinstance(value, float) and np.isnan(value)) or type(value).__name__ == "NAType"
 
 
 def indicators(values: np.ndarray, levels: tuple[str, ...]) -> np.ndarray:
-    """One float32 column per level, 1 where the value is that level (as text; 3 and "3" are one level)."""
+    """One column per level, 1 where the value is that level (as text: 3 and "3" are one level; empty is EMPTY)."""
     index = {level: i for i, level in enumerate(levels)}
-    codes = np.fromiter((index.get(str(v), -1) for v in values), dtype=np.int64, count=len(values))
+    codes = np.fromiter(
+        (index.get(EMPTY if is_empty(v) else str(v), -1) for v in values), dtype=np.int64, count=len(values)
+    )
     out = np.zeros((len(values), len(levels)), dtype=np.float32)
     known = codes >= 0
     out[np.flatnonzero(known), codes[known]] = 1.0
@@ -127,67 +174,3 @@ def unseen_level(levels: Sequence[str]) -> str:
     while word in levels:
         word += "'"
     return word
-
-
-def coded_columns(frame: Any, names: Sequence[Any], source: str) -> tuple[list[np.ndarray], tuple[Levels, ...]]:
-    """A table's feature columns as a dataset keeps them: numbers as float64, text as codes into its levels."""
-    import pandas as pd
-
-    columns, vocab = [], []
-    for col in names:
-        series = _as_numbers(frame[col])
-        if pd.api.types.is_numeric_dtype(series) or pd.api.types.is_bool_dtype(series):
-            codes, words = series.to_numpy(np.float64), None
-        else:
-            codes, words = text_column(series.to_numpy(), str(col), source)
-        columns.append(codes)
-        vocab.append(words)
-    return columns, tuple(vocab)
-
-
-def _as_numbers(series: Any) -> Any:
-    """An object column whose every value is a number (Python ints from a database, say) as numbers;
-    a declared ``category`` column stays categories, whatever its levels look like."""
-    import pandas as pd
-
-    if series.dtype != object:
-        return series
-    try:
-        return pd.to_numeric(series)
-    except (TypeError, ValueError):
-        return series
-
-
-def text_column(values: Any, col: str, source: str) -> tuple[np.ndarray, tuple[str, ...]]:
-    """A text feature column (no missing cells) as float codes into its sorted distinct values.
-
-    Two kinds of text column would train badly, and are refused naming the fix: numbers
-    with a few cells of text ("n/a", "12,5"), which are a numeric column with typos, not
-    categories; and a column whose values are nearly all different (names, free text,
-    identifiers), where every level is one row and no indicator can generalize.
-    """
-    import pandas as pd
-
-    words = np.asarray([str(v) for v in values], dtype=object)
-    numbers = pd.to_numeric(pd.Series(words), errors="coerce").notna().to_numpy()
-    if 0.9 <= numbers.mean() < 1:  # all numbers: a column declared as categories (pandas' category dtype)
-        row = int(np.flatnonzero(~numbers)[0])
-        raise DataError(
-            f"feature column {col!r} in {source} holds numbers but {int((~numbers).sum())} cell(s) of text, first "
-            f"{words[row]!r} at data row {row + 1}; fix or drop those cells (or leave the column out with "
-            "dataset.options.features)"
-        )
-    vocab, codes = np.unique(words, return_inverse=True)
-    if len(vocab) > MAX_LEVELS or len(vocab) > max(FEW_LEVELS, len(words) // 2):
-        raise DataError(
-            f"feature column {col!r} in {source} is text with {len(vocab)} different values in {len(words)} rows "
-            f"(e.g. {words[0]!r}): names, free text or identifiers, or more categories than one indicator each "
-            f"can learn (at most {MAX_LEVELS}); leave it out with dataset.options.features, or group its rare values"
-        )
-    return codes.astype(np.float32), tuple(str(w) for w in vocab)
-
-
-# A text column is categories when it has at most FEW_LEVELS values, or more but no more
-# than half its rows and MAX_LEVELS (each level is an input column); else it is refused.
-FEW_LEVELS = 20
-MAX_LEVELS = 100

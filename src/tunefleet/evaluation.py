@@ -18,10 +18,10 @@ from tunefleet.splits import PreparedData
 
 
 def raw_features(data: PreparedData, split: str) -> Any:
-    """A split's rows as a bundle takes them: the standardization undone, and text columns'
-    indicators turned back into their levels (a DataFrame then, else a float32 array)."""
+    """A split's rows as a bundle takes them: the standardization undone, text columns' indicators
+    turned back into their levels and filled cells into empty ones (a DataFrame then, else a float32 array)."""
     X = (getattr(data, f"X_{split}") * data.scaler.scale + data.scaler.mean).astype(np.float32)
-    if not data.encoding.has_text:
+    if data.encoding.plain:
         return X
     import pandas as pd
 

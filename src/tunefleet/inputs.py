@@ -15,7 +15,7 @@ from typing import Any
 
 import numpy as np
 
-from tunefleet.encoding import Encoding
+from tunefleet.encoding import Column, Encoding, is_empty
 from tunefleet.errors import DataError
 
 
@@ -51,29 +51,34 @@ def _to_float(col: Any) -> tuple[np.ndarray, Any]:
 
 
 def _raw_columns(frame: Any, encoding: Encoding) -> list[np.ndarray]:
-    """The named feature columns: numbers as float64 (whatever their numeric dtype), text as it is."""
-    columns, bad, empty = [], [], []
-    for name, levels in zip(encoding.columns, encoding.levels, strict=True):
-        if levels is not None:
-            values = frame[name].to_numpy(dtype=object)
-            if frame[name].isna().any():
-                empty.append(name)
-            columns.append(values)
+    """The named feature columns: numbers as float64 (whatever their numeric dtype, NaN where empty), text as it is."""
+    columns, bad = [], []
+    for column in encoding.columns:
+        if column.levels is not None:
+            columns.append(frame[column.name].to_numpy(dtype=object))
             continue
-        values, example = _to_float(frame[name])
+        values, example = _to_float(frame[column.name])
         if example is not None:
-            bad.append(f"{name!r} (e.g. {example!r})")
+            bad.append(f"{column.name!r} (e.g. {example!r})")
         columns.append(values)
     if bad:
         raise DataError(f"input has non-numeric values in feature column(s) {', '.join(bad[:5])}; pass numbers")
-    if empty:
-        raise DataError(f"input has missing values in text column(s) {_names(empty)}; fill them first")
     return columns
+
+
+def _unusable(values: np.ndarray, column: Column) -> bool:
+    """An infinite number (or one beyond float32's range), or an empty cell where training had none."""
+    if column.levels is not None:
+        return not column.empty and any(is_empty(v) for v in values)
+    with np.errstate(over="ignore"):
+        single = np.asarray(values, np.float32)
+    return bool(np.isinf(single).any()) or (not column.empty and bool(np.isnan(single).any()))
 
 
 def feature_matrix(X: Any, feature_names: Sequence[str], encoding: Encoding | None = None) -> np.ndarray:
     """Raw input -> float32 model inputs: the training columns in training order, text columns
-    as their levels' indicators (:mod:`tunefleet.encoding`; ``None``: every column a number).
+    as their levels' indicators, empty cells filled where the training file had them
+    (:mod:`tunefleet.encoding`; ``None``: every column a number, none empty).
 
     Named input is matched by column name (extra columns ignored); an array, or a
     DataFrame whose columns are just 0..n-1, is taken positionally and must have
@@ -113,16 +118,11 @@ def feature_matrix(X: Any, feature_names: Sequence[str], encoding: Encoding | No
                 raise DataError("input has non-numeric values; every feature must be a number") from None
             frame = None
     columns = _raw_columns(frame, encoding) if frame is not None else list(raw.T)
-    with np.errstate(over="ignore"):  # beyond float32's range becomes inf, refused as training refuses it
-        finite = [
-            levels is not None or bool(np.isfinite(np.asarray(values, np.float32)).all())
-            for values, levels in zip(columns, encoding.levels, strict=True)
-        ]
-    nan_cols = [name for name, ok in zip(feature_names, finite, strict=True) if not ok]
-    if nan_cols:
+    unusable = [c.name for c, values in zip(encoding.columns, columns, strict=True) if _unusable(values, c)]
+    if unusable:  # refused as training refuses them; empty cells only where the training file had none
         raise DataError(
             f"input has missing or infinite values (or beyond float32's range, 3.4e38) in column(s) "
-            f"{_names(nan_cols)}; fill them first"
+            f"{_names(unusable)}; fill them first"
         )
     with np.errstate(over="ignore"):
         return encoding.expand(columns)

@@ -165,7 +165,8 @@ def prepare_data(dataset: Dataset, spec: SplitSpec | None = None) -> PreparedDat
         X_te, y_te = dataset.X[test_idx], dataset.y[test_idx]
         indices = [train_idx, val_idx, test_idx]
     split_hash = _split_hash(dataset, spec, indices)
-    main = _standardized(dataset, split_hash, (X_tr, y_tr), (X_va, y_va), (X_te, y_te))
+    empty = _empty_columns(dataset)
+    main = _standardized(dataset, split_hash, empty, (X_tr, y_tr), (X_va, y_va), (X_te, y_te))
     if spec.cv_folds == 1:
         return main
     X_pool, y_pool = np.concatenate([X_tr, X_va]), np.concatenate([y_tr, y_va])
@@ -174,21 +175,33 @@ def prepare_data(dataset: Dataset, spec: SplitSpec | None = None) -> PreparedDat
     for held_out in folds:
         fit = np.setdiff1d(np.arange(len(y_pool)), held_out)
         rows = ((X_pool[fit], y_pool[fit]), (X_pool[held_out], y_pool[held_out]), (X_te, y_te))
-        views.append(_standardized(dataset, split_hash, *rows))
-    refit = _standardized(dataset, split_hash, (X_pool, y_pool), (X_pool, y_pool), (X_te, y_te))
+        views.append(_standardized(dataset, split_hash, empty, *rows))
+    refit = _standardized(dataset, split_hash, empty, (X_pool, y_pool), (X_pool, y_pool), (X_te, y_te))
     return replace(main, folds=tuple(views), refit=refit)
 
 
 Rows = tuple[np.ndarray, np.ndarray]
 
 
-def _standardized(dataset: Dataset, split_hash: str, train: Rows, val: Rows, test: Rows) -> PreparedData:
-    """The three splits encoded (text columns' levels) and standardized, both fitted on ``train`` only."""
-    if dataset.vocab:
-        encoding = Encoding.fit(dataset.feature_names, dataset.vocab, train[0])
+def _empty_columns(dataset: Dataset) -> np.ndarray | None:
+    """The feature columns with an empty cell (NaN) anywhere in the data; None when there is none."""
+    empty = np.isnan(dataset.X).any(axis=0)
+    if dataset.X_test is not None:
+        empty |= np.isnan(dataset.X_test).any(axis=0)
+    return empty if empty.any() else None
+
+
+def _standardized(
+    dataset: Dataset, split_hash: str, empty: np.ndarray | None, train: Rows, val: Rows, test: Rows
+) -> PreparedData:
+    """The three splits encoded (text as indicators, empty cells filled) and standardized, fitted on ``train`` only."""
+    vocab = dataset.vocab or (None,) * len(dataset.feature_names)
+    if dataset.vocab or empty is not None:
+        no_empty = np.zeros(len(vocab), dtype=bool)
+        encoding = Encoding.fit(dataset.feature_names, vocab, no_empty if empty is None else empty, train[0])
     else:
         encoding = Encoding.numeric(dataset.feature_names)
-    X_train, X_val, X_test = (encoding.expand_codes(rows[0], dataset.vocab) for rows in (train, val, test))
+    X_train, X_val, X_test = (encoding.expand_codes(rows[0], vocab) for rows in (train, val, test))
     scaler = Standardizer.fit(X_train)
     return PreparedData(
         dataset=dataset.name,

@@ -1,8 +1,9 @@
 """Users' CSV, TSV and Parquet files: read, then checked once, each problem one line naming its fix.
 
-Text feature columns are categories (:mod:`tunefleet.encoding`). What a file can hold that
-training cannot use (a missing or empty file, a target column that is not there, empty
-cells, numbers with typos or identifiers in a text column, infinite values, a single class, a
+Text feature columns are categories and empty feature cells are filled
+(:mod:`tunefleet.encoding`). What a file can hold that training cannot use (a missing or
+empty file, a target column that is not there or has empty cells, a column empty in every
+row, numbers with typos or identifiers in a text column, infinite values, a single class, a
 continuous target, the target listed as a feature) is refused here, before anything slow
 starts, as a :class:`~tunefleet.errors.DataError`. numpy and, on first use, pandas only.
 """
@@ -15,8 +16,9 @@ from typing import Any, NamedTuple
 
 import numpy as np
 
-from tunefleet.encoding import Levels, coded_columns
+from tunefleet.encoding import Levels
 from tunefleet.errors import DataError, first_line
+from tunefleet.table_columns import coded_columns
 
 # delimiter by suffix: tabs for .tsv, sniffed for .txt, commas otherwise
 TEXT_READERS: dict[str, dict[str, Any]] = {".tsv": {"sep": "\t"}, ".txt": {"sep": None, "engine": "python"}}
@@ -146,15 +148,15 @@ def checked_table(frame: Any, target: str, source: str, features: Sequence[str] 
         raise DataError(
             f"the target column {target!r} is listed as a feature; leave it out of dataset.options.features"
         )
-    for col in [target, *feature_cols]:
+    for col in [target, *feature_cols]:  # a feature's empty cells are filled (tunefleet.encoding); a label's cannot be
         n_missing = int(frame[col].isna().sum())
         if n_missing == len(frame):
             raise DataError(_empty_column(str(col), source, is_target=col == target))
-        if n_missing:
+        if n_missing and col == target:
             row = int(np.flatnonzero(frame[col].isna().to_numpy())[0])
             raise DataError(
-                f"column {col!r} in {source} has {n_missing} missing value(s), first at data row {row + 1}; "
-                "fill or drop those rows before training"
+                f"target column {col!r} in {source} has {n_missing} empty cell(s), first at data row {row + 1}; "
+                "drop those rows: a row without its label can neither train nor test a model"
             )
     if not features:
         _check_saved_index(frame, feature_cols, source)
@@ -264,8 +266,8 @@ def _check_classes(y: np.ndarray, target: str, source: str) -> None:
 
 
 def _check_finite(X: np.ndarray, feature_cols: Sequence[Any], source: str) -> None:
-    """No infinite feature value: it would make the scaler's mean, and every prediction, NaN."""
-    bad = ~np.isfinite(X)
+    """No infinite feature value: it would make the scaler's mean, and every prediction, NaN (empty cells are NaN, and filled)."""
+    bad = np.isinf(X)
     if bad.any():
         col = int(np.flatnonzero(bad.any(axis=0))[0])
         rows = np.flatnonzero(bad[:, col])

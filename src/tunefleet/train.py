@@ -211,7 +211,7 @@ def finish(
         threshold=threshold,
         temperature=temperature,
         split_hash=data.split_hash,
-        encoding=data.encoding if data.encoding.has_text else None,
+        encoding=None if data.encoding.plain else data.encoding,
     )
     metrics_out = {
         **prefixed(final, "val"),

@@ -1,8 +1,9 @@
-"""Text feature columns in a user's file: categories as indicator inputs, levels fitted on train only.
+"""Text columns and empty cells in a user's file: indicators and fills, fitted on train only.
 
-A model trained on them takes the raw text back at prediction time (a frame, row dicts or
-an array of objects); a level the training rows never showed sets no indicator; numbers
-with typos and identifier-like text columns are refused in one line.
+A model trained on them takes the raw values back at prediction time (a frame, row dicts
+or an array of objects), empty cells included where its file had them; a level the
+training rows never showed sets no indicator; numbers with typos and identifier-like
+text columns are refused in one line.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ import pytest
 
 from tunefleet import ModelBundle, train_one
 from tunefleet.datasets import load_dataset
-from tunefleet.encoding import Encoding
+from tunefleet.encoding import Column, Encoding
 from tunefleet.errors import DataError
 from tunefleet.evaluation import SplitScores, raw_features
 from tunefleet.splits import SplitSpec, prepare_data, stratified_indices
@@ -46,13 +47,14 @@ def test_text_columns_become_indicators_fitted_on_the_training_rows(tmp_path) ->
     spec = SplitSpec()  # seed 0 puts the one "west" row in test
     data = prepare_data(ds, spec)
     train_rows, _, test_rows = stratified_indices(ds.y, (spec.train, spec.val, spec.test), spec.seed)
-    seen = set(data.encoding.levels[2])
+    plan, spend, region = data.encoding.columns
+    seen = set(region.levels or ())
     assert seen == set(_shop()["region"].to_numpy()[train_rows]) == {"east", "north", "south"}
     # the test row of a level train never showed sets none of its column's indicators
     west = int(np.flatnonzero(test_rows == len(ds.y) - 1)[0])
     region_block = data.X_test[:, 4:] * data.scaler.scale[4:] + data.scaler.mean[4:]
     assert np.allclose(region_block[west], 0.0, atol=1e-5) and raw_features(data, "test")["region"][west] == "(unseen)"
-    assert data.encoding.levels[0] == ("basic", "plus", "pro") and data.encoding.levels[1] is None
+    assert plan.levels == ("basic", "plus", "pro") and spend.levels is None and not spend.empty
     assert data.n_features == 3 + 1 + len(seen) == data.encoding.width
     # the levels are exactly those of the training rows (the raw train rows decode to them)
     assert set(raw_features(data, "train")["region"]) == seen
@@ -62,12 +64,12 @@ def test_text_columns_become_indicators_fitted_on_the_training_rows(tmp_path) ->
 
 
 def test_a_level_train_never_showed_sets_no_indicator() -> None:
-    enc = Encoding(("plan", "spend"), (("basic", "pro"), None))
+    enc = Encoding((Column("plan", ("basic", "pro")), Column("spend")))
     got = enc.expand([np.array(["pro", "gold", "basic"], dtype=object), np.array([1.0, 2.0, 3.0])])
     assert got.tolist() == [[0, 1, 1], [0, 0, 2], [1, 0, 3]]
     back = enc.decode(got)
     assert back[0].tolist() == ["pro", "(unseen)", "basic"] and np.array_equal(enc.expand(back), got)
-    assert Encoding.from_json(enc.columns, enc.to_json()) == enc
+    assert Encoding.from_json(json.loads(json.dumps(enc.to_json()))) == enc
 
 
 def test_the_split_hash_follows_the_words_not_only_their_codes(tmp_path) -> None:
@@ -94,16 +96,17 @@ def test_a_bundle_takes_the_raw_text_back(tmp_path) -> None:
     # saved and loaded, the levels come back with it
     loaded = ModelBundle.load(bundle.save(tmp_path / "b"))
     assert loaded.encoding == bundle.encoding and np.array_equal(loaded.predict_proba(rows), expected)
-    assert json.loads((tmp_path / "b" / "bundle.json").read_text())["text_levels"]["plan"] == ["basic", "plus", "pro"]
-    # an empty text cell is one line naming the column
-    with pytest.raises(DataError, match=r"missing values in text column\(s\) 'region'"):
+    saved = json.loads((tmp_path / "b" / "bundle.json").read_text())["encoding"]
+    assert saved[0] == {"name": "plan", "levels": ["basic", "plus", "pro"], "empty": False, "fill": 0.0}
+    # an empty text cell, where the file had none, is one line naming the column
+    with pytest.raises(DataError, match=r"missing or infinite values .* in column\(s\) 'region'"):
         bundle.predict(rows.assign(region=[None, "north", "south", "east", "north", "south"]))
 
 
 def test_a_numeric_bundle_saves_no_levels(tmp_path, breast_cancer_data) -> None:
     bundle = train_one(TrainConfig(epochs=1, seed=0), breast_cancer_data).bundle
     assert bundle.encoding is None and bundle.n_features == 30
-    assert "text_levels" not in json.loads((bundle.save(tmp_path / "b") / "bundle.json").read_text())
+    assert "encoding" not in json.loads((bundle.save(tmp_path / "b") / "bundle.json").read_text())
 
 
 @pytest.mark.parametrize(
@@ -145,3 +148,48 @@ def test_numbers_held_as_objects_are_numbers_and_a_category_column_is_categories
     ds = table_to_dataset(frame, "y", "mem.parquet")
     assert ds.vocab == (None, ("10115", "20095", "80331"))
     assert ds.X[:6, 0].tolist() == [3, 1, 4, 1, 5, 9]
+
+
+def test_empty_cells_are_filled_with_the_training_median_and_flagged(tmp_path) -> None:
+    frame = _shop()
+    frame.loc[::7, "spend"] = np.nan  # 35 empty numbers
+    frame.loc[::11, "plan"] = None  # 22 empty text cells
+    ds = _load(tmp_path, frame)
+    spec = SplitSpec()
+    data = prepare_data(ds, spec)
+    plan, spend, region = data.encoding.columns
+    train_rows, *_ = stratified_indices(ds.y, (spec.train, spec.val, spec.test), spec.seed)
+    assert spend.empty and spend.fill == pytest.approx(np.nanmedian(frame["spend"].to_numpy()[train_rows]))
+    assert plan.empty and plan.levels == ("(empty)", "basic", "plus", "pro") and not region.empty
+    assert not np.isnan(data.X_train).any() and data.n_features == 4 + 2 + len(region.levels or ())
+    # the raw rows decode with their empty cells, and a bundle maps them back to the same inputs
+    bundle = train_one(TrainConfig(epochs=5, hidden_widths=(8,), seed=0), data).bundle
+    raw = raw_features(data, "test")
+    assert raw["spend"].isna().any() and raw["plan"].isna().any()
+    scaled = (bundle.as_matrix(raw) - bundle.scaler_mean) / bundle.scaler_scale
+    assert np.allclose(scaled, data.X_test, atol=1e-5)
+    # a prediction takes empty cells where the file had them, from the raw file itself
+    assert len(bundle.predict(frame.head(12))) == 12
+    loaded = ModelBundle.load(bundle.save(tmp_path / "b"))
+    assert np.array_equal(loaded.predict_proba(frame.head(12)), bundle.predict_proba(frame.head(12)))
+
+
+def test_empty_cells_in_the_label_are_refused(tmp_path) -> None:
+    frame = _shop().astype({"churned": object})
+    frame.loc[5, "churned"] = None
+    with pytest.raises(DataError, match=r"target column 'churned' .* 1 empty cell\(s\), first at data row 6; drop"):
+        _load(tmp_path, frame)
+
+
+def test_the_start_line_says_what_became_of_text_and_empty_cells(tmp_path, capsys) -> None:
+    from types import SimpleNamespace
+
+    from search.result import ProgressPrinter
+
+    frame = _shop()
+    frame.loc[::7, "spend"] = np.nan
+    data = prepare_data(_load(tmp_path, frame), SplitSpec())
+    ProgressPrinter("val_loss", "min", 4).on_search_start(SimpleNamespace(name="shop"), data, "s", tmp_path, False)
+    line = capsys.readouterr().out
+    assert "; text column(s) plan, region as 6 indicator inputs (levels seen in train)" in line
+    assert "; empty cells in spend filled with the train median and flagged by an indicator" in line
