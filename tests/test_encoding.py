@@ -118,11 +118,12 @@ def test_a_numeric_bundle_saves_no_levels(tmp_path, breast_cancer_data) -> None:
         ),
         (
             [f"Passenger {i}" for i in range(30)],
-            r"feature column 'x' in .* is text with 30 different values in 30 rows .* identifiers.* leave it out",
+            r"text feature column\(s\) 'x' \(30 values\) in .* identifiers.*leave it out with --set "
+            r"'dataset.options.exclude=\[\"x\"\]'",
         ),
         (
             [f"zip {i % 101}" for i in range(303)],
-            r"feature column 'x' in .* is text with 101 different values in 303 rows .*at most 100",
+            r"text feature column\(s\) 'x' \(101 values\) in .* or more than 100",
         ),
     ],
 )
@@ -193,3 +194,18 @@ def test_the_start_line_says_what_became_of_text_and_empty_cells(tmp_path, capsy
     line = capsys.readouterr().out
     assert "; text column(s) plan, region as 6 indicator inputs (levels seen in train)" in line
     assert "; empty cells in spend filled with the train median and flagged by an indicator" in line
+
+
+def test_every_identifier_like_column_is_named_at_once_and_exclude_leaves_them_out(tmp_path) -> None:
+    frame = _shop().assign(name=[f"Customer {i}" for i in range(240)], ticket=[f"T{i % 150}" for i in range(240)])
+    message = (
+        r"""'name' \(240 values\), 'ticket' \(150 values\) .*leave them out with --set """
+        r"""'dataset.options.exclude=\["name", "ticket"\]', or group their rare values"""
+    )
+    with pytest.raises(DataError, match=message):
+        _load(tmp_path, frame)
+    frame.to_csv(tmp_path / "shop.csv", index=False)
+    ds = load_dataset("csv", {"path": str(tmp_path / "shop.csv"), "target": "churned", "exclude": ["name", "ticket"]})
+    assert ds.feature_names == ("plan", "spend", "region")
+    with pytest.raises(DataError, match=r"column 'nmae' of dataset.options.exclude not found in .*columns are: plan"):
+        load_dataset("csv", {"path": str(tmp_path / "shop.csv"), "target": "churned", "exclude": ["nmae"]})

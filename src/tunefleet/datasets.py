@@ -179,20 +179,23 @@ def load_mnist(root: str = "data", download: bool = True) -> Dataset:
     )
 
 
-def table_to_dataset(frame: Any, target: str, source: str, features: Sequence[str] | None = None) -> Dataset:
-    """Validate a DataFrame and turn it into a Dataset (numeric features, encoded target)."""
-    table = checked_table(frame, target, source, features)
+def table_to_dataset(
+    frame: Any, target: str, source: str, features: Sequence[str] | None = None, exclude: Sequence[str] = ()
+) -> Dataset:
+    """Validate a DataFrame and turn it into a Dataset (text features as codes, encoded target)."""
+    table = checked_table(frame, target, source, features, exclude)
     dataset = _from_arrays(table_stem(Path(source)), table.X, table.y, table.names)
     return replace(dataset, vocab=table.vocab) if any(v is not None for v in table.vocab) else dataset
 
 
 @register_dataset("csv")
-def load_csv(path: str, target: str, features: Sequence[str] | None = None) -> Dataset:
-    """A user CSV file: feature columns (numbers, or text as categories) plus a target column (strings or numbers)."""
-    return table_to_dataset(read_table(Path(path), "csv"), target, str(path), features)
+def load_csv(path: str, target: str, features: Sequence[str] | None = None, exclude: Sequence[str] = ()) -> Dataset:
+    """A user CSV file: feature columns (numbers, or text as categories) plus a target column (strings or numbers);
+    ``features`` names the feature columns (default: all but the target), ``exclude`` leaves some out."""
+    return table_to_dataset(read_table(Path(path), "csv"), target, str(path), features, exclude)
 
 
 @register_dataset("parquet")
-def load_parquet(path: str, target: str, features: Sequence[str] | None = None) -> Dataset:
-    """A user Parquet file: feature columns (numbers, or text as categories) plus a target column."""
-    return table_to_dataset(read_table(Path(path), "parquet"), target, str(path), features)
+def load_parquet(path: str, target: str, features: Sequence[str] | None = None, exclude: Sequence[str] = ()) -> Dataset:
+    """A user Parquet file: feature columns (numbers, or text as categories) plus a target column (as load_csv)."""
+    return table_to_dataset(read_table(Path(path), "parquet"), target, str(path), features, exclude)

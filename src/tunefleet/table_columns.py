@@ -12,6 +12,7 @@ one line naming the fix:
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
 from typing import Any
 
@@ -26,19 +27,35 @@ FEW_LEVELS = 20
 MAX_LEVELS = 100
 
 
+def leave_out(*cols: Any) -> str:
+    """The fix for columns that cannot be features: the search's option that leaves them out."""
+    them = "it" if len(cols) == 1 else "them"
+    return f"leave {them} out with --set 'dataset.options.exclude={json.dumps([str(c) for c in cols])}'"
+
+
 def coded_columns(frame: Any, names: Sequence[Any], source: str) -> tuple[list[np.ndarray], tuple[Levels, ...]]:
     """A table's feature columns: numbers as float64 (NaN where empty), text as codes into its sorted levels."""
     import pandas as pd
 
-    columns, vocab = [], []
+    columns, vocab, too_many = [], [], []
     for col in names:
         series = _as_numbers(frame[col])
         if pd.api.types.is_numeric_dtype(series) or pd.api.types.is_bool_dtype(series):
             codes, words = series.astype("Float64").to_numpy(np.float64, na_value=np.nan), None
         else:
             codes, words = text_column(series.to_numpy(), str(col), source)
+            if len(words) > MAX_LEVELS or len(words) > max(FEW_LEVELS, len(codes) // 2):
+                too_many.append((col, len(words)))
         columns.append(codes)
         vocab.append(words)
+    if too_many:  # every such column in one line, so that one rerun gets past them all
+        shown = ", ".join(f"{c!r} ({n} values)" for c, n in too_many[:5])
+        raise DataError(
+            f"text feature column(s) {shown} in {source} have nearly a different value in every row, or more "
+            f"than {MAX_LEVELS}: names, free text or identifiers, which no indicator input per value can learn "
+            f"from; {leave_out(*(c for c, _ in too_many))}, or group {'its' if len(too_many) == 1 else 'their'} "
+            "rare values"
+        )
     return columns, tuple(vocab)
 
 
@@ -66,14 +83,7 @@ def text_column(values: Any, col: str, source: str) -> tuple[np.ndarray, tuple[s
         rows = np.flatnonzero(filled)[~numbers]
         raise DataError(
             f"feature column {col!r} in {source} holds numbers but {len(rows)} cell(s) of text, first "
-            f"{words[rows[0]]!r} at data row {rows[0] + 1}; fix or drop those cells (or leave the column out with "
-            "dataset.options.features)"
+            f"{words[rows[0]]!r} at data row {rows[0] + 1}; fix or drop those cells, or {leave_out(col)}"
         )
     vocab, codes = np.unique(words, return_inverse=True)
-    if len(vocab) > MAX_LEVELS or len(vocab) > max(FEW_LEVELS, len(words) // 2):
-        raise DataError(
-            f"feature column {col!r} in {source} is text with {len(vocab)} different values in {len(words)} rows "
-            f"(e.g. {words[0]!r}): names, free text or identifiers, or more categories than one indicator each "
-            f"can learn (at most {MAX_LEVELS}); leave it out with dataset.options.features, or group its rare values"
-        )
     return codes.astype(np.float32), tuple(str(w) for w in vocab)

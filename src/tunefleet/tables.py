@@ -18,7 +18,7 @@ import numpy as np
 
 from tunefleet.encoding import Levels
 from tunefleet.errors import DataError, first_line
-from tunefleet.table_columns import coded_columns
+from tunefleet.table_columns import coded_columns, leave_out
 
 # delimiter by suffix: tabs for .tsv, sniffed for .txt, commas otherwise
 TEXT_READERS: dict[str, dict[str, Any]] = {".tsv": {"sep": "\t"}, ".txt": {"sep": None, "engine": "python"}}
@@ -126,8 +126,11 @@ def _check_unique_header(path: Path, columns: Any, readers: dict[str, Any]) -> N
         )
 
 
-def checked_table(frame: Any, target: str, source: str, features: Sequence[str] | None = None) -> Table:
-    """A DataFrame's features, target values and feature names, or one DataError saying what to fix."""
+def checked_table(
+    frame: Any, target: str, source: str, features: Sequence[str] | None = None, exclude: Sequence[str] = ()
+) -> Table:
+    """A DataFrame's features (``features``, else every column but the target, less ``exclude``), target
+    values and feature names, or one DataError saying what to fix."""
 
     if len(frame) == 0:
         raise DataError(f"{source} has 0 data rows; it needs at least one row per class per split")
@@ -138,10 +141,15 @@ def checked_table(frame: Any, target: str, source: str, features: Sequence[str] 
             + _separator_hint(frame.columns)
             + _header_hint(frame.columns, target)
         )
+    for option, names in (("features", features or ()), ("exclude", exclude)):
+        missing_cols = [c for c in names if c not in frame.columns]
+        if missing_cols:
+            cols = ", ".join(map(str, frame.columns[:20]))
+            raise DataError(
+                f"column {missing_cols[0]!r} of dataset.options.{option} not found in {source}; columns are: {cols}"
+            )
     feature_cols = list(features) if features else [c for c in frame.columns if c != target]
-    missing_cols = [c for c in feature_cols if c not in frame.columns]
-    if missing_cols:
-        raise DataError(f"feature column {missing_cols[0]!r} not found in {source}; check dataset.options.features")
+    feature_cols = [c for c in feature_cols if c not in set(exclude)]
     if not feature_cols:
         raise DataError(f"{source} has no feature columns besides the target {target!r}")
     if target in feature_cols:  # the label as an input: a perfect, useless model
@@ -220,10 +228,7 @@ def _empty_column(col: str, source: str, is_target: bool) -> str:
     if is_target:
         return f"target column {col!r} in {source} is empty in every row; pass the column of labels with --target"
     cause = " (a separator at the end of every line makes one)" if col.startswith("Unnamed: ") else ""
-    return (
-        f"column {col!r} in {source} is empty in every row{cause}; remove it from the file, "
-        "or list the feature columns with dataset.options.features"
-    )
+    return f"column {col!r} in {source} is empty in every row{cause}; remove it from the file, or {leave_out(col)}"
 
 
 def _check_saved_index(frame: Any, feature_cols: Sequence[Any], source: str) -> None:
@@ -242,8 +247,7 @@ def _check_saved_index(frame: Any, feature_cols: Sequence[Any], source: str) -> 
                 raise DataError(
                     f"column {col!r} in {source} has no name and holds the row numbers {start}..{start + len(values) - 1}"
                     ": an index saved with the file (pandas' to_csv without index=False, R's write.csv), not a "
-                    "feature, and a model would learn the row order from it; save the file without it, or list the "
-                    "feature columns with dataset.options.features"
+                    f"feature, and a model would learn the row order from it; save the file without it, or {leave_out(col)}"
                 )
 
 
