@@ -48,6 +48,9 @@ def importances(
     finished = len(study.trials)
     if finished < MIN_TRIALS:
         return {}, f"{finished} finished trials; importance needs at least {MIN_TRIALS}"
+    values = {t.value for t in study.trials}
+    if len(values) == 1:  # fANOVA would say "zero total variance in all trees"
+        return {}, f"the {finished} finished trials all scored {exp.metric} {values.pop():.4g}: no difference to rank"
     evaluators = {
         "fanova": optuna.importance.FanovaImportanceEvaluator(seed=exp.search.seed),
         "ped_anova": optuna.importance.PedAnovaImportanceEvaluator(),

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import time
@@ -268,3 +269,6 @@ def test_importance_ranks_the_parameter_that_decides_the_metric(tmp_path) -> Non
     for name in ("fanova", "ped_anova"):
         assert max(ranked[name], key=ranked[name].get) == "lr", ranked[name]
     assert importances(exp, "binary", records[:2]) == ({}, "2 finished trials; importance needs at least 4")
+    same = [dataclasses.replace(r, metrics={exp.metric: 0.0}) for r in records[:5]]  # every trial perfect
+    why = f"the 5 finished trials all scored {exp.metric} 0: no difference to rank"
+    assert importances(exp, "binary", same) == ({}, why)

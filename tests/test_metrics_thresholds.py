@@ -130,6 +130,17 @@ def test_temperature_not_fitted_on_tiny_validation_sets() -> None:
     assert fit_temperature(np.array([-3.0, 4.0]), np.array([0, 1])) == 1.0
 
 
+def test_temperature_does_not_sharpen_without_bound_on_separated_validation_rows() -> None:
+    """Every validation row right: log loss falls as the temperature does, down to the search's bound."""
+    rng = np.random.default_rng(0)
+    y = rng.integers(0, 2, 60)
+    logits = (2 * y - 1) * rng.uniform(0.5, 3.0, 60)
+    assert fit_temperature(logits, y) == 1.0
+    flipped = y.copy()
+    flipped[:3] = 1 - flipped[:3]  # three wrong rows bound the sharpening: a temperature is fitted again
+    assert 0.05 * 1.01 < fit_temperature(logits, flipped) != 1.0
+
+
 def test_binary_probabilities_are_scipys_expit_to_float_precision_and_never_warn() -> None:
     import warnings
 

@@ -54,7 +54,7 @@ def log_loss(y: np.ndarray, prob: np.ndarray) -> float:
     if prob.ndim == 1:
         p = np.clip(prob, EPS, 1 - EPS)
         return float(-np.mean(y * np.log(p) + (1 - y) * np.log(1 - p)))
-    return float(-np.mean(np.log(np.clip(prob[np.arange(len(y)), y], EPS, 1.0))))
+    return float(-np.mean(np.log(np.clip(prob[np.arange(len(y)), y], EPS, 1.0)))) + 0.0  # no -0.0 when all certain
 
 
 def confusion_matrix(y_true: np.ndarray, y_pred: np.ndarray, n_classes: int) -> np.ndarray:
