@@ -134,6 +134,17 @@ def test_text_that_cannot_be_categories_is_refused(tmp_path, column, message) ->
     assert "\n" not in str(err.value)
 
 
+def test_a_date_column_is_refused_naming_what_to_do() -> None:
+    from tunefleet.datasets import table_to_dataset
+
+    frame = pd.DataFrame({"laid": pd.date_range("2007-11-11", periods=12), "a": np.arange(12.0), "y": [0, 1] * 6})
+    message = (
+        r"""'laid' in eggs.parquet holds dates \(datetime64\[.s\]\).*a year.*'dataset.options.exclude=\["laid"\]'"""
+    )
+    with pytest.raises(DataError, match=message):
+        table_to_dataset(frame, "y", "eggs.parquet")
+
+
 def test_numbers_held_as_objects_are_numbers_and_a_category_column_is_categories() -> None:
     """A database's Python ints arrive as an object column: numbers. pandas' ``category`` dtype
     declares categories, even of numbers (postcodes): indicators, one per level."""

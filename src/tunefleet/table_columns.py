@@ -40,6 +40,12 @@ def coded_columns(frame: Any, names: Sequence[Any], source: str) -> tuple[list[n
     columns, vocab, too_many = [], [], []
     for col in names:
         series = _as_numbers(frame[col])
+        if pd.api.types.is_datetime64_any_dtype(series) or pd.api.types.is_timedelta64_dtype(series):
+            raise DataError(
+                f"feature column {col!r} in {source} holds {'dates' if series.dtype.kind == 'M' else 'durations'} "
+                f"({series.dtype}), which are neither numbers nor categories to a model; turn it into numbers in the "
+                f"file (a year, a day of the year, days since an event), or {leave_out(col)}"
+            )
         if pd.api.types.is_numeric_dtype(series) or pd.api.types.is_bool_dtype(series):
             codes, words = series.astype("Float64").to_numpy(np.float64, na_value=np.nan), None
         else:
