@@ -7,10 +7,14 @@ Each repeat runs, in this order, on this machine:
   floor   (d) of ``bench_search.py``: the 32 fixed breast_cancer configurations of that
           benchmark, ``train_one`` each, in a forked 2-process pool of this process (torch
           and the data loaded already, so it is training only);
+  parts   ``required_parts.py``: what any Ray search command must do before it trains (a
+          local head, the driver's Ray/MLflow/Optuna imports, two workers importing torch),
+          overlapped as tunefleet overlaps it, with no data, training or writes;
   cli32   ``tunefleet search breast_cancer --trials 32 --cohort-size 32 --scheduler none``.
 Each command runs in a new empty directory (a new SQLite tracking store, the embedded
 default), its output captured. Ratios are taken within a repeat, against the baseline timed
-just before: smoke / import (target <= 2.0) and cli32 / floor (target <= 1.5).
+just before: smoke / import (target <= 2.0) and cli32 / floor (target <= 1.5); parts / floor
+says how much of the cli32 target those required parts alone take.
 
 Besides each wall time it prints the CPU seconds the whole machine was busy meanwhile
 (``/proc/stat``, so Ray's daemons and workers count) and that CPU divided by the cores: the
@@ -87,6 +91,7 @@ def one_repeat(floor: Callable[[], None]) -> dict[str, tuple[float, float | None
         "import": command([sys.executable, "-c", BARE_IMPORT]),
         "smoke": command([*cli, "search", "sign", "--smoke"]),
         "floor": floor,
+        "parts": command([sys.executable, str(Path(__file__).with_name("required_parts.py"))]),
         "cli32": command(
             [*cli, "search", "breast_cancer", "--trials", "32", "--cohort-size", "32", "--scheduler", "none"]
         ),
@@ -105,6 +110,7 @@ def ratios(run: dict[str, tuple[float, float | None]]) -> dict[str, float]:
     out = {
         "smoke_over_import": run["smoke"][0] / run["import"][0],
         "cli32_over_floor": run["cli32"][0] / run["floor"][0],
+        "parts_over_floor": run["parts"][0] / run["floor"][0],
     }
     cpu = run["cli32"][1]
     if cpu is not None:

@@ -64,7 +64,8 @@ class PreparedData(Labelled):
     """Standardized split arrays: what every trial of a search shares.
 
     ``feature_names`` are the raw input columns; ``encoding`` says how they became the
-    arrays' columns (a text column as one indicator per level), fitted on the training rows.
+    arrays' columns (a text column as one indicator per level, an empty cell filled and
+    flagged), fitted on the training rows.
     """
 
     dataset: str
@@ -183,24 +184,20 @@ def prepare_data(dataset: Dataset, spec: SplitSpec | None = None) -> PreparedDat
 Rows = tuple[np.ndarray, np.ndarray]
 
 
-def _empty_columns(dataset: Dataset) -> np.ndarray | None:
-    """The feature columns with an empty cell (NaN) anywhere in the data; None when there is none."""
+def _empty_columns(dataset: Dataset) -> np.ndarray:
+    """Which feature columns have an empty cell (NaN) anywhere in the data: they accept one (tunefleet.encoding)."""
     empty = np.isnan(dataset.X).any(axis=0)
     if dataset.X_test is not None:
         empty |= np.isnan(dataset.X_test).any(axis=0)
-    return empty if empty.any() else None
+    return empty
 
 
 def _standardized(
-    dataset: Dataset, split_hash: str, empty: np.ndarray | None, train: Rows, val: Rows, test: Rows
+    dataset: Dataset, split_hash: str, empty: np.ndarray, train: Rows, val: Rows, test: Rows
 ) -> PreparedData:
     """The three splits encoded (text as indicators, empty cells filled) and standardized, fitted on ``train`` only."""
     vocab = dataset.vocab or (None,) * len(dataset.feature_names)
-    if dataset.vocab or empty is not None:
-        no_empty = np.zeros(len(vocab), dtype=bool)
-        encoding = Encoding.fit(dataset.feature_names, vocab, no_empty if empty is None else empty, train[0])
-    else:
-        encoding = Encoding.numeric(dataset.feature_names)
+    encoding = Encoding.fit(dataset.feature_names, vocab, empty, train[0])
     X_train, X_val, X_test = (encoding.expand_codes(rows[0], vocab) for rows in (train, val, test))
     scaler = Standardizer.fit(X_train)
     return PreparedData(
