@@ -118,12 +118,12 @@ def test_a_numeric_bundle_saves_no_levels(tmp_path, breast_cancer_data) -> None:
         ),
         (
             [f"Passenger {i}" for i in range(30)],
-            r"text feature column\(s\) 'x' \(30 values\) in .* identifiers.*leave it out with --set "
-            r"'dataset.options.exclude=\[\"x\"\]'",
+            r"1 feature column\(s\) of .* cannot train: 'x' \(30 different values in 30 rows: .*identifiers.*\); "
+            r"leave it out with --set 'dataset.options.exclude=\[\"x\"\]'",
         ),
         (
             [f"zip {i % 101}" for i in range(303)],
-            r"text feature column\(s\) 'x' \(101 values\) in .* or more than 100",
+            r"'x' \(101 different values in 303 rows: .* more categories than 100",
         ),
     ],
 )
@@ -138,11 +138,12 @@ def test_a_date_column_is_refused_naming_what_to_do() -> None:
     from tunefleet.datasets import table_to_dataset
 
     frame = pd.DataFrame({"laid": pd.date_range("2007-11-11", periods=12), "a": np.arange(12.0), "y": [0, 1] * 6})
-    message = (
-        r"""'laid' in eggs.parquet holds dates \(datetime64\[.s\]\).*a year.*'dataset.options.exclude=\["laid"\]'"""
-    )
+    message = r"""of eggs.parquet cannot train: 'laid' \(dates, datetime64\[.s\]: .*a year.*'dataset.options.exclude=\["laid"\]'"""
     with pytest.raises(DataError, match=message):
         table_to_dataset(frame, "y", "eggs.parquet")
+    as_text = frame.assign(laid=frame["laid"].dt.strftime("%Y-%m-%d"))  # a CSV's dates
+    with pytest.raises(DataError, match=r"of eggs.csv cannot train: 'laid' \(dates as text, e.g. '2007-11-11'.*a year"):
+        table_to_dataset(as_text, "y", "eggs.csv")
 
 
 def test_numbers_held_as_objects_are_numbers_and_a_category_column_is_categories() -> None:
@@ -210,8 +211,8 @@ def test_the_start_line_says_what_became_of_text_and_empty_cells(tmp_path, capsy
 def test_every_identifier_like_column_is_named_at_once_and_exclude_leaves_them_out(tmp_path) -> None:
     frame = _shop().assign(name=[f"Customer {i}" for i in range(240)], ticket=[f"T{i % 150}" for i in range(240)])
     message = (
-        r"""'name' \(240 values\), 'ticket' \(150 values\) .*leave them out with --set """
-        r"""'dataset.options.exclude=\["name", "ticket"\]', or group their rare values"""
+        r"""2 feature column\(s\) .*'name' \(240 different values in 240 rows.*'ticket' \(150 different values .*; """
+        r"""leave them out with --set 'dataset.options.exclude=\["name", "ticket"\]'$"""
     )
     with pytest.raises(DataError, match=message):
         _load(tmp_path, frame)

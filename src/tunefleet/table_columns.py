@@ -34,35 +34,54 @@ def leave_out(*cols: Any) -> str:
 
 
 def coded_columns(frame: Any, names: Sequence[Any], source: str) -> tuple[list[np.ndarray], tuple[Levels, ...]]:
-    """A table's feature columns: numbers as float64 (NaN where empty), text as codes into its sorted levels."""
+    """A table's feature columns: numbers as float64 (NaN where empty), text as codes into its sorted levels.
+
+    Every column that cannot train is named in one line, with the ``exclude`` that leaves
+    them all out, so that one rerun gets past them.
+    """
     import pandas as pd
 
-    columns, vocab, too_many = [], [], []
+    columns, vocab, unusable = [], [], []  # unusable: (column, why)
     for col in names:
         series = _as_numbers(frame[col])
         if pd.api.types.is_datetime64_any_dtype(series) or pd.api.types.is_timedelta64_dtype(series):
-            raise DataError(
-                f"feature column {col!r} in {source} holds {'dates' if series.dtype.kind == 'M' else 'durations'} "
-                f"({series.dtype}), which are neither numbers nor categories to a model; turn it into numbers in the "
-                f"file (a year, a day of the year, days since an event), or {leave_out(col)}"
-            )
+            unusable.append((col, f"{'dates' if series.dtype.kind == 'M' else 'durations'}, {series.dtype}{TIMES}"))
+            continue
         if pd.api.types.is_numeric_dtype(series) or pd.api.types.is_bool_dtype(series):
             codes, words = series.astype("Float64").to_numpy(np.float64, na_value=np.nan), None
         else:
             codes, words = text_column(series.to_numpy(), str(col), source)
-            if len(words) > MAX_LEVELS or len(words) > max(FEW_LEVELS, len(codes) // 2):
-                too_many.append((col, len(words)))
+            why = _not_categories(words, len(codes))
+            if why:
+                unusable.append((col, why))
+                continue
         columns.append(codes)
         vocab.append(words)
-    if too_many:  # every such column in one line, so that one rerun gets past them all
-        shown = ", ".join(f"{c!r} ({n} values)" for c, n in too_many[:5])
+    if unusable:
+        named = "; ".join(f"{col!r} ({why})" for col, why in unusable[:5])
         raise DataError(
-            f"text feature column(s) {shown} in {source} have nearly a different value in every row, or more "
-            f"than {MAX_LEVELS}: names, free text or identifiers, which no indicator input per value can learn "
-            f"from; {leave_out(*(c for c, _ in too_many))}, or group {'its' if len(too_many) == 1 else 'their'} "
-            "rare values"
+            f"{len(unusable)} feature column(s) of {source} cannot train: {named}; "
+            f"{leave_out(*(col for col, _ in unusable))}"
         )
     return columns, tuple(vocab)
+
+
+TIMES = ": turn them into numbers in the file, such as a year or days since an event"
+
+
+def _not_categories(words: tuple[str, ...], n_rows: int) -> str | None:
+    """Why a text column's levels cannot be categories: dates, or nearly one level per row (or too many)."""
+    import pandas as pd
+
+    filled = [w for w in words if w != EMPTY]
+    if pd.to_datetime(pd.Series(filled), format="ISO8601", errors="coerce").notna().mean() >= 0.9:
+        return f"dates as text, e.g. {filled[0]!r}{TIMES}"
+    if len(words) > MAX_LEVELS or len(words) > max(FEW_LEVELS, n_rows // 2):
+        return (
+            f"{len(words)} different values in {n_rows} rows: names, free text or identifiers, or more categories "
+            f"than {MAX_LEVELS}, which no indicator input per value can learn from"
+        )
+    return None
 
 
 def _as_numbers(series: Any) -> Any:
