@@ -144,7 +144,7 @@ def test_parquet_numeric_labels(tmp_path) -> None:
             "target column 'y' .* 1 empty cell.*row 2; drop those rows",
         ),
         (pd.DataFrame({"a": [1.0, 2.0], "y": [0, 1]}), "label", "target column 'label' not found.*columns are: a, y"),
-        (pd.DataFrame({"a;y": ["1.0;0", "2.0;1"]}), "y", "not found .* looks ';'-separated: save it with commas"),
+        (pd.DataFrame({"a|y": ["1.0|0", "2.0|1"]}), "y", "not found .* looks '|'-separated: save it with commas"),
         (pd.DataFrame({"a": [1.0, 2.0, 3.0], "y": [1, 1, 1]}), "y", "single class"),
         (pd.DataFrame({"a": [1.0, np.inf, 3.0], "y": [0, 1, 0]}), "y", "column 'a' .* 1 infinite value.*row 2"),
         (pd.DataFrame({"a": [1.0, 2.0, -1e300], "y": [0, 1, 0]}), "y", "column 'a' .* 1 infinite .*float32.*row 3"),
@@ -341,3 +341,21 @@ def test_parquet_decimal_columns_train_as_numbers(tmp_path) -> None:
     )
     empty = load_dataset("parquet", {"path": str(path), "target": "y"})  # an empty cell: NaN, filled later
     assert np.isnan(empty.X[0, 0]) and empty.X[1:, 0].tolist() == [i * 1.25 for i in range(1, 12)]
+
+
+def test_european_spreadsheet_files_read_as_their_numbers(tmp_path) -> None:
+    """Excel's CSV where the comma is the decimal mark: ';'-separated, ``71,3``; a TSV with decimal commas too."""
+    rng = np.random.default_rng(0)
+    frame = pd.DataFrame({"weight": rng.normal(70, 10, 30).round(1), "grade": rng.integers(1, 4, 30)})
+    frame["label"] = np.where(frame.weight > 70, "high", "low")
+    plain = load_dataset("csv", {"path": str(_write(tmp_path, frame, "plain.csv")), "target": "label"})
+    for name, sep in (("euro.csv", ";"), ("euro.tsv", "\t")):
+        path = tmp_path / name
+        frame.to_csv(path, sep=sep, decimal=",", index=False)
+        assert "," in path.read_text().splitlines()[1]
+        ds = load_dataset("csv", {"path": str(path), "target": "label"})
+        assert ds.feature_names == ("weight", "grade") and np.array_equal(ds.X, plain.X) and ds.vocab == ()
+    # in a comma-separated file a quoted "1,234" may be a thousands separator: never read as 1.234
+    quoted = pd.DataFrame({"n": ["1,234", "2,500"] * 15, "label": ["a", "b"] * 15})
+    ds = load_dataset("csv", {"path": str(_write(tmp_path, quoted, "us.csv")), "target": "label"})
+    assert ds.vocab == (("1,234", "2,500"),)

@@ -84,6 +84,28 @@ def _not_categories(words: tuple[str, ...], n_rows: int) -> str | None:
     return None
 
 
+DECIMAL_COMMA = r"^[+-]?\d+,\d+$|^[+-]?\d+$"
+
+
+def decimal_commas(frame: Any) -> Any:
+    """Text columns of numbers written with a decimal comma (``71,3``) as numbers.
+
+    Only for files whose separator is not the comma (``;``, tab), where an unquoted comma
+    cannot separate fields: there a cell like ``71,3`` is a decimal, as European
+    spreadsheets write it. Every filled cell of the column must look like one, else it is
+    left as it is (and the feature check says what it holds).
+    """
+    import pandas as pd
+
+    for col in frame.columns:
+        if pd.api.types.is_numeric_dtype(frame[col]) or pd.api.types.is_bool_dtype(frame[col]):
+            continue
+        filled = frame[col].dropna().astype(str).str.strip()
+        if len(filled) and filled.str.contains(",").any() and filled.str.fullmatch(DECIMAL_COMMA).all():
+            frame[col] = pd.to_numeric(frame[col].astype(str).str.strip().str.replace(",", "."), errors="coerce")
+    return frame
+
+
 def _as_numbers(series: Any) -> Any:
     """An object column whose every value is a number (Python ints from a database, say) as numbers;
     a declared ``category`` column stays categories, whatever its levels look like."""

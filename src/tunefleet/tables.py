@@ -18,7 +18,7 @@ import numpy as np
 
 from tunefleet.encoding import Levels
 from tunefleet.errors import DataError, first_line
-from tunefleet.table_columns import coded_columns, leave_out
+from tunefleet.table_columns import coded_columns, decimal_commas, leave_out
 
 # delimiter by suffix: tabs for .tsv, sniffed for .txt, commas otherwise
 TEXT_READERS: dict[str, dict[str, Any]] = {".tsv": {"sep": "\t"}, ".txt": {"sep": None, "engine": "python"}}
@@ -73,8 +73,11 @@ def read_table(path: Path, kind: str) -> Any:
             return _decimals_as_floats(pd.read_parquet(path))
         readers = TEXT_READERS.get(format_suffix(path), {})
         frame = pd.read_csv(path, **readers)
+        if not readers and len(frame.columns) == 1 and ";" in str(frame.columns[0]):
+            readers = {"sep": ";"}  # Excel's CSV where the comma is the decimal mark
+            frame = pd.read_csv(path, **readers)
         _check_unique_header(path, frame.columns, readers)
-        return frame
+        return decimal_commas(frame) if readers.get("sep") in (";", "\t") else frame
     except DataError:
         raise
     except UnicodeDecodeError as err:  # Excel's "CSV" on Windows is often cp1252
