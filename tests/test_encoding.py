@@ -221,3 +221,14 @@ def test_every_identifier_like_column_is_named_at_once_and_exclude_leaves_them_o
     assert ds.feature_names == ("plan", "spend", "region")
     with pytest.raises(DataError, match=r"column 'nmae' of dataset.options.exclude not found in .*columns are: plan"):
         load_dataset("csv", {"path": str(tmp_path / "shop.csv"), "target": "churned", "exclude": ["nmae"]})
+
+
+def test_a_key_column_is_named_with_the_exclude_that_leaves_it_out(tmp_path) -> None:
+    """A different whole number in every row, under an identifier's name: a model would learn the file's order."""
+    frame = _shop().assign(customerId=np.arange(240) + 5000, visits=np.arange(240) % 7)
+    with pytest.raises(
+        DataError, match=r"'customerId' \(a different whole number in every row.*exclude=\[\"customerId\"\]"
+    ):
+        _load(tmp_path, frame)
+    frame = frame.assign(customerId=np.arange(240) % 50)  # repeated: a customer seen several times, a feature
+    assert "customerId" in _load(tmp_path, frame).feature_names

@@ -13,6 +13,7 @@ one line naming the fix:
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Sequence
 from typing import Any
 
@@ -49,6 +50,9 @@ def coded_columns(frame: Any, names: Sequence[Any], source: str) -> tuple[list[n
             continue
         if pd.api.types.is_numeric_dtype(series) or pd.api.types.is_bool_dtype(series):
             codes, words = series.astype("Float64").to_numpy(np.float64, na_value=np.nan), None
+            if _identifier(str(col), codes):
+                unusable.append((col, "a different whole number in every row under an identifier's name"))
+                continue
         else:
             codes, words = text_column(series.to_numpy(), str(col), source)
             why = _not_categories(words, len(codes))
@@ -67,6 +71,18 @@ def coded_columns(frame: Any, names: Sequence[Any], source: str) -> tuple[list[n
 
 
 TIMES = ": turn them into numbers in the file, such as a year or days since an event"
+
+
+ID_WORD = re.compile(r"(^|[\s_.-])(id|key|index|row|rowid)$|^(id|key|index|rowid)([\s_.-]|$)", re.IGNORECASE)
+ID_CAMEL = re.compile(r"[a-z0-9](Id|ID|Key|Index)$")  # patientId, PatientID
+
+
+def _identifier(name: str, values: np.ndarray) -> bool:
+    """A numeric column named as an identifier (``id``, ``patient_id``, ``rowIndex``...) whose every
+    value is a different whole number: a key, which a model would learn the file's order from."""
+    if not (ID_WORD.search(name) or ID_CAMEL.search(name)) or np.isnan(values).any() or len(values) < 2:
+        return False
+    return bool(np.all(values == np.round(values))) and len(np.unique(values)) == len(values)
 
 
 def _not_categories(words: tuple[str, ...], n_rows: int) -> str | None:
