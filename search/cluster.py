@@ -172,8 +172,10 @@ def ray_session(
     try:
         yield dict(ray.cluster_resources())
     except BaseException as err:
-        if started:
+        if started:  # shut down here, before the error reaches code that may drop Ray objects
             _release_ray_objects(err)
+            started = False
+            shutdown()
         raise
     finally:
         if started:
@@ -211,7 +213,9 @@ def _release_ray_objects(err: BaseException) -> None:
     before Ray shuts down. Freed as the error is handled, in the main thread while Ray shut
     down in another, one of them made Ray end the process ("The core worker has already been
     shutdown", exit 1 instead of the command's 130 or 2; seen in CI's Ctrl-C test). The
-    traceback keeps its lines; only the frames' variables go."""
+    traceback keeps its lines; only the frames' variables go. Objects no frame holds (a
+    caller's, Tune's own) go whenever their holder does: so on an error Ray also shuts down
+    in the main thread, before the error leaves the session, and they go after it has."""
     traceback.clear_frames(err.__traceback__)
     gc.collect()
 
