@@ -356,6 +356,6 @@ def test_european_spreadsheet_files_read_as_their_numbers(tmp_path) -> None:
         ds = load_dataset("csv", {"path": str(path), "target": "label"})
         assert ds.feature_names == ("weight", "grade") and np.array_equal(ds.X, plain.X) and ds.vocab == ()
     # in a comma-separated file a quoted "1,234" may be a thousands separator: never read as 1.234
-    quoted = pd.DataFrame({"n": ["1,234", "2,500"] * 15, "label": ["a", "b"] * 15})
+    quoted = pd.DataFrame({"n": ["1,234", "2,500"] * 15, "label": ["a", "a", "b"] * 10})
     ds = load_dataset("csv", {"path": str(_write(tmp_path, quoted, "us.csv")), "target": "label"})
     assert ds.vocab == (("1,234", "2,500"),)

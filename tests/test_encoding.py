@@ -232,3 +232,13 @@ def test_a_key_column_is_named_with_the_exclude_that_leaves_it_out(tmp_path) -> 
         _load(tmp_path, frame)
     frame = frame.assign(customerId=np.arange(240) % 50)  # repeated: a customer seen several times, a feature
     assert "customerId" in _load(tmp_path, frame).feature_names
+
+
+def test_a_recoded_copy_of_the_label_is_refused(tmp_path) -> None:
+    """A column that is the target in other words (0/1 for n/y) gives a perfect, useless model."""
+    frame = _shop()
+    frame["churn_flag"] = (frame["churned"] == "y").astype(int)
+    with pytest.raises(DataError, match=r"'churn_flag' \(the target in other words.*exclude=\[\"churn_flag\"\]"):
+        _load(tmp_path, frame)
+    frame.loc[0, "churn_flag"] = 1 - frame.loc[0, "churn_flag"]  # one row differs: a (leaky) feature, not a copy
+    assert "churn_flag" in _load(tmp_path, frame).feature_names

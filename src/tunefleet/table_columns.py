@@ -34,7 +34,9 @@ def leave_out(*cols: Any) -> str:
     return f"leave {them} out with --set 'dataset.options.exclude={json.dumps([str(c) for c in cols])}'"
 
 
-def coded_columns(frame: Any, names: Sequence[Any], source: str) -> tuple[list[np.ndarray], tuple[Levels, ...]]:
+def coded_columns(
+    frame: Any, names: Sequence[Any], source: str, target: Any = None
+) -> tuple[list[np.ndarray], tuple[Levels, ...]]:
     """A table's feature columns: numbers as float64 (NaN where empty), text as codes into its sorted levels.
 
     Every column that cannot train is named in one line, with the ``exclude`` that leaves
@@ -44,6 +46,11 @@ def coded_columns(frame: Any, names: Sequence[Any], source: str) -> tuple[list[n
 
     columns, vocab, unusable = [], [], []  # unusable: (column, why)
     for col in names:
+        if target is not None and _relabels(frame[col], target):
+            unusable.append(
+                (col, "the target in other words: each of its values goes with one class, each class with one")
+            )
+            continue
         series = _as_numbers(frame[col])
         if pd.api.types.is_datetime64_any_dtype(series) or pd.api.types.is_timedelta64_dtype(series):
             unusable.append((col, f"{'dates' if series.dtype.kind == 'M' else 'durations'}, {series.dtype}{TIMES}"))
@@ -83,6 +90,20 @@ def _identifier(name: str, values: np.ndarray) -> bool:
     if not (ID_WORD.search(name) or ID_CAMEL.search(name)) or np.isnan(values).any() or len(values) < 2:
         return False
     return bool(np.all(values == np.round(values))) and len(np.unique(values)) == len(values)
+
+
+def _relabels(column: Any, target: Any) -> bool:
+    """Whether a column is the target under other names (``1``/``0`` for ``sick``/``healthy``): a
+    perfect, useless model, a leak from how the file was made (a recoded copy of the label)."""
+    import pandas as pd
+
+    classes = target.nunique()
+    if column.iloc[:1000].nunique() > classes:  # most columns are told apart by their head
+        return False
+    if column.nunique(dropna=False) != classes or column.isna().any():
+        return False
+    pairs = pd.DataFrame({"c": column.to_numpy(), "t": target.to_numpy()}).drop_duplicates()
+    return len(pairs) == pairs["c"].nunique() == pairs["t"].nunique()
 
 
 def _not_categories(words: tuple[str, ...], n_rows: int) -> str | None:

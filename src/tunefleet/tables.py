@@ -173,7 +173,7 @@ def checked_table(
         _check_saved_index(frame, feature_cols, source)
     y = frame[target].to_numpy()
     _check_classes(y, target, source)
-    columns, vocab = coded_columns(frame, feature_cols, source)
+    columns, vocab = coded_columns(frame, feature_cols, source, target=frame[target])
     with np.errstate(over="ignore"):  # values beyond float32's range become inf, refused below
         X = np.column_stack(columns).astype(np.float32)
     _check_finite(X, feature_cols, source)
