@@ -267,7 +267,7 @@ def _rows(n: int = 12) -> pd.DataFrame:
         ),
         (
             lambda f, p: f.to_csv(p),  # pandas' default keeps the index
-            r"column 'Unnamed: 0' .* holds the row numbers 0\.\.11: an index saved with the file .* save the file",
+            r"'Unnamed: 0' \(no name, and the row numbers 0\.\.11: an index saved with the file .* save the file",
         ),
         (
             lambda f, p: f.to_csv(p, header=False, index=False),

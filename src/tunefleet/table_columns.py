@@ -1,13 +1,15 @@
 """A user's feature columns as a dataset keeps them: numbers (NaN where empty), text as codes.
 
 What becomes of them for the model, and why, is :mod:`tunefleet.encoding`. Here a column
-is read once and two kinds of text column that would train badly are refused, each in
-one line naming the fix:
+is read once, and what would train badly is refused naming the fix:
 
 - numbers with a few cells of text (``12,5`` among ``12.5``\\ s): a numeric column with
-  typos, not categories;
-- a column whose values are nearly all different (names, free text, identifiers), or
-  with more levels than one indicator input each can learn from.
+  typos, not categories (the cells to fix, at once);
+- columns a model cannot learn from, all named in one line with the ``exclude`` that
+  leaves them out: text whose values are nearly all different (names, free text,
+  identifiers) or more levels than one indicator input each can learn from; dates and
+  durations; keys (a saved index, an ``id`` of a different whole number in every row);
+  the label recoded (``1``/``0`` beside ``sick``/``healthy``).
 """
 
 from __future__ import annotations
@@ -57,8 +59,9 @@ def coded_columns(
             continue
         if pd.api.types.is_numeric_dtype(series) or pd.api.types.is_bool_dtype(series):
             codes, words = series.astype("Float64").to_numpy(np.float64, na_value=np.nan), None
-            if _identifier(str(col), codes):
-                unusable.append((col, "a different whole number in every row under an identifier's name"))
+            why = _key(str(col), codes)
+            if why:
+                unusable.append((col, why))
                 continue
         else:
             codes, words = text_column(series.to_numpy(), str(col), source)
@@ -84,12 +87,31 @@ ID_WORD = re.compile(r"(^|[\s_.-])(id|key|index|row|rowid)$|^(id|key|index|rowid
 ID_CAMEL = re.compile(r"[a-z0-9](Id|ID|Key|Index)$")  # patientId, PatientID
 
 
-def _identifier(name: str, values: np.ndarray) -> bool:
-    """A numeric column named as an identifier (``id``, ``patient_id``, ``rowIndex``...) whose every
-    value is a different whole number: a key, which a model would learn the file's order from."""
-    if not (ID_WORD.search(name) or ID_CAMEL.search(name)) or np.isnan(values).any() or len(values) < 2:
-        return False
-    return bool(np.all(values == np.round(values))) and len(np.unique(values)) == len(values)
+def _key(name: str, values: np.ndarray) -> str | None:
+    """Why a numeric column is a key, not a feature, or None. A model would learn the file's
+    order from a key (files are often sorted by class), and ask every input for it.
+
+    - Unnamed and holding the row numbers 0..n-1 or 1..n: an index saved with the file
+      (pandas' ``to_csv`` without ``index=False``, R's ``write.csv``); an unnamed column
+      of other numbers is a feature.
+    - Named as an identifier (``id``, ``patient_id``, ``customerId``...) and a different
+      whole number in every row.
+    """
+    if len(values) < 2 or np.isnan(values).any():
+        return None
+    if name.startswith("Unnamed: "):
+        for start in (0, 1):
+            if np.array_equal(values, np.arange(start, start + len(values))):
+                return (
+                    f"no name, and the row numbers {start}..{start + len(values) - 1}: an index saved with the file "
+                    "by pandas' to_csv without index=False or R's write.csv; save the file without it"
+                )
+        return None
+    if not (ID_WORD.search(name) or ID_CAMEL.search(name)):
+        return None
+    if np.all(values == np.round(values)) and len(np.unique(values)) == len(values):
+        return "a different whole number in every row under an identifier's name"
+    return None
 
 
 def _relabels(column: Any, target: Any) -> bool:

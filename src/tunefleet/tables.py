@@ -3,7 +3,8 @@
 Text feature columns are categories and empty feature cells are filled
 (:mod:`tunefleet.encoding`). What a file can hold that training cannot use (a missing or
 empty file, a target column that is not there or has empty cells, a column empty in every
-row, numbers with typos or identifiers in a text column, infinite values, a single class, a
+row, numbers with typos, columns no model can learn from (identifiers, dates, keys, the
+label recoded: :mod:`tunefleet.table_columns`), infinite values, a single class, a
 continuous target, the target listed as a feature) is refused here, before anything slow
 starts, as a :class:`~tunefleet.errors.DataError`. numpy and, on first use, pandas only.
 """
@@ -169,8 +170,6 @@ def checked_table(
                 f"target column {col!r} in {source} has {n_missing} empty cell(s), first at data row {row + 1}; "
                 "drop those rows: a row without its label can neither train nor test a model"
             )
-    if not features:
-        _check_saved_index(frame, feature_cols, source)
     y = frame[target].to_numpy()
     _check_classes(y, target, source)
     columns, vocab = coded_columns(frame, feature_cols, source, target=frame[target])
@@ -232,26 +231,6 @@ def _empty_column(col: str, source: str, is_target: bool) -> str:
         return f"target column {col!r} in {source} is empty in every row; pass the column of labels with --target"
     cause = " (a separator at the end of every line makes one)" if col.startswith("Unnamed: ") else ""
     return f"column {col!r} in {source} is empty in every row{cause}; remove it from the file, or {leave_out(col)}"
-
-
-def _check_saved_index(frame: Any, feature_cols: Sequence[Any], source: str) -> None:
-    """An unnamed column holding the row numbers is an index saved with the file, not a feature.
-
-    pandas' ``to_csv`` without ``index=False`` and R's ``write.csv`` write one. Trained on, it
-    would learn the row order (files are often sorted by class), and the model would ask
-    every input for a column named ``Unnamed: 0``.
-    """
-    for col in feature_cols:
-        if not str(col).startswith("Unnamed: "):
-            continue
-        values = frame[col].to_numpy()
-        for start in (0, 1):
-            if np.array_equal(values, np.arange(start, start + len(values))):
-                raise DataError(
-                    f"column {col!r} in {source} has no name and holds the row numbers {start}..{start + len(values) - 1}"
-                    ": an index saved with the file (pandas' to_csv without index=False, R's write.csv), not a "
-                    f"feature, and a model would learn the row order from it; save the file without it, or {leave_out(col)}"
-                )
 
 
 def _check_classes(y: np.ndarray, target: str, source: str) -> None:
