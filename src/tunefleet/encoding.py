@@ -74,10 +74,6 @@ class Encoding:
         return cls(tuple(columns))
 
     @property
-    def names(self) -> tuple[str, ...]:
-        return tuple(c.name for c in self.columns)
-
-    @property
     def has_text(self) -> bool:
         return any(c.levels is not None for c in self.columns)
 

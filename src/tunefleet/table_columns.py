@@ -4,7 +4,7 @@ What becomes of them for the model, and why, is :mod:`tunefleet.encoding`. Here 
 is read once, and what would train badly is refused naming the fix:
 
 - numbers with a few cells of text (``12,5`` among ``12.5``\\ s): a numeric column with
-  typos, not categories (the cells to fix, at once);
+  typos, not categories (the first such column, with its first cell of text);
 - columns a model cannot learn from, all named in one line with the ``exclude`` that
   leaves them out: text whose values are nearly all different (names, free text,
   identifiers) or more levels than one indicator input each can learn from; dates and
