@@ -141,9 +141,12 @@ def test_a_date_column_is_refused_naming_what_to_do() -> None:
     message = r"""of eggs.parquet cannot train: 'laid' \(dates, datetime64\[.s\]: .*a year.*'dataset.options.exclude=\["laid"\]'"""
     with pytest.raises(DataError, match=message):
         table_to_dataset(frame, "y", "eggs.parquet")
-    as_text = frame.assign(laid=frame["laid"].dt.strftime("%Y-%m-%d"))  # a CSV's dates
-    with pytest.raises(DataError, match=r"of eggs.csv cannot train: 'laid' \(dates as text, e.g. '2007-11-11'.*a year"):
-        table_to_dataset(as_text, "y", "eggs.csv")
+    for written, first in (("%Y-%m-%d", "2007-11-11"), ("%m/%d/%Y", "11/11/2007"), ("%d.%m.%Y", "11.11.2007")):
+        as_text = frame.assign(laid=frame["laid"].dt.strftime(written))  # a CSV's dates
+        with pytest.raises(
+            DataError, match=rf"of eggs.csv cannot train: 'laid' \(dates as text, e.g. '{first}'.*a year"
+        ):
+            table_to_dataset(as_text, "y", "eggs.csv")
 
 
 def test_numbers_held_as_objects_are_numbers_and_a_category_column_is_categories() -> None:
@@ -155,11 +158,12 @@ def test_numbers_held_as_objects_are_numbers_and_a_category_column_is_categories
         {
             "visits": pd.Series([3, 1, 4, 1, 5, 9] * 5, dtype=object),
             "postcode": pd.Categorical([10115, 20095, 80331] * 10),
+            "season": pd.Categorical([2019, 2020, 2021, 2022, 2023] * 6),  # years as categories, not dates
             "y": [0, 1] * 15,
         }
     )
     ds = table_to_dataset(frame, "y", "mem.parquet")
-    assert ds.vocab == (None, ("10115", "20095", "80331"))
+    assert ds.vocab == (None, ("10115", "20095", "80331"), ("2019", "2020", "2021", "2022", "2023"))
     assert ds.X[:6, 0].tolist() == [3, 1, 4, 1, 5, 9]
 
 

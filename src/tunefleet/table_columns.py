@@ -80,6 +80,8 @@ def coded_columns(
     return columns, tuple(vocab)
 
 
+# ISO (2007-11-09, with or without a time), then as spreadsheets write days: US, European
+DATE_FORMATS = ("ISO8601", "%m/%d/%Y", "%d/%m/%Y", "%d.%m.%Y")
 TIMES = ": turn them into numbers in the file, such as a year or days since an event"
 
 
@@ -132,9 +134,12 @@ def _not_categories(words: tuple[str, ...], n_rows: int) -> str | None:
     """Why a text column's levels cannot be categories: dates, or nearly one level per row (or too many)."""
     import pandas as pd
 
-    filled = [w for w in words if w != EMPTY]
-    if pd.to_datetime(pd.Series(filled), format="ISO8601", errors="coerce").notna().mean() >= 0.9:
-        return f"dates as text, e.g. {filled[0]!r}{TIMES}"
+    filled = pd.Series([w for w in words if w != EMPTY])
+    dated = filled.str.contains(r"\D")  # a number alone (2019, a declared category) is no date
+    if dated.mean() >= 0.9 and any(
+        pd.to_datetime(filled, format=f, errors="coerce").notna().mean() >= 0.9 for f in DATE_FORMATS
+    ):
+        return f"dates as text, e.g. {filled.iloc[0]!r}{TIMES}"
     if len(words) > MAX_LEVELS or len(words) > max(FEW_LEVELS, n_rows // 2):
         return (
             f"{len(words)} different values in {n_rows} rows: names, free text or identifiers, or more categories "
