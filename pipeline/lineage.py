@@ -29,6 +29,20 @@ def _source(exp: ExperimentConfig) -> tuple[str, str]:
     return "code", json.dumps({"tags": {"mlflow.source.name": f"tunefleet.datasets:{exp.dataset.loader}"}})
 
 
+def data_params(data: PreparedData) -> dict[str, str]:
+    """The parent run's ``data.*`` params: each split's rows, the model's input width, and what
+    became of text columns and empty cells (``tunefleet.encoding``), which the start line also says."""
+    params = {f"data.{k}_rows": str(v) for k, v in data.sizes().items()}
+    params["data.n_features"] = str(data.n_features)
+    text = [c.name for c in data.encoding.columns if c.levels is not None]
+    filled = [c.name for c in data.encoding.columns if c.empty]
+    if text:
+        params["data.text_columns"] = json.dumps(text)[:6000]
+    if filled:
+        params["data.filled_columns"] = json.dumps(filled)[:6000]
+    return params
+
+
 def split_inputs(exp: ExperimentConfig, data: PreparedData) -> dict[str, Any]:
     """One ``DatasetInput`` per split, keyed by split name (train, val, test)."""
     from mlflow.entities import Dataset, DatasetInput, InputTag

@@ -19,7 +19,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from pipeline.lineage import EXPERIMENT_KIND_TAG, TRAINING_KIND, split_inputs
+from pipeline.lineage import EXPERIMENT_KIND_TAG, TRAINING_KIND, data_params, split_inputs
 from pipeline.model_io import PYFUNC_FILE, TUNEFLEET_SRC, ModelPackage, known_requirements, pinned_requirements
 from pipeline.settings import TrackingSettings
 from pipeline.tracking import exists_already, flatten, git_commit, log_batch, lost_store, numeric, raced_once
@@ -137,8 +137,7 @@ class MlflowTracker:
         }
         self.parent_id = self.client.create_run(self.experiment_id, run_name=name, tags=tags).info.run_id
         params = flatten(exp.model_dump(include={"metric", "mode", "search", "threshold", "split", "train"}))
-        params.update({f"data.{k}_rows": str(v) for k, v in data.sizes().items()})
-        params.update({"data.n_features": str(data.n_features), "data.storage_path": str(path)})
+        params.update({**data_params(data), "data.storage_path": str(path)})
         log_batch(self.client, self.parent_id, params=params)
         raced_once(lambda: self.client.log_inputs(self.parent_id, datasets=list(self.inputs.values())))
 

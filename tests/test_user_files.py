@@ -91,6 +91,8 @@ def test_cross_validated_trials_on_a_user_file(searched) -> None:
         if k.data.tags.get("tunefleet.role") == "trial" and k.data.tags["tunefleet.status"] == "finished"
     ]
     assert trials and all(k.data.metrics["cv_folds"] == 5 and "val_loss_std" in k.data.metrics for k in trials)
+    params = client.get_run(summary["parent_run_id"]).data.params  # what became of the text and empty cells
+    assert json.loads(params["data.text_columns"]) == ["ward"] and json.loads(params["data.filled_columns"]) == ["bmi"]
 
 
 def test_champion_loads_in_a_fresh_process_and_predicts_the_raw_file(searched) -> None:
