@@ -136,7 +136,7 @@ def test_parquet_numeric_labels(tmp_path) -> None:
         (
             pd.DataFrame({"a": ["1.5"] * 9 + ["1,5"], "y": [0, 1] * 5}),
             "y",
-            "feature column 'a' .* holds numbers but 1 cell.* of text, first '1,5' at data row 10",
+            "'a' \\(numbers, but 1 cell.* of text, first '1,5' at data row 10: fix or drop those cells",
         ),
         (
             pd.DataFrame({"a": [1.0, 2.0, 3.0], "y": [0, None, 0]}),

@@ -114,7 +114,7 @@ def test_a_numeric_bundle_saves_no_levels(tmp_path, breast_cancer_data) -> None:
     [
         (
             ["12.5"] * 25 + ["12,5"] + ["3"] * 4,
-            r"feature column 'x' in .* holds numbers but 1 cell\(s\) of text, first '12,5' at data row 26; fix or drop",
+            r"'x' \(numbers, but 1 cell\(s\) of text, first '12,5' at data row 26: fix or drop those cells\); leave",
         ),
         (
             [f"Passenger {i}" for i in range(30)],

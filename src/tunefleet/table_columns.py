@@ -1,15 +1,16 @@
 """A user's feature columns as a dataset keeps them: numbers (NaN where empty), text as codes.
 
 What becomes of them for the model, and why, is :mod:`tunefleet.encoding`. Here a column
-is read once, and what would train badly is refused naming the fix:
+is read once, and every column that would train badly is named in one line, each with
+why, followed by the ``exclude`` that leaves them all out:
 
 - numbers with a few cells of text (``12,5`` among ``12.5``\\ s): a numeric column with
-  typos, not categories (the first such column, with its first cell of text);
-- columns a model cannot learn from, all named in one line with the ``exclude`` that
-  leaves them out: text whose values are nearly all different (names, free text,
-  identifiers) or more levels than one indicator input each can learn from; dates and
-  durations; keys (a saved index, an ``id`` of a different whole number in every row);
-  the label recoded (``1``/``0`` beside ``sick``/``healthy``).
+  typos, whose cells to fix the line names, not categories;
+- text whose values are nearly all different (names, free text, identifiers), or with
+  more levels than one indicator input each can learn from;
+- dates and durations;
+- keys: a saved index, or an ``id`` of a different whole number in every row;
+- the label recoded (``1``/``0`` beside ``sick``/``healthy``).
 """
 
 from __future__ import annotations
@@ -64,8 +65,8 @@ def coded_columns(
                 unusable.append((col, why))
                 continue
         else:
-            codes, words = text_column(series.to_numpy(), str(col), source)
-            why = _not_categories(words, len(codes))
+            codes, words, why = text_column(series.to_numpy())
+            why = why or _not_categories(words, len(codes))
             if why:
                 unusable.append((col, why))
                 continue
@@ -183,18 +184,20 @@ def _as_numbers(series: Any) -> Any:
         return series
 
 
-def text_column(values: Any, col: str, source: str) -> tuple[np.ndarray, tuple[str, ...]]:
-    """A text feature column as float codes into its sorted distinct values (an empty cell: :data:`EMPTY`)."""
+def text_column(values: Any) -> tuple[np.ndarray, tuple[str, ...], str | None]:
+    """A text feature column as float codes into its sorted distinct values (an empty cell: :data:`EMPTY`),
+    and why it cannot train when it is numbers with a few cells of text, or None."""
     import pandas as pd
 
     words = np.asarray([EMPTY if is_empty(v) else str(v) for v in values], dtype=object)
     filled = words != EMPTY
     numbers = pd.to_numeric(pd.Series(words[filled]), errors="coerce").notna().to_numpy()
+    why = None
     if 0.9 <= numbers.mean() < 1:  # all numbers: a column declared as categories (pandas' category dtype)
         rows = np.flatnonzero(filled)[~numbers]
-        raise DataError(
-            f"feature column {col!r} in {source} holds numbers but {len(rows)} cell(s) of text, first "
-            f"{words[rows[0]]!r} at data row {rows[0] + 1}; fix or drop those cells, or {leave_out(col)}"
+        why = (
+            f"numbers, but {len(rows)} cell(s) of text, first {words[rows[0]]!r} at data row {rows[0] + 1}: "
+            "fix or drop those cells"
         )
     vocab, codes = np.unique(words, return_inverse=True)
-    return codes.astype(np.float32), tuple(str(w) for w in vocab)
+    return codes.astype(np.float32), tuple(str(w) for w in vocab), why
