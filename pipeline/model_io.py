@@ -13,7 +13,6 @@ from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import pandas as pd
 
 import tunefleet
@@ -83,6 +82,18 @@ def input_schema(feature_names: tuple[str, ...]) -> Any:
     return Schema([ColSpec(AnyType(), name, required=True) for name in feature_names])
 
 
+def _as_written(example: pd.DataFrame) -> pd.DataFrame:
+    """The example's numbers as a file writes them: 7 significant digits, float32's precision
+    (36.8, not 36.79999923706055 from float32, nor 0.24579999 from undoing the scaler), so the
+    logged example and the UI show the user's values. What the model predicts for it is
+    computed from it, as written."""
+    out = example.copy()
+    for col in out.columns:
+        if out[col].dtype.kind == "f":
+            out[col] = [float(f"{v:.7g}") for v in out[col]]
+    return out
+
+
 @dataclass(frozen=True)
 class ModelPackage:
     """A bundle ready to log: its input example and what the bundle predicts for it."""
@@ -98,7 +109,8 @@ class ModelPackage:
         if isinstance(test.X, pd.DataFrame):  # text columns among the features
             example = test.X.head(EXAMPLE_ROWS).reset_index(drop=True)
         else:
-            example = pd.DataFrame(test.X[:EXAMPLE_ROWS].astype(np.float64), columns=list(test.bundle.feature_names))
+            example = pd.DataFrame(test.X[:EXAMPLE_ROWS], columns=list(test.bundle.feature_names))
+        example = _as_written(example)
         return cls(test.bundle, example, test.bundle.predict_table(example), target)
 
     def signature(self) -> Any:
