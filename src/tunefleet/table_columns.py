@@ -54,7 +54,7 @@ def coded_columns(
                 (col, "the target in other words: each of its values goes with one class, each class with one")
             )
             continue
-        series = _as_numbers(frame[col])
+        series = as_numbers(frame[col])
         if pd.api.types.is_datetime64_any_dtype(series) or pd.api.types.is_timedelta64_dtype(series):
             unusable.append((col, f"{'dates' if series.dtype.kind == 'M' else 'durations'}, {series.dtype}{TIMES}"))
             continue
@@ -171,8 +171,8 @@ def decimal_commas(frame: Any) -> Any:
     return frame
 
 
-def _as_numbers(series: Any) -> Any:
-    """An object column whose every value is a number (Python ints from a database, say) as numbers;
+def as_numbers(series: Any) -> Any:
+    """An object column whose every value is a number (Python ints or Decimals from a database) as numbers;
     a declared ``category`` column stays categories, whatever its levels look like."""
     import pandas as pd
 

@@ -19,7 +19,7 @@ import numpy as np
 
 from tunefleet.encoding import Levels
 from tunefleet.errors import DataError, first_line
-from tunefleet.table_columns import coded_columns, decimal_commas, leave_out
+from tunefleet.table_columns import as_numbers, coded_columns, decimal_commas, leave_out
 
 # delimiter by suffix: tabs for .tsv, sniffed for .txt, commas otherwise
 TEXT_READERS: dict[str, dict[str, Any]] = {".tsv": {"sep": "\t"}, ".txt": {"sep": None, "engine": "python"}}
@@ -95,14 +95,11 @@ def read_table(path: Path, kind: str) -> Any:
 def _decimals_as_floats(frame: Any) -> Any:
     """Parquet's DECIMAL columns (a database's NUMERIC, exported) as float64, so they train as numbers.
 
-    pandas reads them as Python ``Decimal`` objects, which the feature check would call text.
+    pandas reads them as Python ``Decimal`` objects, which the feature check would call text;
+    :func:`~tunefleet.table_columns.as_numbers` turns any column of numbers held as objects into numbers.
     """
-    from decimal import Decimal
-
     for col in frame.select_dtypes(include="object").columns:
-        values = frame[col].dropna()
-        if len(values) and isinstance(values.iloc[0], Decimal) and all(isinstance(v, Decimal) for v in values):
-            frame[col] = frame[col].astype("float64")
+        frame[col] = as_numbers(frame[col])
     return frame
 
 
