@@ -34,8 +34,8 @@ def data_params(data: PreparedData) -> dict[str, str]:
     became of text columns and empty cells (``tunefleet.encoding``), which the start line also says."""
     params = {f"data.{k}_rows": str(v) for k, v in data.sizes().items()}
     params["data.n_features"] = str(data.n_features)
-    text = [c.name for c in data.encoding.columns if c.levels is not None]
-    filled = [c.name for c in data.encoding.columns if c.empty]
+    text = [c.name for c in data.encoding.text]
+    filled = [c.name for c in data.encoding.filled]
     if text:
         params["data.text_columns"] = json.dumps(text)[:6000]
     if filled:

@@ -106,9 +106,9 @@ def _shown(value: float) -> str:
 
 def _encoding_note(data: PreparedData) -> str:
     """What became of text columns and empty cells (tunefleet.encoding): said once, at the start."""
-    text = [c for c in data.encoding.columns if c.levels is not None]
-    empty_numbers = [c.name for c in data.encoding.columns if c.empty and c.levels is None]
-    empty_text = [c.name for c in text if c.empty]
+    text, filled = data.encoding.text, data.encoding.filled
+    empty_numbers = [c.name for c in filled if c.levels is None]
+    empty_text = [c.name for c in filled if c.levels is not None]
     note = ""
     if text:
         levels = sum(c.width for c in text)

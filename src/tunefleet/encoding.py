@@ -74,8 +74,18 @@ class Encoding:
         return cls(tuple(columns))
 
     @property
+    def text(self) -> list[Column]:
+        """The text columns, each one indicator input per level."""
+        return [c for c in self.columns if c.levels is not None]
+
+    @property
+    def filled(self) -> list[Column]:
+        """The columns that accept empty cells (the file had some): numbers filled and flagged, text a level."""
+        return [c for c in self.columns if c.empty]
+
+    @property
     def has_text(self) -> bool:
-        return any(c.levels is not None for c in self.columns)
+        return bool(self.text)
 
     @property
     def plain(self) -> bool:
