@@ -82,7 +82,7 @@ def command(argv: list[str]) -> Callable[[], None]:
 def tunefleet_cli() -> list[str]:
     """The installed ``tunefleet`` script beside this interpreter, else its module."""
     script = Path(sys.executable).with_name("tunefleet")
-    return [str(script)] if script.exists() else [sys.executable, "-m", "pipeline.cli"]
+    return [str(script)] if script.exists() else [sys.executable, "-m", "tunefleet.pipeline.cli"]
 
 
 def one_repeat(floor: Callable[[], None]) -> dict[str, tuple[float, float | None]]:

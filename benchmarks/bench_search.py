@@ -69,7 +69,7 @@ def fixed_points(n: int, seed: int = 0) -> list[dict[str, Any]]:
 
 
 def _experiment(storage: str, backend: str, n: int, cohort_size: int | str = 1, scheduler: str = "none") -> Any:
-    from search import load_experiment
+    from tunefleet.search import load_experiment
 
     return load_experiment(
         "breast_cancer",
@@ -144,7 +144,7 @@ def run_tunefleet(
     points: list[dict[str, Any]], storage: str, backend: str, data: Any, cohort_size: int = 1
 ) -> tuple[float, dict[int, float]]:
     """Wall time and each point's validation ROC AUC (by its index in ``points``)."""
-    from search import run_search
+    from tunefleet.search import run_search
 
     exp = _experiment(storage, backend, len(points), cohort_size)
     started = time.perf_counter()
@@ -160,7 +160,7 @@ def run_tunefleet(
 
 def run_search_scenario(storage: str, data: Any) -> dict[str, float]:
     """A real TPE + ASHA search: 256 trials in cohorts vs 32 Tune trials (cohort_size 1)."""
-    from search import run_search
+    from tunefleet.search import run_search
 
     out: dict[str, float] = {}
     for label, n, k in (("search32_no_cohorts", 32, 1), ("search256_cohorts", 256, "auto")):
@@ -214,8 +214,8 @@ def main() -> int:
     import ray
     import torch
 
-    from search.cluster import AUTH_LOGGER
     from tunefleet.catalog import dataset_conf
+    from tunefleet.search.ray.connect import AUTH_LOGGER
 
     torch.set_num_threads(1)
     data = dataset_conf("breast_cancer").load()

@@ -1,6 +1,6 @@
 """The least a Ray search command has to do before it trains, overlapped as tunefleet overlaps it.
 
-A local Ray head started in a child at once (``search.local_ray``, as a search starts it),
+A local Ray head started in a child at once (``tunefleet.search.ray.head``, as a search starts it),
 the driver's imports of Ray, MLflow and Optuna meanwhile, then two trial workers that
 import torch. No data, no training, no tracking store, no writes. ``bench_fixed_cost.py``
 times it beside the floor: whatever the 32-trial command costs above this is training,
@@ -17,7 +17,7 @@ import time
 
 def main() -> None:
     started = time.perf_counter()
-    from search.local_ray import LocalHead
+    from tunefleet.search.ray.head import LocalHead
 
     head = LocalHead(verbose=False)
     import mlflow  # noqa: F401

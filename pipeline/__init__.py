@@ -1,1 +1,1 @@
-"""tunefleet lifecycle: MLflow tracking, registry promotion, promoted-model loading, the CLI."""
+"""The lifecycle: MLflow tracking (one writer), the baseline, the test, the registry gate, the pyfunc, the CLI."""

@@ -12,8 +12,8 @@ from typing import Any
 
 import numpy as np
 
-from search.spec import ExperimentConfig
 from tunefleet.metrics import binary_metrics, multiclass_metrics, prefixed
+from tunefleet.search.experiment import ExperimentConfig
 from tunefleet.splits import PreparedData
 from tunefleet.thresholds import choose_threshold
 

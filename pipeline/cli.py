@@ -30,7 +30,9 @@ def _cohort_size(text: str) -> int | str:
 def _search_flags(p: argparse.ArgumentParser) -> None:
     g = p.add_argument_group("search")
     g.add_argument("--trials", type=int, help="number of trials (search.num_samples)")
-    g.add_argument("--backend", help="ray (default) or optuna (one process, no Ray); see search.backend.BACKENDS")
+    g.add_argument(
+        "--backend", help="ray (default) or optuna (one process, no Ray); see tunefleet.search.backends.BACKENDS"
+    )
     g.add_argument(
         "--cohort-size",
         type=_cohort_size,
@@ -150,8 +152,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    from pipeline.commands import COMMANDS
-    from pipeline.quiet import configure_output
+    from tunefleet.pipeline.commands import COMMANDS
+    from tunefleet.pipeline.quiet import configure_output
 
     args = build_parser().parse_args(argv)
     configure_output(args.verbose)
@@ -172,10 +174,7 @@ def entry() -> NoReturn:
     of torch, Ray, MLflow and matplotlib. The exit handlers still run (Ray's shutdown,
     logging's flush) and the output is flushed; only the module teardown is skipped.
     """
-    code = main()
-    from search.cluster import wait_for_shutdown
-
-    wait_for_shutdown()  # a local Ray must be down before the process goes, or its processes outlive it
+    code = main()  # a search's backend is closed by then: a local Ray is down before the process goes
     atexit._run_exitfuncs()
     sys.stdout.flush()
     sys.stderr.flush()

@@ -1,4 +1,4 @@
-"""What each ``tunefleet`` command does (the parser is in :mod:`pipeline.cli`)."""
+"""What each ``tunefleet`` command does (the parser is in :mod:`tunefleet.pipeline.cli`)."""
 
 from __future__ import annotations
 
@@ -16,8 +16,9 @@ from typing import TYPE_CHECKING, Any
 from tunefleet.errors import TunefleetError
 
 if TYPE_CHECKING:
-    from pipeline.settings import TrackingSettings
-    from search.spec import ExperimentConfig
+    from tunefleet.pipeline.settings import TrackingSettings
+    from tunefleet.search.backends import ResourceBackend
+    from tunefleet.search.experiment import ExperimentConfig
     from tunefleet.splits import PreparedData
 
 # the typed search flags: argparse attribute -> config key path
@@ -43,9 +44,9 @@ def flag_values(args: argparse.Namespace) -> dict[str, Any]:
 def _search_one(
     args: argparse.Namespace, dataset: str | None, data_file: str | None = None, target: str | None = None
 ) -> int:
-    from pipeline.settings import load_tracking_settings
-    from search.cluster import early_local_ray
-    from search.spec import load_experiment
+    from tunefleet.pipeline.settings import load_tracking_settings
+    from tunefleet.search.backends import get_backend
+    from tunefleet.search.experiment import load_experiment
 
     # The spec, the settings, the data and --resume are checked before the lifecycle's imports
     # (torch, MLflow: seconds): a typo in a flag, a YAML file, a target column or a search
@@ -60,21 +61,29 @@ def _search_one(
         conf_dir=args.conf,
     )
     settings = load_tracking_settings(args.tracking_uri, args.conf, args.gate)
-    # Ray's head starts first, on the core the driver's imports leave idle; the data loads beside
-    # it (breast_cancer's load imports scikit-learn: 1.6 s that the head waited for), and a load
-    # that fails takes the head down with it.
-    with early_local_ray(exp, args.address, args.verbose):
+    backend = get_backend(exp.search.backend)
+    # What the backend takes long to start (Ray's head) starts first, on the core the driver's
+    # imports leave idle; the data loads beside it (breast_cancer's load imports scikit-learn:
+    # 1.6 s that the head waited for). Closed however the command ends: a head no search took
+    # goes with it, and a local Ray is down before the process goes.
+    backend.prepare(exp, address=args.address, verbose=args.verbose)
+    try:
         data = exp.load()  # once, on the driver; the backend shares it with every trial
-        return _run_one(args, exp, settings, data)
+        return _run_one(args, exp, settings, data, backend)
+    finally:
+        backend.close()
 
 
-def _run_one(args: argparse.Namespace, exp: ExperimentConfig, settings: TrackingSettings, data: PreparedData) -> int:
-    from search.driver import check_search
+def _run_one(
+    args: argparse.Namespace, exp: ExperimentConfig, settings: TrackingSettings, data: PreparedData,
+    backend: ResourceBackend,
+) -> int:  # fmt: skip
+    from tunefleet.search.run import check_search
 
     # the metric, the cluster's address and --resume, checked once, before the lifecycle's imports
-    search = check_search(exp, data, name=args.name, resume=args.resume, address=args.address)
-    from pipeline.lifecycle import RunOptions, run_pipeline
-    from pipeline.summary import format_summary
+    search = check_search(exp, data, name=args.name, resume=args.resume, address=args.address, backend=backend)
+    from tunefleet.pipeline.lifecycle import RunOptions, run_pipeline
+    from tunefleet.pipeline.summary import format_summary
 
     options = RunOptions(
         experiment_name=args.experiment,
@@ -118,8 +127,8 @@ def cmd_run_all(args: argparse.Namespace) -> int:
 
 
 def cmd_datasets(args: argparse.Namespace) -> int:
-    from search.spec import load_experiment
     from tunefleet.catalog import catalog_names
+    from tunefleet.search.experiment import load_experiment
 
     print(f"{'name':<16}{'loader':<15}{'metric':<16}{'mode':<6}{'threshold':<22}split")
     for name in catalog_names(args.conf):
@@ -134,8 +143,8 @@ def cmd_datasets(args: argparse.Namespace) -> int:
 
 
 def _client(args: argparse.Namespace, reads_store: bool = True) -> tuple[TrackingSettings, Any]:
-    from pipeline.settings import load_tracking_settings
-    from pipeline.tracking import check_store_exists, connect
+    from tunefleet.pipeline.settings import load_tracking_settings
+    from tunefleet.pipeline.store import check_store_exists, connect
 
     settings = load_tracking_settings(args.tracking_uri, args.conf, getattr(args, "gate", None))
     if not reads_store:  # predict from a model's folder: no store to read, none to make
@@ -166,7 +175,7 @@ def cmd_models(args: argparse.Namespace) -> int:
 
 
 def cmd_predict(args: argparse.Namespace) -> int:
-    from pipeline.predict import predict_file, read_input
+    from tunefleet.pipeline.predict import predict_file, read_input
 
     frame = read_input(Path(args.input))
     settings, _ = _client(args, reads_store=args.model_uri.startswith(("models:", "runs:")))
@@ -174,8 +183,8 @@ def cmd_predict(args: argparse.Namespace) -> int:
 
 
 def cmd_promote(args: argparse.Namespace) -> int:
-    from pipeline.registry import promote_by_hand
-    from pipeline.tracker import MlflowTracker
+    from tunefleet.pipeline.registry import promote_by_hand
+    from tunefleet.pipeline.tracker import MlflowTracker
 
     settings, client = _client(args)
     p = promote_by_hand(MlflowTracker(settings, client), args.name, args.version, args.force)
@@ -187,8 +196,8 @@ def cmd_promote(args: argparse.Namespace) -> int:
 
 def cmd_ui(args: argparse.Namespace) -> int:
     """The MLflow UI, run by the interpreter this CLI runs in (no activated venv needed)."""
-    from pipeline.settings import load_tracking_settings
-    from pipeline.tracking import check_store_exists
+    from tunefleet.pipeline.settings import load_tracking_settings
+    from tunefleet.pipeline.store import check_store_exists
 
     settings = load_tracking_settings(args.tracking_uri, args.conf)
     check_store_exists(settings)

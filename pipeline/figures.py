@@ -1,200 +1,143 @@
-"""The search's PNG figures, drawn from plain numbers in a process of their own.
+"""The search's figures, on the driver's side: their numbers, and the child process that draws them.
 
-Curves, ROC/PR with the chosen threshold, confusion matrix, calibration, optimization
-history, parallel coordinates and importance. This module imports matplotlib and
-numpy and nothing of the driver's: :mod:`pipeline.plots` runs it as a child
-(``python -m pipeline.figures``) that imports matplotlib while the trials train, and
-draws on a core of its own while the driver logs and registers the model. In the
-driver the figures' ~1.1 CPU-s and matplotlib's import held the interpreter lock that
-the search's last steps were waiting on.
+The drawing (:mod:`tunefleet.pipeline.drawing`) runs in a child started with the search: it
+imports matplotlib while the trials train, and draws on a core of its own while the
+driver tests, logs and registers the chosen model. The driver's interpreter lock is the
+32-trial search's critical path after its last cohort (the child runs, the steps after
+the search), and in the driver the figures took ~1.1 CPU-s of it, matplotlib's import
+another ~0.5.
 
-The child reads pickled messages from stdin, the output folder with a
-:class:`pipeline.plots.FigureData` and then the importance ranking (or None), and
-writes the pickled list of the files it made to stdout.
+This module imports numpy only: the child reads :class:`FigureData` from it.
 """
 
 from __future__ import annotations
 
-import json
 import math
 import pickle
+import subprocess
 import sys
+import tempfile
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import IO, TYPE_CHECKING, Any
 
-import matplotlib
-
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt
 import numpy as np
 
-from pipeline.plots import FigureData, Ranking
-from tunefleet.metrics import better
+from tunefleet.errors import TunefleetError, last_line
 
-DPI = 90
+if TYPE_CHECKING:
+    from tunefleet.evaluation import SplitScores
+    from tunefleet.search.result import TrialRecord
 
-
-def _figure(**kwargs: Any) -> tuple[Any, Any]:
-    """A figure at the saved resolution (tight_layout's text measures are then reused by the save)."""
-    return plt.subplots(dpi=DPI, **kwargs)
+Ranking = dict[str, dict[str, float]]  # importance evaluator -> hyperparameter -> share
 
 
-def _save(fig: plt.Figure, path: Path) -> Path:
-    fig.tight_layout()
-    fig.savefig(path, dpi=DPI)
-    plt.close(fig)
-    return path
+@dataclass(frozen=True)
+class TrialPoint:
+    """What the history and parallel-coordinates figures read of one trial."""
+
+    value: float  # the search metric (NaN: failed)
+    status: str
+    params: dict[str, Any]
 
 
-def curves(d: FigureData, out: Path) -> Path:
-    epochs = [row["epoch"] for row in d.history]
-    fig, (a, b) = _figure(ncols=2, figsize=(10, 4))
-    a.plot(epochs, [r.get("train_loss", math.nan) for r in d.history], label="train loss")
-    a.plot(epochs, [r.get("val_loss", math.nan) for r in d.history], label="validation loss")
-    a.axvline(d.best_epoch, color="grey", ls="--", label="kept epoch")
-    a.set(xlabel="epoch", ylabel="loss", title=f"best trial {d.best_id}")
-    a.legend()
-    b.plot(epochs, [r.get(d.metric, math.nan) for r in d.history], color="C2")
-    b.set(xlabel="epoch", ylabel=d.metric, title=f"{d.metric} per epoch")
-    return _save(fig, out / "curves.png")
+@dataclass(frozen=True)
+class FigureData:
+    """Every number the figures show, picklable with numpy alone; the test split's as scored once."""
+
+    metric: str
+    mode: str
+    best_id: str
+    best_epoch: float
+    history: list[dict[str, float]]  # the best trial's epoch rows
+    trials: list[TrialPoint]
+    y: np.ndarray  # test codes
+    proba: np.ndarray  # test probabilities, a column per class
+    confusion: np.ndarray  # rows true, columns predicted
+    labels: tuple[str, ...]
+    roc: tuple[np.ndarray, np.ndarray] | None  # (false positive rate, true positive rate); binary only
+    pr: tuple[np.ndarray, np.ndarray] | None  # (recall, precision); binary only
+    threshold: float | None  # the bundle's decision threshold; binary only
+
+    @classmethod
+    def of(cls, trials: list[TrialRecord], best: TrialRecord, test: SplitScores, metric: str, mode: str) -> FigureData:
+        bundle = test.bundle
+        roc = pr = None
+        if bundle.task == "binary":
+            from sklearn.metrics import precision_recall_curve, roc_curve  # loaded in the driver already
+
+            fpr, tpr, _ = roc_curve(test.y, test.proba[:, 1])
+            precision, recall, _ = precision_recall_curve(test.y, test.proba[:, 1])
+            roc, pr = (fpr, tpr), (recall, precision)
+        return cls(
+            metric=metric,
+            mode=mode,
+            best_id=best.trial_id,
+            best_epoch=float(best.metrics.get("best_epoch", math.nan)),
+            history=list(best.history),
+            trials=[TrialPoint(t.metric(metric), t.status, dict(t.params)) for t in trials],
+            y=test.y,
+            proba=test.proba,
+            confusion=test.confusion(),
+            labels=tuple(str(x) for x in bundle.class_labels),
+            roc=roc,
+            pr=pr,
+            threshold=bundle.decision_threshold if roc is not None else None,
+        )
 
 
-def roc_pr(d: FigureData, out: Path) -> list[Path]:
-    if d.roc is None or d.pr is None or d.threshold is None:
-        return []
-    y, pred = d.y, d.proba[:, 1] >= d.threshold
-    at_tpr = float(np.mean(pred[y == 1])) if (y == 1).any() else math.nan
-    at_fpr = float(np.mean(pred[y == 0])) if (y == 0).any() else math.nan
-    at_pre = float(np.mean(y[pred])) if pred.any() else math.nan
-    label = f"threshold {d.threshold:.3f}"
-    fig, ax = _figure(figsize=(5, 5))
-    ax.plot(*d.roc)
-    ax.plot([0, 1], [0, 1], color="grey", ls=":")
-    ax.scatter([at_fpr], [at_tpr], color="red", zorder=3, label=label)
-    ax.set(xlabel="false positive rate", ylabel="true positive rate", title="ROC (test)")
-    ax.legend()
-    paths = [_save(fig, out / "roc.png")]
-    fig, ax = _figure(figsize=(5, 5))
-    ax.plot(*d.pr)
-    ax.scatter([at_tpr], [at_pre], color="red", zorder=3, label=label)
-    ax.set(xlabel="recall", ylabel="precision", title="precision-recall (test)")
-    ax.legend()
-    paths.append(_save(fig, out / "precision_recall.png"))
-    return paths
+class FigureProcess:
+    """The child that draws the figures (``python -m tunefleet.pipeline.drawing``): started early, sent the
+    figures' numbers (:meth:`draw`), then the importance ranking (:meth:`rank`), and read once
+    for the files it made (:meth:`paths`)."""
 
+    def __init__(self, verbose: bool = False) -> None:
+        self._stderr: IO[bytes] = tempfile.TemporaryFile()  # noqa: SIM115 - closed by close()
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "tunefleet.pipeline.drawing"],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=None if verbose else self._stderr,
+        )
 
-def confusion(d: FigureData, out: Path) -> Path:
-    cm, labels = d.confusion, d.labels
-    fig, ax = _figure(figsize=(max(4, len(labels) * 0.6), max(4, len(labels) * 0.6)))
-    ax.imshow(cm, cmap="Blues")
-    ax.set(
-        xticks=range(len(labels)),
-        yticks=range(len(labels)),
-        xticklabels=list(labels),
-        yticklabels=list(labels),
-        xlabel="predicted",
-        ylabel="true",
-        title="confusion matrix (test)",
-    )
-    for (i, j), v in np.ndenumerate(cm):
-        ax.text(j, i, str(v), ha="center", va="center", color="black" if v < cm.max() / 2 else "white")
-    return _save(fig, out / "confusion_matrix.png")
+    def draw(self, out: Path, data: FigureData) -> None:
+        """The child draws these figures into ``out`` now."""
+        self._send((out, data))
 
+    def rank(self, ranked: Ranking | None) -> None:
+        """The child draws the importance figure (and writes its table) after the others."""
+        assert self.proc.stdin is not None
+        self._send(ranked)
+        self.proc.stdin.close()
 
-def calibration(d: FigureData, out: Path, bins: int = 10) -> Path:
-    """Reliability diagram: positive-class probability (binary) or top-class confidence."""
-    y, proba = d.y, d.proba
-    if proba.shape[1] == 2:
-        conf, hit, label = proba[:, 1], (y == 1).astype(float), "P(positive)"
-    else:
-        conf, hit, label = proba.max(axis=1), (proba.argmax(axis=1) == y).astype(float), "top-class confidence"
-    edges = np.linspace(0, 1, bins + 1)
-    idx = np.clip(np.digitize(conf, edges) - 1, 0, bins - 1)
-    xs = [conf[idx == b].mean() for b in range(bins) if (idx == b).any()]
-    ys = [hit[idx == b].mean() for b in range(bins) if (idx == b).any()]
-    fig, ax = _figure(figsize=(5, 5))
-    ax.plot([0, 1], [0, 1], color="grey", ls=":")
-    ax.plot(xs, ys, marker="o")
-    ax.set(xlabel=label, ylabel="observed frequency", title="calibration (test)")
-    return _save(fig, out / "calibration.png")
+    def paths(self) -> list[Path]:
+        """Every file the child made (waits for it to end)."""
+        assert self.proc.stdin is not None and self.proc.stdout is not None
+        if not self.proc.stdin.closed:
+            self.rank(None)
+        answer = self.proc.stdout.read()
+        if self.proc.wait() != 0 or not answer:
+            self._failed()
+        paths: list[Path] = pickle.loads(answer)
+        return paths
 
+    def close(self) -> None:
+        """End the child if it still runs (the search failed before its figures), and its error file."""
+        if self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait()
+        self._stderr.close()
 
-def optimization_history(d: FigureData, out: Path) -> Path:
-    values = [t.value for t in d.trials]
-    best, running = math.nan, []
-    for v in values:
-        if better(v, best, d.mode):
-            best = v
-        running.append(best)
-    fig, ax = _figure(figsize=(7, 4))
-    colors = ["C0" if t.status == "finished" else "C1" if t.status == "stopped" else "C3" for t in d.trials]
-    ax.scatter(range(1, len(values) + 1), values, c=colors, s=18, label="trial (orange: stopped early)")
-    ax.plot(range(1, len(values) + 1), running, color="black", label="best so far")
-    ax.set(xlabel="trial", ylabel=d.metric, title="optimization history")
-    ax.legend()
-    return _save(fig, out / "optimization_history.png")
+    def _send(self, message: Any) -> None:
+        assert self.proc.stdin is not None
+        try:
+            pickle.dump(message, self.proc.stdin)
+            self.proc.stdin.flush()
+        except OSError:  # the child is gone: its error says why
+            self.proc.wait()
+            self._failed()
 
-
-def parallel_coordinates(d: FigureData, out: Path) -> Path:
-    rows = [
-        [
-            math.log10(t.params["lr"]),
-            t.params["batch_size"],
-            t.params.get("n_layers", 0),
-            t.params["epochs"],
-            math.log10(t.params["weight_decay"]),
-            t.value,
-        ]
-        for t in d.trials
-        if not math.isnan(t.value)
-    ]
-    fig, ax = _figure(figsize=(9, 4))
-    if rows:
-        arr = np.asarray(rows, dtype=float)
-        span = np.ptp(arr, axis=0)
-        norm = (arr - arr.min(axis=0)) / np.where(span > 0, span, 1)
-        cmap = plt.get_cmap("viridis")
-        for r in norm:
-            ax.plot(range(len(r)), r, color=cmap(r[-1]), alpha=0.7)
-    ax.set_xticks(range(6), ["log10 lr", "batch", "layers", "epochs", "log10 wd", d.metric])
-    ax.set(title="hyperparameters vs metric (normalised; colour = metric)")
-    return _save(fig, out / "parallel_coordinates.png")
-
-
-def importance(ranked: Ranking, out: Path) -> list[Path]:
-    """One bar chart per importance evaluator (shares of 1), and the same numbers as a JSON table."""
-    table = out / "importance.json"
-    table.write_text(json.dumps(ranked, indent=2))
-    fig, axes = _figure(ncols=len(ranked), figsize=(5 * len(ranked), 3.5), squeeze=False)
-    for ax, (name, shares) in zip(axes[0], ranked.items(), strict=True):
-        items = sorted(shares.items(), key=lambda kv: kv[1])
-        ax.barh([k for k, _ in items], [v for _, v in items], color="tab:blue")
-        ax.set(title=f"hyperparameter importance ({name})", xlabel="share", xlim=(0, 1))
-    return [_save(fig, out / "importance.png"), table]
-
-
-def draw_all(out: Path, d: FigureData) -> list[Path]:
-    """Every figure of a search but the importance (drawn once the driver has ranked it)."""
-    out.mkdir(parents=True, exist_ok=True)
-    paths = [curves(d, out), confusion(d, out), calibration(d, out), optimization_history(d, out)]
-    return [*paths, parallel_coordinates(d, out), *roc_pr(d, out)]
-
-
-def _serve() -> int:
-    """The child: draw what the driver sends (out dir and data, then the ranking); answer the paths."""
-    stdin, stdout = sys.stdin.buffer, sys.stdout.buffer
-    try:
-        out, data = pickle.load(stdin)
-    except EOFError:
-        return 0  # the driver had nothing to draw (the search failed first)
-    paths = draw_all(out, data)
-    ranked = pickle.load(stdin)
-    if ranked:
-        paths += importance(ranked, out)
-    pickle.dump(paths, stdout)
-    stdout.flush()
-    return 0
-
-
-if __name__ == "__main__":
-    sys.exit(_serve())
+    def _failed(self) -> None:
+        self._stderr.seek(0)
+        why = last_line(self._stderr.read().decode(errors="replace")) or f"exit code {self.proc.returncode}"
+        raise TunefleetError(f"drawing the search's figures failed: {why}; rerun with --verbose to see all of it")

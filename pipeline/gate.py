@@ -1,7 +1,7 @@
 """The champion gate: does a new version take ``champion`` from the current one?
 
 Same split hash and gate metric first (otherwise the numbers are not comparable). Then,
-under the configured policy (:class:`pipeline.settings.GateSettings`), the current
+under the configured policy (:class:`tunefleet.pipeline.settings.GateSettings`), the current
 champion is loaded from the registry and predicts the same test rows as the challenger,
 and the two are compared paired (:func:`tunefleet.compare.compare`): so the alias moves
 on evidence, not on the noise of one test split. The reason names the difference, its
@@ -14,11 +14,11 @@ import math
 from dataclasses import dataclass
 from typing import Any
 
-from pipeline.settings import GateSettings
 from tunefleet.bundle import ModelBundle
 from tunefleet.compare import Comparison, Predictions, compare
 from tunefleet.evaluation import SplitScores
 from tunefleet.metrics import better
+from tunefleet.pipeline.settings import GateSettings
 
 TAG_METRIC, TAG_MODE, TAG_VALUE, TAG_SPLIT = "gate_metric", "gate_mode", "gate_value", "split_hash"
 

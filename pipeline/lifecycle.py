@@ -10,19 +10,19 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from pipeline.baseline import BASELINE_PARAMS, logistic_baseline
-from pipeline.model_io import ModelPackage
-from pipeline.plots import FigureData, FigureProcess
-from pipeline.registry import register_and_promote, registered_before
-from pipeline.settings import TrackingSettings
-from pipeline.summary import PipelineSummary, test_and_lift_intervals
-from pipeline.tracker import TAG_BEST_TRIAL, MlflowTracker
-from pipeline.tracking import check_server, connect, numeric
-from pipeline.warm_start import warm_start
-from search import CheckedSearch, SearchResult, TrialRecord, run_checked
-from search.importance import importances
 from tunefleet.errors import TunefleetError
 from tunefleet.evaluation import SplitScores
+from tunefleet.pipeline.baseline import BASELINE_PARAMS, logistic_baseline
+from tunefleet.pipeline.figures import FigureData, FigureProcess
+from tunefleet.pipeline.model_io import ModelPackage
+from tunefleet.pipeline.registry import register_and_promote, registered_before
+from tunefleet.pipeline.settings import TrackingSettings
+from tunefleet.pipeline.store import check_server, connect, numeric
+from tunefleet.pipeline.summary import PipelineSummary, test_and_lift_intervals
+from tunefleet.pipeline.tracker import TAG_BEST_TRIAL, MlflowTracker
+from tunefleet.pipeline.warm_start import warm_start
+from tunefleet.search import CheckedSearch, SearchResult, TrialRecord, run_checked
+from tunefleet.search.importance import importances
 
 
 @dataclass(frozen=True)

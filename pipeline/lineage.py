@@ -13,7 +13,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from search.spec import ExperimentConfig
+from tunefleet.search.experiment import ExperimentConfig
 from tunefleet.splits import PreparedData
 
 CONTEXT_TAG = "mlflow.data.context"

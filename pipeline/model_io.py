@@ -5,6 +5,7 @@ The tracker logs it (``MlflowTracker.log_model``); this module only builds the p
 
 from __future__ import annotations
 
+import shutil
 import warnings
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -72,6 +73,20 @@ def known_requirements() -> Iterator[None]:
     finally:
         ru._MODULES_TO_PACKAGES = None
         ru._PACKAGES_TO_MODULES = None
+
+
+def core_code(workdir: Path) -> Path:
+    """The core's modules alone, as the model's code path (a folder named ``tunefleet``).
+
+    What a logged model runs is the bundle and what it imports, all in the core; the
+    package's search and pipeline layers (Ray, Optuna, MLflow's writers) stay out of every
+    model version's artifacts."""
+    target = workdir / "code" / "tunefleet"
+    target.mkdir(parents=True, exist_ok=True)
+    for module in TUNEFLEET_SRC.glob("*.py"):
+        if module.name != "__main__.py":
+            shutil.copy2(module, target / module.name)
+    return target
 
 
 def input_schema(feature_names: tuple[str, ...]) -> Any:

@@ -13,9 +13,9 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from pipeline.settings import TrackingSettings
 from tunefleet.errors import TunefleetError, first_line
 from tunefleet.fileio import written_whole
+from tunefleet.pipeline.settings import TrackingSettings
 from tunefleet.tables import check_data_path, compression_of, format_suffix, loader_for_file, read_table
 
 OUTPUT_KINDS = {".csv": "csv", ".parquet": "parquet", ".pq": "parquet"}
@@ -24,7 +24,7 @@ OUTPUT_KINDS = {".csv": "csv", ".parquet": "parquet", ".pq": "parquet"}
 def _load(model_uri: str, settings: TrackingSettings) -> Any:
     import mlflow
 
-    from pipeline.model_io import known_requirements
+    from tunefleet.pipeline.model_io import known_requirements
 
     try:
         with known_requirements():

@@ -9,7 +9,7 @@ torch: the bundle predicts in numpy.
 
 How input is checked, and why this way. The model is logged with a *named* column
 schema: one required column per training feature, of MLflow's ``Any`` type
-(``pipeline.model_io.input_schema``). MLflow's own enforcement then does what it does
+(``tunefleet.pipeline.model_io.input_schema``). MLflow's own enforcement then does what it does
 well, before ``predict`` runs, for every way in (``predict`` in Python, and
 ``dataframe_split`` / ``dataframe_records`` / ``inputs`` over REST):
 

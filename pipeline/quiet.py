@@ -2,7 +2,7 @@
 
 The noisy sources are fixed where they are (no read-only tensors, a typed pyfunc
 ``predict``, registration through the client, Ray's auth mode stated, Ray Train's
-checkpoint logger quieted inside each trial by ``search.ray_worker``). What is left is
+checkpoint logger quieted inside each trial by ``tunefleet.search.ray.tune_trial``). What is left is
 MLflow's INFO logging (database migrations, input-example validation), its download
 progress bars and its run links, turned off here, once, through MLflow's own knobs: its
 logger, and ``MLFLOW_LOGGING_LEVEL`` / ``MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR`` /

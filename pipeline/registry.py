@@ -2,7 +2,7 @@
 
 Aliases, not the deprecated stages. The gate: ``champion`` moves to a new version only
 if that version loads from the registry and predicts exactly what the bundle predicts,
-and it passes :mod:`pipeline.gate` against the current champion (same split hash, then a
+and it passes :mod:`tunefleet.pipeline.gate` against the current champion (same split hash, then a
 paired test on the same test rows under the configured policy); otherwise it gets
 ``challenger`` and the reason is printed and tagged.
 """
@@ -16,7 +16,10 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from pipeline.gate import (
+from tunefleet.bundle import ModelBundle
+from tunefleet.errors import TunefleetError, first_line
+from tunefleet.evaluation import SplitScores
+from tunefleet.pipeline.gate import (
     TAG_METRIC,
     TAG_MODE,
     TAG_SPLIT,
@@ -27,12 +30,9 @@ from pipeline.gate import (
     point_verdict,
     statistical_verdict,
 )
-from pipeline.model_io import ModelPackage
-from pipeline.settings import TrackingSettings
-from pipeline.tracker import TAG_BEST_TRIAL, TAG_PROMOTION, TAG_REASON, MlflowTracker
-from tunefleet.bundle import ModelBundle
-from tunefleet.errors import TunefleetError, first_line
-from tunefleet.evaluation import SplitScores
+from tunefleet.pipeline.model_io import ModelPackage
+from tunefleet.pipeline.settings import TrackingSettings
+from tunefleet.pipeline.tracker import TAG_BEST_TRIAL, TAG_PROMOTION, TAG_REASON, MlflowTracker
 
 
 @dataclass
@@ -156,7 +156,7 @@ def registered_before(tracker: MlflowTracker, name: str, best_trial_id: str) -> 
 
 def _rescore(tags: Mapping[str, str], bundle: ModelBundle) -> SplitScores | None:
     """The version's test rows, re-loaded from its dataset's conf (None when that cannot be done)."""
-    from search.spec import load_experiment
+    from tunefleet.search.experiment import load_experiment
 
     try:
         data = load_experiment(tags["dataset"]).load()

@@ -8,13 +8,13 @@ import shlex
 from dataclasses import dataclass, field
 from typing import Any
 
-from pipeline.baseline import Baseline
-from pipeline.registry import Promotion
-from search import SearchResult
-from search.importance import top
 from tunefleet.evaluation import SplitScores
 from tunefleet.intervals import LEVEL, Interval, metric_and_lift_intervals, scorer_for
 from tunefleet.metrics import lift
+from tunefleet.pipeline.baseline import Baseline
+from tunefleet.pipeline.registry import Promotion
+from tunefleet.search import SearchResult
+from tunefleet.search.importance import top
 
 ENDS = ("low", "high")
 

@@ -19,12 +19,12 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from pipeline.lineage import EXPERIMENT_KIND_TAG, TRAINING_KIND, data_params, split_inputs
-from pipeline.model_io import PYFUNC_FILE, TUNEFLEET_SRC, ModelPackage, known_requirements, pinned_requirements
-from pipeline.settings import TrackingSettings
-from pipeline.tracking import exists_already, flatten, git_commit, log_batch, lost_store, numeric, raced_once
-from search.result import TrialRecord
-from search.spec import ExperimentConfig
+from tunefleet.pipeline.lineage import EXPERIMENT_KIND_TAG, TRAINING_KIND, data_params, split_inputs
+from tunefleet.pipeline.model_io import PYFUNC_FILE, ModelPackage, core_code, known_requirements, pinned_requirements
+from tunefleet.pipeline.settings import TrackingSettings
+from tunefleet.pipeline.store import exists_already, flatten, git_commit, log_batch, lost_store, numeric, raced_once
+from tunefleet.search.experiment import ExperimentConfig
+from tunefleet.search.result import TrialRecord
 from tunefleet.splits import PreparedData
 
 TAG_SEARCH = "tunefleet.search_name"
@@ -208,7 +208,7 @@ class MlflowTracker:
                 name="model",
                 python_model=str(PYFUNC_FILE),
                 artifacts={"bundle": str(bundle_dir)},
-                code_paths=[str(TUNEFLEET_SRC)],
+                code_paths=[str(core_code(workdir))],
                 signature=package.signature(),
                 input_example=package.example,
                 pip_requirements=pinned_requirements(),

@@ -1,14 +1,14 @@
 """``--warm-start``: earlier searches' finished trials of the same dataset and split, read back
-from MLflow, as TPE's starting knowledge (:mod:`search.warm` checks them against the space)."""
+from MLflow, as TPE's starting knowledge (:mod:`tunefleet.search.warm` checks them against the space)."""
 
 from __future__ import annotations
 
 import json
 from typing import Any
 
-from pipeline.tracker import TAG_OBJECTIVE, TAG_PARAMS, TAG_ROLE, TAG_STATUS
-from search.spec import ExperimentConfig
-from search.warm import warm_trials
+from tunefleet.pipeline.tracker import TAG_OBJECTIVE, TAG_PARAMS, TAG_ROLE, TAG_STATUS
+from tunefleet.search.experiment import ExperimentConfig
+from tunefleet.search.warm import warm_trials
 from tunefleet.splits import PreparedData
 
 

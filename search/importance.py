@@ -17,9 +17,8 @@ from collections.abc import Sequence
 
 import optuna
 
-from search.result import TrialRecord
-from search.space import sampler_for
-from search.spec import ExperimentConfig
+from tunefleet.search.experiment import ExperimentConfig
+from tunefleet.search.result import TrialRecord
 
 MIN_TRIALS = 4
 
@@ -28,7 +27,7 @@ def replay_study(exp: ExperimentConfig, task: str, records: Sequence[TrialRecord
     """An in-memory study holding the finished trials, with their distributions and final metric."""
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     study = optuna.create_study(direction="maximize" if exp.mode == "max" else "minimize")
-    sample = sampler_for(exp, task)
+    sample = exp.sampler(task)
     for record in records:
         value = record.metric(exp.metric)
         if record.status != "finished" or math.isnan(value):

@@ -15,8 +15,8 @@ from tunefleet.train_config import TrainConfig
 
 if TYPE_CHECKING:  # torch's import is paid by whoever loads a bundle, not by reading records;
     # the spec's (the dataset catalog, the search space) by whoever runs a search, not by a trial worker
-    from search.spec import ExperimentConfig
     from tunefleet.bundle import ModelBundle
+    from tunefleet.search.experiment import ExperimentConfig
 
 Status = Literal["finished", "stopped", "failed"]
 

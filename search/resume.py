@@ -17,11 +17,11 @@ import time
 from pathlib import Path
 from typing import Any
 
-from search.backend import get_backend
-from search.spec import ExperimentConfig
 from tunefleet.config import is_uri
 from tunefleet.errors import TunefleetError
 from tunefleet.fileio import written_whole
+from tunefleet.search.backends import TrialLoop, get_backend, get_loop
+from tunefleet.search.experiment import ExperimentConfig
 
 SPEC_FILE = "search_spec.json"
 # What makes two runs one search. Left out, so that a resume may change them: the trial
@@ -66,9 +66,12 @@ def latest_name(exp: ExperimentConfig) -> str:
     return candidates[0].name
 
 
-def resolve_search(exp: ExperimentConfig, name: str | None, resume: bool, split_hash: str) -> str:
+def resolve_search(
+    exp: ExperimentConfig, name: str | None, resume: bool, split_hash: str, loop: TrialLoop | None = None
+) -> str:
     """The search's name, once it is known to be startable (new) or resumable (the same search
-    on the same data: ``split_hash`` is :attr:`PreparedData.split_hash` of the data loaded now)."""
+    on the same data: ``split_hash`` is :attr:`PreparedData.split_hash` of the data loaded now;
+    ``loop`` is the one that would run it, and knows its state: by default, the spec's)."""
     if name:
         _check_plain(name)
     _check_storage(exp.search.storage_path)
@@ -78,7 +81,8 @@ def resolve_search(exp: ExperimentConfig, name: str | None, resume: bool, split_
         # First: resumed with another --cohort-size, a search has no state for the new
         # driver, and "it started with search.cohort_size=..." says why.
         _check_same_search(path, _identity(exp, split_hash), name)
-    exists = get_backend(exp.driver).can_resume(exp, name)
+    loop = loop or get_loop(exp, get_backend(exp.search.backend))
+    exists = loop.can_resume(exp, name)
     if resume and not exists:
         raise TunefleetError(f"cannot resume {name}: no {exp.search.backend} search state under {path}")
     if not resume and exists:

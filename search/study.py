@@ -19,9 +19,9 @@ from typing import Any, BinaryIO
 import optuna
 from optuna.storages.journal import JournalFileBackend
 
-from search.result import SearchObserver, TrialRecord, tell_observers
-from search.spec import ExperimentConfig
 from tunefleet.fileio import written_whole
+from tunefleet.search.experiment import ExperimentConfig
+from tunefleet.search.result import SearchObserver, TrialRecord, tell_observers
 
 JOURNAL = "optuna.journal"
 STALE_LOCK_S = 5.0  # a journal append holds the lock for milliseconds

@@ -16,8 +16,7 @@ from typing import Any
 import optuna
 from optuna.distributions import BaseDistribution, CategoricalDistribution, FloatDistribution, IntDistribution
 
-from search.space import sampler_for
-from search.spec import ExperimentConfig
+from tunefleet.search.experiment import ExperimentConfig
 
 
 class _Recorder:
@@ -46,7 +45,7 @@ def as_trial(
     """A completed trial under the current space, or None when the space cannot produce these params."""
     recorder = _Recorder(params)
     try:
-        sampler_for(exp, task)(recorder)  # type: ignore[arg-type]
+        exp.sampler(task)(recorder)
         inside = all(d._contains(d.to_internal_repr(params[name])) for name, d in recorder.distributions.items())
     except (KeyError, ValueError, TypeError):
         return None

@@ -1,13 +1,18 @@
-"""Shared fixtures: the shared MNIST subset, small prepared datasets, temp working dirs."""
+"""Shared fixtures: the shared MNIST subset, small prepared datasets, each test's process state;
+and the fast suite's import guard (:mod:`tests.import_guard`)."""
 
 from __future__ import annotations
 
 import os
+import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 import pytest
+
+pytest_plugins = ["tests.import_guard"]
 
 REPO = Path(__file__).resolve().parents[1]
 MNIST_ROOT = (REPO.parent / "shared" / "data" / "mnist-subset").resolve()
@@ -28,9 +33,6 @@ def local_ray() -> Iterator[None]:
     """A fresh in-process Ray with 2 CPUs for one test module (never a cluster `ray start` left around)."""
     import ray
 
-    from search.cluster import wait_for_shutdown
-
-    wait_for_shutdown()  # an earlier test's search may still be shutting its local Ray down
     ray.init(address="local", num_cpus=2, include_dashboard=False, configure_logging=False)
     yield
     ray.shutdown()
@@ -43,6 +45,15 @@ def breast_cancer_data():
     return dataset_conf("breast_cancer").load()
 
 
+TRACKING, REGISTRY = "mlflow.tracking._tracking_service.utils", "mlflow.tracking._model_registry.utils"
+
+
+def _mlflow_uris() -> tuple[Any, Any]:
+    """MLflow's store URIs as its module globals hold them (None, None before MLflow is imported)."""
+    tracking, registry = sys.modules.get(TRACKING), sys.modules.get(REGISTRY)
+    return getattr(tracking, "_tracking_uri", None), getattr(registry, "_registry_uri", None)
+
+
 @contextmanager
 def restored_process_state() -> Iterator[None]:
     """Undo what in-process CLI calls leave behind, so every test passes alone and in any order.
@@ -51,19 +62,20 @@ def restored_process_state() -> Iterator[None]:
     them in module globals and the environment) and the libraries' log levels through
     environment variables that child processes inherit. Tests run many commands in one
     process, so each test, and each module (whose fixtures may run commands), gets the
-    environment and MLflow URIs it started with back.
+    environment and MLflow URIs it started with back. MLflow is not imported for that: a
+    test that never imported it has no URIs to restore (the fast suite imports none).
     """
-    import mlflow.tracking._model_registry.utils as registry_utils
-    import mlflow.tracking._tracking_service.utils as tracking_utils
-
     env = dict(os.environ)
-    uris = (tracking_utils._tracking_uri, registry_utils._registry_uri)
+    uris = _mlflow_uris()
     try:
         yield
     finally:
         os.environ.clear()
         os.environ.update(env)
-        tracking_utils._tracking_uri, registry_utils._registry_uri = uris
+        if TRACKING in sys.modules:
+            sys.modules[TRACKING]._tracking_uri = uris[0]  # type: ignore[attr-defined]
+        if REGISTRY in sys.modules:
+            sys.modules[REGISTRY]._registry_uri = uris[1]  # type: ignore[attr-defined]
 
 
 @pytest.fixture(autouse=True, scope="module")

@@ -28,13 +28,13 @@ import pandas as pd
 import pytest
 from mlflow.tracking import MlflowClient
 
-from search import load_experiment, run_search
-from search.cluster import tcp_problem
-from search.result import TrialRecord
 from tests.services import BIN, free_port, mlflow_server, process
+from tunefleet.search import load_experiment, run_search
+from tunefleet.search.ray.connect import tcp_problem
+from tunefleet.search.result import TrialRecord
 
 pytestmark = pytest.mark.slow
-CLI = [sys.executable, "-m", "pipeline"]
+CLI = [sys.executable, "-m", "tunefleet.pipeline"]
 # one process per wait (importing Ray costs seconds): connect, then poll until n nodes are alive
 WAIT_NODES = (
     "import ray, sys, time; ray.init(address=sys.argv[1]); n, end = int(sys.argv[2]), time.monotonic() + 120\n"
@@ -199,9 +199,6 @@ def test_multi_node_search_survives_worker_loss(tmp_path, cohort_size: int) -> N
     import ray
     from ray.cluster_utils import Cluster
 
-    from search.cluster import wait_for_shutdown
-
-    wait_for_shutdown()  # an earlier test's search may still be shutting its local Ray down
     cluster = Cluster(initialize_head=True, head_node_args={"num_cpus": 1})
     worker = cluster.add_node(num_cpus=1)
     cluster.wait_for_nodes()

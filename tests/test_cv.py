@@ -119,8 +119,8 @@ def test_the_baseline_follows_the_same_protocol_under_cv() -> None:
     """Out-of-fold validation metrics and threshold, then one fit on train + validation, tested once."""
     from sklearn.linear_model import LogisticRegression
 
-    from pipeline.baseline import logistic_baseline
-    from search import load_experiment
+    from tunefleet.pipeline.baseline import logistic_baseline
+    from tunefleet.search import load_experiment
 
     exp = load_experiment("breast_cancer", overrides=["split.cv_folds=4"])
     data = exp.load()

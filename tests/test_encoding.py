@@ -201,7 +201,7 @@ def test_empty_cells_in_the_label_are_refused(tmp_path) -> None:
 def test_the_start_line_says_what_became_of_text_and_empty_cells(tmp_path, capsys) -> None:
     from types import SimpleNamespace
 
-    from search.result import ProgressPrinter
+    from tunefleet.search.result import ProgressPrinter
 
     frame = _shop()
     frame.loc[::7, "spend"] = np.nan

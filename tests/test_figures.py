@@ -7,9 +7,9 @@ import sys
 
 import pytest
 
-from search.result import TrialRecord
 from tunefleet.errors import TunefleetError
 from tunefleet.evaluation import SplitScores
+from tunefleet.search.result import TrialRecord
 from tunefleet.train import train_one
 from tunefleet.train_config import TrainConfig
 
@@ -34,7 +34,7 @@ def searched(breast_cancer_data) -> tuple[list[TrialRecord], TrialRecord, SplitS
 
 
 def test_the_child_draws_every_figure_and_the_importance_last(searched, tmp_path) -> None:
-    from pipeline.plots import FigureData, FigureProcess
+    from tunefleet.pipeline.figures import FigureData, FigureProcess
 
     trials, best, test = searched
     figures = FigureProcess()
@@ -66,7 +66,7 @@ def test_the_child_draws_every_figure_and_the_importance_last(searched, tmp_path
 
 
 def test_a_failed_drawing_is_one_line_naming_the_cause(searched, tmp_path) -> None:
-    from pipeline.plots import FigureData, FigureProcess
+    from tunefleet.pipeline.figures import FigureData, FigureProcess
 
     trials, best, test = searched
     (tmp_path / "taken").write_text("a file where the figures' folder should go")
@@ -83,6 +83,6 @@ def test_a_failed_drawing_is_one_line_naming_the_cause(searched, tmp_path) -> No
 def test_the_figures_child_imports_nothing_of_the_driver() -> None:
     """The child's import is what it costs beside the training: matplotlib and numpy only."""
     heavy = ["torch", "mlflow", "sklearn", "optuna", "ray", "pydantic", "scipy", "search"]
-    code = f"import sys, pipeline.figures; print(sorted(m for m in {heavy!r} if m in sys.modules))"
+    code = f"import sys, tunefleet.pipeline.drawing; print(sorted(m for m in {heavy!r} if m in sys.modules))"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip() == "[]"

@@ -83,7 +83,7 @@ def test_commands_that_train_nothing_do_not_import_torch(tmp_path: Path) -> None
 
     script = """
 import sys
-from pipeline.cli import main
+from tunefleet.pipeline.cli import main
 codes = [main(argv) for argv in (
     ["datasets"],
     ["search", "nosuch"],
@@ -114,7 +114,7 @@ def test_a_cohort_worker_imports_only_what_training_needs(tmp_path: Path, breast
     import subprocess
     import sys
 
-    from search.cohort_runner import CohortJob
+    from tunefleet.search.cohorts.runner import CohortJob
     from tunefleet.train_config import TrainConfig
 
     configs = tuple(TrainConfig(hidden_widths=w, epochs=2, seed=i) for i, w in enumerate([(8,), (16,)]))
@@ -123,10 +123,10 @@ def test_a_cohort_worker_imports_only_what_training_needs(tmp_path: Path, breast
     (tmp_path / "task.pkl").write_bytes(pickle.dumps((job, breast_cancer_data)))
     script = """
 import pickle, sys
-from search.cohort_runner import run_cohort
+from tunefleet.search.cohorts.runner import run_cohort
 job, data = pickle.load(open("task.pkl", "rb"))
 outcomes = run_cohort(job, data, None)
-heavy = ("scipy", "search.spec", "tunefleet.catalog", "sklearn", "pandas", "mlflow", "optuna", "matplotlib")
+heavy = ("scipy", "tunefleet.search.experiment", "tunefleet.catalog", "sklearn", "pandas", "mlflow", "optuna", "matplotlib")
 print([o.status for o in outcomes], sorted(m for m in heavy if m in sys.modules), "torch" in sys.modules)
 """
     proc = subprocess.run(

@@ -13,9 +13,9 @@ import pandas as pd
 import pytest
 from mlflow.tracking import MlflowClient
 
-from pipeline.cli import main
 from tunefleet.catalog import dataset_conf
 from tunefleet.evaluation import raw_features
+from tunefleet.pipeline.cli import main
 
 pytestmark = pytest.mark.integration
 
@@ -291,7 +291,7 @@ def test_unreachable_ray_address_fails_fast(store) -> None:
         [
             sys.executable,
             "-m",
-            "pipeline",
+            "tunefleet",
             "search",
             "sign",
             "--smoke",
@@ -332,7 +332,7 @@ def test_failure_after_trials_keeps_what_was_logged(tmp_path, cohort_size) -> No
     complete: [...]"). A command of its own:
     under pytest, the log records of Ray's loggers go to pytest's handlers, not to stderr."""
     db = f"sqlite:///{tmp_path}/mlruns.db"
-    cmd = [sys.executable, "-m", "pipeline.cli", "search", "sign", "--smoke", "--cohort-size", cohort_size]
+    cmd = [sys.executable, "-m", "tunefleet.pipeline.cli", "search", "sign", "--smoke", "--cohort-size", cohort_size]
     cmd += ["--tracking-uri", db, *UNSIZABLE, "--set", "search.max_failures=0"]
     proc = subprocess.run(cmd, cwd=tmp_path, capture_output=True, text=True, timeout=300)
     assert proc.returncode == 2, proc.stderr[-3000:]

@@ -17,7 +17,7 @@ def _smoke(tmp_path, *extra: str) -> list[str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("MLFLOW_")}  # a user's shell, not pytest's
     env["MLFLOW_TRACKING_URI"] = f"sqlite:///{tmp_path}/mlruns.db"
     proc = subprocess.run(
-        [sys.executable, "-m", "pipeline", "search", "breast_cancer", "--smoke", *extra],
+        [sys.executable, "-m", "tunefleet.pipeline", "search", "breast_cancer", "--smoke", *extra],
         cwd=tmp_path,
         env=env,
         capture_output=True,

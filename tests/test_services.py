@@ -21,7 +21,7 @@ from mlflow.tracking import MlflowClient
 from tests.services import NOISE, mlflow_server
 
 pytestmark = pytest.mark.slow
-CLI = [sys.executable, "-m", "pipeline"]
+CLI = [sys.executable, "-m", "tunefleet.pipeline"]
 
 
 def _run(args: list[str], cwd, env=None, timeout: int = 400) -> subprocess.CompletedProcess:
@@ -179,7 +179,7 @@ def test_a_tracking_server_lost_mid_search_ends_it_in_one_line_and_resume_finish
 
 
 def test_a_tracking_server_is_given_up_on_in_about_30_s_unless_the_user_says_otherwise(monkeypatch) -> None:
-    from pipeline.tracking import SERVER_PATIENCE, bounded_patience
+    from tunefleet.pipeline.store import SERVER_PATIENCE, bounded_patience
 
     for name in SERVER_PATIENCE:
         monkeypatch.delenv(name, raising=False)

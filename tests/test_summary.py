@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from pipeline.summary import PipelineSummary, format_summary
+from tunefleet.pipeline.summary import PipelineSummary, format_summary
 
 
 def test_failed_trials_show_the_first_error_line() -> None:

@@ -23,8 +23,8 @@ import pandas as pd
 import pytest
 from mlflow.tracking import MlflowClient
 
-from pipeline.cli import main
 from tests.services import BIN, free_port, process, wait_http
+from tunefleet.pipeline.cli import main
 
 pytestmark = pytest.mark.integration
 FEATURES = ["age", "visits", "smoker", "bmi", "ward"]
@@ -264,8 +264,8 @@ def test_test_metrics_equal_mlflow_evaluate(searched) -> None:
     """Our label metrics on the test rows equal what MLflow's own evaluator computes from the champion's labels."""
     import mlflow
 
-    from search.spec import load_experiment
     from tunefleet.evaluation import raw_features
+    from tunefleet.search.experiment import load_experiment
 
     _root, csv, _db, summary = searched
     exp = load_experiment(

@@ -11,7 +11,14 @@ one-line error for a missing data file each took 2.4-4 s; now they take ~0.1 s.
 from __future__ import annotations
 
 import importlib
+import pkgutil
 from typing import TYPE_CHECKING, Any
+
+# A logged model carries the core's modules as an MLflow code path, which MLflow puts first on
+# sys.path when it loads the model. A process that loads a model before it imports tunefleet
+# gets that copy as ``tunefleet``; this lets ``tunefleet.search`` and ``tunefleet.pipeline`` of
+# the installed package still be found under it.
+__path__ = pkgutil.extend_path(__path__, __name__)
 
 if TYPE_CHECKING:  # the same names, for type checkers (``X as X``: an explicit re-export)
     from tunefleet.bundle import ModelBundle as ModelBundle

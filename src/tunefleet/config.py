@@ -114,7 +114,8 @@ def is_uri(path: str) -> bool:
 
 
 def find_conf_dir(explicit: str | Path | None = None) -> Path:
-    """Locate the ``conf/`` directory: explicit, $TUNEFLEET_CONF, ./conf, or the source tree's."""
+    """Locate the ``conf/`` directory: explicit, $TUNEFLEET_CONF, ./conf, or the package's own
+    (the repository's ``conf/`` through ``src/tunefleet/conf``; an installed wheel holds a copy)."""
     import os
 
     candidates = []
@@ -123,7 +124,7 @@ def find_conf_dir(explicit: str | Path | None = None) -> Path:
     if os.environ.get("TUNEFLEET_CONF"):
         candidates.append(Path(os.environ["TUNEFLEET_CONF"]))
     candidates.append(Path.cwd() / "conf")
-    candidates.append(Path(__file__).resolve().parents[2] / "conf")
+    candidates.append(Path(__file__).resolve().parent / "conf")
     for candidate in candidates:
         if (candidate / "datasets").is_dir():
             return candidate

@@ -1,6 +1,6 @@
 """The hyperparameters and settings of one trial, as a typed config.
 
-Kept apart from :mod:`tunefleet.train` so that validating a search spec (``search.spec``,
+Kept apart from :mod:`tunefleet.train` so that validating a search spec (``tunefleet.search.experiment``,
 the dataset catalog) does not import torch: a bad flag or an unknown dataset then fails
 in well under a second, not after torch's ~3 s import.
 """

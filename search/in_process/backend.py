@@ -1,0 +1,73 @@
+"""``search.backend: optuna``: this process is where trials run, one at a time; no Ray.
+
+Nothing to start ahead or to shut down: the lease only checks that a GPU the spec asks
+for is there, and hands cohorts a runner that trains them in this process.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from tunefleet.errors import TunefleetError
+
+if TYPE_CHECKING:
+    from tunefleet.search.cohorts.rungs import RungTable
+    from tunefleet.search.cohorts.runner import CohortRunner
+    from tunefleet.search.experiment import ExperimentConfig
+    from tunefleet.splits import PreparedData
+
+
+@dataclass(frozen=True)
+class InProcessLease:
+    """One slot, this process's GPU if it has one; cohorts train here, one after another."""
+
+    gpu: bool
+    slots: int = 1
+    own: bool = True
+
+    def warm(self, slots: int) -> None:
+        """Nothing to warm: this process imports torch when its first cohort trains."""
+
+    def cohort_runner(self, data: PreparedData, rungs: RungTable | None, slots: int) -> CohortRunner:
+        from tunefleet.search.cohorts.runner import LocalRunner
+
+        return LocalRunner(data, rungs)
+
+
+class InProcessBackend:
+    """One process, this machine: no cluster to connect to, so only the GPU ask is checked."""
+
+    trial_loop = "tunefleet.search.in_process.loop:StudyLoop"
+
+    def check(self, exp: ExperimentConfig, *, address: str | None) -> None:
+        """Nothing to reach: trials run in this process."""
+
+    def prepare(self, exp: ExperimentConfig, *, address: str | None, verbose: bool) -> None:
+        """Nothing to start ahead."""
+
+    @contextmanager
+    def lease(
+        self, exp: ExperimentConfig, data: PreparedData, *, address: str | None, verbose: bool
+    ) -> Iterator[InProcessLease]:
+        yield InProcessLease(gpu=local_gpu(exp))
+
+    def close(self) -> None:
+        """Nothing was started."""
+
+
+def local_gpu(exp: ExperimentConfig) -> bool:
+    """Whether trials trained in this process have a GPU; one line when the spec asks for one that is not here."""
+    import torch
+
+    gpu = torch.cuda.is_available()
+    if exp.search.resources.gpus_per_trial > 0 and not gpu:
+        raise TunefleetError(
+            f"--gpus-per-trial {exp.search.resources.gpus_per_trial:g} asked for, but this machine has no GPU "
+            "that torch can use; drop the flag"
+        )
+    if exp.train.device == "cuda" and not gpu:
+        raise TunefleetError("train.device is cuda, but this machine has no GPU that torch can use; leave it at auto")
+    return gpu

@@ -1,0 +1,140 @@
+"""The in-process trial loop: the same space and ``train_one`` in one process, under Optuna's pruner.
+
+What ``--backend optuna`` runs when trials are not batched into cohorts. No Ray: for quick
+local runs and as the baseline in benchmarks. Resumable: the study and the ended trials'
+records live under ``<storage>/<name>/`` (:mod:`tunefleet.search.study`).
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from pathlib import Path
+from typing import Any
+
+import optuna
+
+from tunefleet.cv import train_trial
+from tunefleet.search.backends import Lease, SearchRequest
+from tunefleet.search.experiment import ExperimentConfig
+from tunefleet.search.result import SearchObserver, TrialRecord, tell_observers
+from tunefleet.search.study import ended_before, has_study, one_sync, open_study, save_record, seed_study, tell
+from tunefleet.splits import PreparedData
+
+
+def make_pruner(exp: ExperimentConfig) -> optuna.pruners.BasePruner:
+    sched = exp.search.scheduler
+    if sched.name == "asha":
+        return optuna.pruners.SuccessiveHalvingPruner(
+            min_resource=sched.grace_period, reduction_factor=sched.reduction_factor
+        )
+    if sched.name == "median":
+        return optuna.pruners.MedianPruner(n_warmup_steps=sched.grace_period)
+    return optuna.pruners.NopPruner()
+
+
+class StudyLoop:
+    """Optuna's study in this process: ask one config, train it (``train_one``, or its CV folds), tell."""
+
+    def check(self, exp: ExperimentConfig) -> None:
+        """Any spec runs here."""
+
+    def can_resume(self, exp: ExperimentConfig, name: str) -> bool:
+        return has_study(exp.search.storage_path, name)
+
+    def open(self, exp: ExperimentConfig, data: PreparedData, lease: Lease, *, verbose: bool) -> StudySession:
+        return StudySession(exp)
+
+
+class StudySession:
+    def __init__(self, exp: ExperimentConfig) -> None:
+        self.exp = exp
+
+    def run(self, request: SearchRequest) -> list[TrialRecord]:
+        return run_study(request.exp, request.data, request.path, request.observers, list(request.points), request.warm)
+
+
+def run_study(
+    exp: ExperimentConfig,
+    data: PreparedData,
+    path: Path,
+    observers: tuple[SearchObserver, ...],
+    points: list[dict[str, Any]],
+    warm: tuple[optuna.trial.FrozenTrial, ...] = (),
+) -> list[TrialRecord]:
+    """Run (or continue) the study until ``num_samples`` trials have ended."""
+    study = open_study(exp, path, make_pruner(exp))
+    records = ended_before(path, observers)
+    seed_study(study, points, warm)
+    done = {r.trial_id for r in records}
+    sample = exp.sampler(data.task)
+    started = time.monotonic()
+    while len(done) < exp.search.num_samples:
+        if exp.search.time_budget_s and time.monotonic() - started > exp.search.time_budget_s:
+            break
+        with one_sync(study):
+            trial = study.ask()
+            sample(trial)
+        trial_id = f"optuna_{trial.number:05d}"
+        record = _run_trial(exp, data, trial, trial_id, path)
+        tell(study, trial, record, exp.metric)
+        save_record(path, record)
+        records.append(record)
+        done.add(trial_id)
+        tell_observers(observers, [record])
+    return records
+
+
+def _run_trial(
+    exp: ExperimentConfig, data: PreparedData, trial: optuna.Trial, trial_id: str, path: Path
+) -> TrialRecord:
+    params = dict(trial.params)
+    config = exp.trial_config(params)
+    history: list[dict[str, float]] = []
+
+    prune = exp.search.scheduler.name != "none"
+
+    def report(epoch: int, metrics: dict[str, float]) -> None:
+        history.append(metrics)
+        value = metrics.get(exp.metric, math.nan)
+        if prune and not math.isnan(value):
+            trial.report(value, epoch)
+            if trial.should_prune():
+                raise optuna.TrialPruned()
+
+    started = time.perf_counter()
+    error = ""
+    for _attempt in range(exp.search.max_failures + 1):
+        history.clear()
+        try:
+            result = train_trial(config, data, report=report)
+        except optuna.TrialPruned:
+            return TrialRecord(
+                trial_id,
+                params,
+                config,
+                "stopped",
+                dict(history[-1]) if history else {},
+                list(history),
+                node_id="local",
+                seconds=time.perf_counter() - started,
+            )
+        except Exception as err:  # noqa: BLE001 - a failed trial is recorded, the search goes on
+            error = f"{type(err).__name__}: {err}"
+            continue
+        bundle_dir = path / "bundles" / trial_id
+        result.bundle.save(bundle_dir)
+        return TrialRecord(
+            trial_id,
+            params,
+            config,
+            "finished",
+            dict(result.metrics),
+            result.history,
+            node_id="local",
+            bundle_dir=str(bundle_dir),
+            seconds=time.perf_counter() - started,
+        )
+    return TrialRecord(
+        trial_id, params, config, "failed", node_id="local", error=error, seconds=time.perf_counter() - started
+    )

@@ -1,0 +1,3 @@
+from tunefleet.pipeline.cli import entry
+
+entry()
