@@ -17,35 +17,20 @@ from tunefleet.errors import TunefleetError
 
 if TYPE_CHECKING:
     from tunefleet.pipeline.settings import TrackingSettings
-    from tunefleet.search.backends import ResourceBackend
-    from tunefleet.search.experiment import ExperimentConfig
-    from tunefleet.splits import PreparedData
-
-# the typed search flags: argparse attribute -> config key path
-FLAG_KEYS = {
-    "trials": "search.num_samples",
-    "backend": "search.backend",
-    "cohort_size": "search.cohort_size",
-    "cv": "split.cv_folds",
-    "cpus_per_trial": "search.resources.cpus_per_trial",
-    "gpus_per_trial": "search.resources.gpus_per_trial",
-    "max_concurrent": "search.max_concurrent_trials",
-    "time_budget": "search.time_budget_s",
-    "scheduler": "search.scheduler.name",
-    "storage_path": "search.storage_path",
-}
 
 
 def flag_values(args: argparse.Namespace) -> dict[str, Any]:
     """The typed search flags that were given, as config key paths -> values (never re-parsed)."""
-    return {key: getattr(args, attr) for attr, key in FLAG_KEYS.items() if getattr(args, attr) is not None}
+    from tunefleet.pipeline.api import FLAG_KEYS, flag_keys
+
+    return flag_keys({name: getattr(args, name) for name in FLAG_KEYS})
 
 
 def _search_one(
     args: argparse.Namespace, dataset: str | None, data_file: str | None = None, target: str | None = None
 ) -> int:
-    from tunefleet.pipeline.settings import load_tracking_settings
-    from tunefleet.search.backends import get_backend
+    from tunefleet.pipeline.api import run_search_lifecycle
+    from tunefleet.pipeline.settings import RunOptions, load_tracking_settings
     from tunefleet.search.experiment import load_experiment
 
     # The spec, the settings, the data and --resume are checked before the lifecycle's imports
@@ -61,30 +46,6 @@ def _search_one(
         conf_dir=args.conf,
     )
     settings = load_tracking_settings(args.tracking_uri, args.conf, args.gate)
-    backend = get_backend(exp.search.backend)
-    # What the backend takes long to start (Ray's head) starts first, on the core the driver's
-    # imports leave idle; the data loads beside it (breast_cancer's load imports scikit-learn:
-    # 1.6 s that the head waited for). Closed however the command ends: a head no search took
-    # goes with it, and a local Ray is down before the process goes.
-    backend.prepare(exp, address=args.address, verbose=args.verbose)
-    try:
-        data = exp.load()  # once, on the driver; the backend shares it with every trial
-        return _run_one(args, exp, settings, data, backend)
-    finally:
-        backend.close()
-
-
-def _run_one(
-    args: argparse.Namespace, exp: ExperimentConfig, settings: TrackingSettings, data: PreparedData,
-    backend: ResourceBackend,
-) -> int:  # fmt: skip
-    from tunefleet.search.run import check_search
-
-    # the metric, the cluster's address and --resume, checked once, before the lifecycle's imports
-    search = check_search(exp, data, name=args.name, resume=args.resume, address=args.address, backend=backend)
-    from tunefleet.pipeline.lifecycle import RunOptions, run_pipeline
-    from tunefleet.pipeline.summary import format_summary
-
     options = RunOptions(
         experiment_name=args.experiment,
         model_name=args.model_name,
@@ -94,7 +55,9 @@ def _run_one(
         verbose=args.verbose,
         warm_start=args.warm_start,
     )
-    summary = run_pipeline(search, settings, options)
+    summary = run_search_lifecycle(exp, settings, options, address=args.address, name=args.name, resume=args.resume)
+    from tunefleet.pipeline.summary import format_summary
+
     print(format_summary(summary), flush=True)
     if args.json_path:
         Path(args.json_path).write_text(json.dumps(summary.as_json(), indent=2, default=str))

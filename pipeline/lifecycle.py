@@ -6,7 +6,6 @@ import tempfile
 import time
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import closing
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -16,7 +15,7 @@ from tunefleet.pipeline.baseline import BASELINE_PARAMS, logistic_baseline
 from tunefleet.pipeline.figures import FigureData, FigureProcess
 from tunefleet.pipeline.model_io import ModelPackage
 from tunefleet.pipeline.registry import register_and_promote, registered_before
-from tunefleet.pipeline.settings import TrackingSettings
+from tunefleet.pipeline.settings import RunOptions, TrackingSettings
 from tunefleet.pipeline.store import check_server, connect, numeric
 from tunefleet.pipeline.summary import PipelineSummary, test_and_lift_intervals
 from tunefleet.pipeline.tracker import TAG_BEST_TRIAL, MlflowTracker
@@ -25,20 +24,7 @@ from tunefleet.search import CheckedSearch, SearchResult, TrialRecord, run_check
 from tunefleet.search.importance import importances
 
 
-@dataclass(frozen=True)
-class RunOptions:
-    """How to run one search: the CLI's flags, typed once."""
-
-    experiment_name: str | None = None
-    model_name: str | None = None
-    register: bool = True
-    progress: bool = True
-    command: str | None = None
-    verbose: bool = False
-    warm_start: bool = False
-
-
-def run_pipeline(search: CheckedSearch, settings: TrackingSettings, opts: RunOptions = RunOptions()) -> PipelineSummary:
+def run_pipeline(search: CheckedSearch, settings: TrackingSettings, opts: RunOptions | None = None) -> PipelineSummary:
     """Run the checked search with live MLflow logging, then test the best model once, register and gate it.
 
     The caller loads the data and checks the search (``check_search``) before the
@@ -51,6 +37,7 @@ def run_pipeline(search: CheckedSearch, settings: TrackingSettings, opts: RunOpt
     bootstrap runs while the model is logged, and the figures draw in that child while it
     is logged and registered.
     """
+    opts = opts or RunOptions()
     started = time.perf_counter()
     exp, data = search.exp, search.data
     check_server(settings)  # an unreachable server fails here, in milliseconds

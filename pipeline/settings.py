@@ -1,8 +1,9 @@
-"""Tracking settings from conf/tracking.yaml, the environment and flags."""
+"""Tracking settings from conf/tracking.yaml, the environment and flags; and how to run one search (its flags, typed once)."""
 
 from __future__ import annotations
 
 import os
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
@@ -106,3 +107,16 @@ def load_tracking_settings(
         raw["registry"] = {**(raw.get("registry") or {}), "policy": gate_policy}
     given = " and --tracking-uri" if tracking_uri else " and MLFLOW_TRACKING_URI" if uri else ""
     return parse_model(TrackingSettings, raw, f"{path}{given}")
+
+
+@dataclass(frozen=True)
+class RunOptions:
+    """How to run one search: the CLI's flags, typed once."""
+
+    experiment_name: str | None = None
+    model_name: str | None = None
+    register: bool = True
+    progress: bool = True
+    command: str | None = None
+    verbose: bool = False
+    warm_start: bool = False

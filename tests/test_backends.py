@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from contextlib import contextmanager
+from typing import ClassVar
+
 import pytest
 
 from tunefleet.errors import ConfigError, TunefleetError
@@ -43,3 +46,47 @@ def test_a_cuda_device_without_a_gpu_for_its_trials_is_refused_before_they_start
         ):
             local_gpu(cuda)
     assert local_gpu(load_experiment("sign")) == torch.cuda.is_available()
+
+
+class CountingBackend:
+    """A backend of the test's own: this process, with a runner that counts the cohorts it trains."""
+
+    trial_loop = "tunefleet.search.in_process.loop:StudyLoop"
+    trained: ClassVar[list[int]] = []
+
+    def check(self, exp, *, address) -> None:
+        pass
+
+    def prepare(self, exp, *, address, verbose) -> None:
+        pass
+
+    @contextmanager
+    def lease(self, exp, data, *, address, verbose):
+        from tunefleet.search.in_process.backend import InProcessLease
+
+        class Counting(InProcessLease):
+            def cohort_runner(self, data, rungs, slots):
+                runner = super().cohort_runner(data, rungs, slots)
+                start = runner.start
+                runner.start = lambda job: (CountingBackend.trained.append(len(job.configs)), start(job))[1]
+                return runner
+
+        yield Counting(gpu=False)
+
+    def close(self) -> None:
+        pass
+
+
+def test_a_new_backend_is_a_class_and_a_registry_line(tmp_path, monkeypatch) -> None:
+    """Cohorts ask the lease for their runner, slots and device: they run on a backend they
+    have never heard of, and its own loop runs one trial at a time on it."""
+    from tunefleet.search import backends, run_search
+
+    monkeypatch.setitem(backends.BACKENDS, "counting", f"{__name__}:CountingBackend")
+    CountingBackend.trained.clear()
+    values = {"search.backend": "counting", "search.storage_path": str(tmp_path), "search.num_samples": 6}
+    cohorts = run_search(load_experiment("sign", smoke=True, values=values), progress=False)
+    assert len(cohorts.trials) == 6 and sum(CountingBackend.trained) == 6 and cohorts.backend == "counting"
+    one_by_one = load_experiment("sign", smoke=True, values={**values, "search.cohort_size": 1})
+    assert len(run_search(one_by_one, progress=False).trials) == 6
+    assert sum(CountingBackend.trained) == 6  # the backend's own loop trains no cohorts

@@ -2,15 +2,14 @@
 
 from __future__ import annotations
 
-import optuna
 import pytest
 
+from tests.cases import sample_params
 from tunefleet.catalog import catalog_names
 from tunefleet.errors import ConfigError
 from tunefleet.pipeline.cli import build_parser
 from tunefleet.pipeline.commands import flag_values
 from tunefleet.search.experiment import load_experiment
-from tunefleet.search.space import SpaceSampler
 
 LOADERS = {
     "breast_cancer": "breast_cancer",
@@ -120,18 +119,6 @@ def test_unknown_dataset_and_missing_target() -> None:
         load_experiment(data_file="x.csv")
 
 
-def _sample(exp, n: int, search_threshold: bool = False) -> list[dict]:
-    study = optuna.create_study(sampler=optuna.samplers.RandomSampler(seed=0))
-    sampler = SpaceSampler(exp.space, search_threshold)
-    out = []
-    for _ in range(n):
-        trial = study.ask()
-        sampler(trial)
-        out.append(dict(trial.params))
-        study.tell(trial, 0.0)
-    return out
-
-
 def test_typed_flags_are_set_as_they_are_not_reparsed() -> None:
     args = build_parser().parse_args(
         ["search", "sign", "--storage-path", "2024", "--trials", "3", "--set", "search.seed=7"]
@@ -142,7 +129,7 @@ def test_typed_flags_are_set_as_they_are_not_reparsed() -> None:
 
 def test_trial_config_carries_the_fixed_train_settings() -> None:
     exp = load_experiment("breast_cancer", overrides=["train.patience=4", "search.resources.cpus_per_trial=2"])
-    params = _sample(exp, 1)[0]
+    params = sample_params(exp, 1)[0]
     cfg = exp.trial_config(params)
     assert cfg.patience == 4 and cfg.torch_threads == 2 and cfg.threshold.objective == exp.threshold.objective
 

@@ -6,22 +6,14 @@ import numpy as np
 import pytest
 from sklearn import metrics as skm
 
+from tests.cases import binary_case
 from tunefleet.calibration import probabilities
 from tunefleet.metrics import average_precision, binary_metrics, confusion_matrix, multiclass_metrics, roc_auc
 
 
-def _binary_case(seed: int, n: int = 200, ties: bool = False):
-    rng = np.random.default_rng(seed)
-    y = rng.integers(0, 2, n)
-    p = np.clip(rng.normal(0.35 + 0.3 * y, 0.2), 0.001, 0.999)
-    if ties:
-        p = np.clip(np.round(p, 1), 0.05, 0.95)
-    return y, p
-
-
 @pytest.mark.parametrize("ties", [False, True])
 def test_binary_metrics_match_sklearn(ties: bool) -> None:
-    y, p = _binary_case(0, ties=ties)
+    y, p = binary_case(0, ties=ties)
     m = binary_metrics(y, p, 0.4)
     pred = (p >= 0.4).astype(int)
     assert m["accuracy"] == pytest.approx(skm.accuracy_score(y, pred))

@@ -6,16 +6,8 @@ import numpy as np
 import pytest
 import sklearn.metrics as skm
 
+from tests.cases import binary_case
 from tunefleet.thresholds import ThresholdConfig, choose_threshold, threshold_candidates
-
-
-def _binary_case(seed: int, n: int = 200, ties: bool = False):
-    rng = np.random.default_rng(seed)
-    y = rng.integers(0, 2, n)
-    p = np.clip(rng.normal(0.35 + 0.3 * y, 0.2), 0.001, 0.999)
-    if ties:
-        p = np.clip(np.round(p, 1), 0.05, 0.95)
-    return y, p
 
 
 def _brute_force(y, p, cfg: ThresholdConfig) -> float:
@@ -59,7 +51,7 @@ def _objective_at(y, p, t, cfg: ThresholdConfig) -> float:
     ids=["f1", "bal_acc", "cost_fn5", "cost_fp3"],
 )
 def test_threshold_optimum_equals_brute_force(seed: int, cfg: ThresholdConfig) -> None:
-    y, p = _binary_case(seed, n=60, ties=seed % 2 == 1)
+    y, p = binary_case(seed, n=60, ties=seed % 2 == 1)
     t = choose_threshold(y, p, cfg)
     assert _objective_at(y, p, t, cfg) == pytest.approx(_brute_force(y, p, cfg))
     thresholds, values = threshold_candidates(y, p, cfg)
@@ -67,13 +59,13 @@ def test_threshold_optimum_equals_brute_force(seed: int, cfg: ThresholdConfig) -
 
 
 def test_fixed_and_search_modes_return_value() -> None:
-    y, p = _binary_case(0)
+    y, p = binary_case(0)
     assert choose_threshold(y, p, ThresholdConfig(objective="fixed", value=0.3)) == 0.3
     assert choose_threshold(y, p, ThresholdConfig(mode="search", value=0.7)) == 0.7
 
 
 def test_cost_objective_moves_threshold() -> None:
-    y, p = _binary_case(2, n=400)
+    y, p = binary_case(2, n=400)
     cheap_fn = choose_threshold(y, p, ThresholdConfig(objective="cost", fp_cost=5, fn_cost=1))
     costly_fn = choose_threshold(y, p, ThresholdConfig(objective="cost", fp_cost=1, fn_cost=5))
     assert costly_fn < cheap_fn  # missing positives is expensive -> predict positive more often

@@ -2,27 +2,9 @@
 
 from __future__ import annotations
 
-import sqlite3
-from pathlib import Path
-
 import pytest
 
 pytestmark = pytest.mark.integration
-
-
-def _schema(db: Path) -> list[tuple[str, str, list[str]]]:
-    """Every table and index with its definition's lines, sorted: MLflow's own migrations
-    write a table's constraints in a varying order (two stores it made differ in that)."""
-    with sqlite3.connect(db) as conn:
-        rows = conn.execute("SELECT type, name, COALESCE(sql, '') FROM sqlite_master").fetchall()
-    return sorted(
-        (kind, name, sorted(line.strip().rstrip(",") for line in sql.splitlines())) for kind, name, sql in rows
-    )
-
-
-def _revision(db: Path) -> list[tuple[str]]:
-    with sqlite3.connect(db) as conn:
-        return list(conn.execute("SELECT version_num FROM alembic_version"))
 
 
 def test_a_trial_run_shows_its_result_and_keeps_its_curve_apart(tmp_path, monkeypatch) -> None:

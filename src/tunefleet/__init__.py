@@ -1,6 +1,16 @@
-"""tunefleet core: datasets, splits, model, ``train_one``, metrics, thresholds, bundles.
+"""tunefleet: hyperparameter search for PyTorch classifiers, as one installed package.
 
-No Ray and no MLflow here: the search and pipeline packages build on this.
+Three layers, imports pointing one way (pipeline -> search -> core):
+
+- ``tunefleet`` itself is the pure core: datasets, splits, encoding, the model,
+  ``train_one``, cohort training, metrics, thresholds, calibration, intervals, the bundle.
+  No Ray and no MLflow;
+- :mod:`tunefleet.search`: the spec, the space, and trials run on a backend (Ray, or this process);
+- :mod:`tunefleet.pipeline`: MLflow tracking, the baseline, the test, the registry gate, the CLI.
+
+In Python: ``tunefleet.load(name)`` and ``tunefleet.train_one(config, data)`` train one config
+on a dataset as a search would; ``tunefleet.pipeline.search(name, ...)`` runs ``tunefleet
+search`` and returns what its ``--json`` writes.
 
 The names below load on first use (PEP 562), not on ``import tunefleet``: every
 submodule import runs this file first, and importing ``tunefleet.errors`` must not
@@ -22,6 +32,7 @@ __path__ = pkgutil.extend_path(__path__, __name__)
 
 if TYPE_CHECKING:  # the same names, for type checkers (``X as X``: an explicit re-export)
     from tunefleet.bundle import ModelBundle as ModelBundle
+    from tunefleet.catalog import load as load
     from tunefleet.datasets import Dataset as Dataset
     from tunefleet.datasets import dataset_names as dataset_names
     from tunefleet.datasets import load_dataset as load_dataset
@@ -48,6 +59,7 @@ _HOME = {
     "TunefleetError": "errors",
     "dataset_names": "datasets",
     "evaluate": "evaluation",
+    "load": "catalog",
     "load_dataset": "datasets",
     "prepare_data": "splits",
     "train_one": "train",

@@ -56,6 +56,21 @@ class DatasetConf(StrictModel):
         return self.train_config(self.seed_config, **overrides)
 
 
+def load(name: str, *, target: str | None = None, conf_dir: str | Path | None = None) -> PreparedData:
+    """A dataset as a search trains on it: loaded, split (stratified) and scaled on its training rows.
+
+    ``name`` is a dataset of the catalog (``conf/datasets/NAME.yaml``, with its split), or, with
+    ``target`` naming its label column, a CSV/TSV/Parquet file (the default split): the
+    ``data`` that :func:`tunefleet.train.train_one` takes.
+    """
+    if target is None:
+        return dataset_conf(name, conf_dir).load()
+    from tunefleet.tables import loader_for_file, table_stem
+
+    source = DatasetSection(loader=loader_for_file(name), options={"path": name, "target": target})
+    return DatasetConf(name=table_stem(Path(name)), dataset=source).load()
+
+
 def catalog_names(conf_dir: str | Path | None = None) -> list[str]:
     """Datasets that have a file in ``conf/datasets/``."""
     return sorted(p.stem for p in (find_conf_dir(conf_dir) / "datasets").glob("*.yaml"))
