@@ -26,7 +26,7 @@ The study on disk (:mod:`~tunefleet.search.study`) serves the cohort and in-proc
 warm start (:mod:`~tunefleet.search.warm`) seeds TPE from earlier searches.
 
 The names below load on first use (PEP 562): a Ray worker that imports one small module
-of this package (the rung table's actor imports ``tunefleet.search.cohorts.rungs``) must
+of this package (the rung table's actor imports ``tunefleet.search.rungs``) must
 not pay for the driver's whole import tree (Optuna, Ray Tune, pydantic, torch: ~3 s of CPU).
 """
 

@@ -31,8 +31,8 @@ from tunefleet.search.result import SearchObserver, TrialRecord
 from tunefleet.splits import PreparedData
 
 if TYPE_CHECKING:
-    from tunefleet.search.cohorts.rungs import RungTable
-    from tunefleet.search.cohorts.runner import CohortRunner
+    from tunefleet.search.cohort_jobs import CohortRunner
+    from tunefleet.search.rungs import RungTable
 
 
 @dataclass(frozen=True)

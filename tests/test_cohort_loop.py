@@ -8,7 +8,7 @@ import pytest
 
 from tunefleet.errors import TunefleetError
 from tunefleet.search import load_experiment, run_search
-from tunefleet.search.cohorts.rungs import rung_epochs
+from tunefleet.search.rungs import rung_epochs
 from tunefleet.search.study import load_records
 
 

@@ -151,7 +151,7 @@ def test_a_cohort_worker_imports_only_what_training_needs(tmp_path: Path, breast
     import subprocess
     import sys
 
-    from tunefleet.search.cohorts.runner import CohortJob
+    from tunefleet.search.cohort_jobs import CohortJob
     from tunefleet.train_config import TrainConfig
 
     configs = tuple(TrainConfig(hidden_widths=w, epochs=2, seed=i) for i, w in enumerate([(8,), (16,)]))
@@ -160,7 +160,7 @@ def test_a_cohort_worker_imports_only_what_training_needs(tmp_path: Path, breast
     (tmp_path / "task.pkl").write_bytes(pickle.dumps((job, breast_cancer_data)))
     script = """
 import pickle, sys
-from tunefleet.search.cohorts.runner import run_cohort
+from tunefleet.search.cohort_jobs import run_cohort
 job, data = pickle.load(open("task.pkl", "rb"))
 outcomes = run_cohort(job, data, None)
 heavy = ("scipy", "tunefleet.search.experiment", "tunefleet.catalog", "sklearn", "pandas", "mlflow", "optuna", "matplotlib")

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from tunefleet.search.cohorts.runner import CohortJob
+from tunefleet.search.cohort_jobs import CohortJob
 from tunefleet.search.ray.cohort_tasks import RayRunner
 from tunefleet.train_config import TrainConfig
 
@@ -44,8 +44,8 @@ def test_ray_gets_no_more_cohorts_than_slots(local_ray, breast_cancer_data) -> N
 def test_one_slot_carries_the_rung_table_and_judges_as_one_table_would(local_ray, breast_cancer_data) -> None:
     """With one slot, each cohort carries a copy of the rung table instead of asking an actor;
     every member is judged as the in-process runner's single table judges it, cohort after cohort."""
-    from tunefleet.search.cohorts.rungs import RungTable
-    from tunefleet.search.cohorts.runner import LocalRunner
+    from tunefleet.search.in_process.backend import LocalRunner
+    from tunefleet.search.rungs import RungTable
 
     def jobs() -> list[CohortJob]:
         out = []

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from tunefleet.search.cohorts.rungs import RungTable, rung_epochs
+from tunefleet.search.rungs import RungTable, rung_epochs
 
 
 def test_rung_table_follows_ashas_rule() -> None:

@@ -1,3 +1,3 @@
 """The cohort wing: TPE asks many configs, each cohort trains them as one batched model
-(:mod:`.loop`), on whatever the backend lends (:mod:`.runner`); :mod:`.sizing` says how many
-at a time, :mod:`.rungs` judges members at ASHA's rungs."""
+(:mod:`.loop`) on whatever runner the backend lends (:mod:`tunefleet.search.cohort_jobs`);
+:mod:`.sizing` says how many at a time."""

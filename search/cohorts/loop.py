@@ -9,7 +9,7 @@ run and bundle), and the sampler, early stopping and resume keep their meaning:
   are asked before any of them is told, so without the liar TPE would propose K near
   copies of its current favourite; with it, asked-but-running trials count as bad and
   the K spread out. Every member is told, stopped members as pruned with their last value.
-- **Early stopping**: ASHA at the member level (:mod:`tunefleet.search.cohorts.rungs`), one rung table
+- **Early stopping**: ASHA at the member level (:mod:`tunefleet.search.rungs`), one rung table
   for all cohorts of the search.
 - **Resume**: the study and ended records are on disk (:mod:`tunefleet.search.study`); a killed
   driver's cohorts are re-asked and re-run.
@@ -27,11 +27,11 @@ from tunefleet.cohort_plan import plan_cohorts
 from tunefleet.config import is_uri
 from tunefleet.errors import TunefleetError
 from tunefleet.search.backends import Lease, SearchRequest
-from tunefleet.search.cohorts.rungs import rung_table
-from tunefleet.search.cohorts.runner import CohortJob, MemberOutcome
+from tunefleet.search.cohort_jobs import CohortJob, MemberOutcome
 from tunefleet.search.cohorts.sizing import auto_cohort_size, cost_shape, slots_worth_starting
 from tunefleet.search.experiment import ExperimentConfig
 from tunefleet.search.result import TrialRecord, tell_observers
+from tunefleet.search.rungs import rung_table
 from tunefleet.search.space import SpaceSampler
 from tunefleet.search.study import ended_before, has_study, one_sync, open_study, save_record, seed_study, tell
 from tunefleet.splits import PreparedData

@@ -12,11 +12,11 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from tunefleet.errors import TunefleetError
+from tunefleet.search.cohort_jobs import CohortJob, CohortRunner, MemberOutcome, run_cohort
 
 if TYPE_CHECKING:
-    from tunefleet.search.cohorts.rungs import RungTable
-    from tunefleet.search.cohorts.runner import CohortRunner
     from tunefleet.search.experiment import ExperimentConfig
+    from tunefleet.search.rungs import RungTable
     from tunefleet.splits import PreparedData
 
 
@@ -32,8 +32,6 @@ class InProcessLease:
         """Nothing to warm: this process imports torch when its first cohort trains."""
 
     def cohort_runner(self, data: PreparedData, rungs: RungTable | None, slots: int) -> CohortRunner:
-        from tunefleet.search.cohorts.runner import LocalRunner
-
         return LocalRunner(data, rungs)
 
 
@@ -71,3 +69,27 @@ def local_gpu(exp: ExperimentConfig) -> bool:
     if exp.train.device == "cuda" and not gpu:
         raise TunefleetError("train.device is cuda, but this machine has no GPU that torch can use; leave it at auto")
     return gpu
+
+
+class LocalRunner:
+    """Cohorts one after another in this process (``backend: optuna``)."""
+
+    def __init__(self, data: PreparedData, rungs: RungTable | None) -> None:
+        self.data, self.rungs = data, rungs
+        self.queue: list[CohortJob] = []
+
+    def start(self, job: CohortJob) -> None:
+        self.queue.append(job)
+
+    def running(self) -> int:
+        return len(self.queue)
+
+    def has_room(self) -> bool:
+        return not self.queue  # one at a time: asking ahead would only tell TPE less
+
+    def wait(self) -> list[tuple[CohortJob, list[MemberOutcome]]]:
+        job = self.queue.pop(0)
+        return [(job, run_cohort(job, self.data, self.rungs.judge if self.rungs else None))]
+
+    def close(self) -> None:
+        self.queue.clear()

@@ -41,9 +41,9 @@ from tunefleet.search.ray.connect import (
 from tunefleet.search.ray.head import LocalHead, token_is_ours
 
 if TYPE_CHECKING:
-    from tunefleet.search.cohorts.rungs import RungTable
-    from tunefleet.search.cohorts.runner import CohortRunner
+    from tunefleet.search.cohort_jobs import CohortRunner
     from tunefleet.search.experiment import ExperimentConfig
+    from tunefleet.search.rungs import RungTable
     from tunefleet.splits import PreparedData
 
 

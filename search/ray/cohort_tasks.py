@@ -14,8 +14,8 @@ from collections import deque
 from typing import Any
 
 from tunefleet.errors import first_line
-from tunefleet.search.cohorts.rungs import RungTable
-from tunefleet.search.cohorts.runner import CohortJob, Judge, MemberOutcome, run_cohort
+from tunefleet.search.cohort_jobs import CohortJob, Judge, MemberOutcome, run_cohort
+from tunefleet.search.rungs import RungTable
 from tunefleet.splits import PreparedData
 
 

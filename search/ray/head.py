@@ -113,7 +113,7 @@ def _start_head(verbose: bool) -> Any:
     smoke search). Workers Ray starts before any job take the first job's tasks as its
     own workers would (the driver's ``sys.path`` and working directory included; checked
     against this head), so the search's warm-up tasks
-    (:func:`tunefleet.search.cohorts.runner.warm_workers`) and its cohorts run on them, and Ray starts
+    (:func:`tunefleet.search.cohort_jobs.warm_workers`) and its cohorts run on them, and Ray starts
     no other worker beside them.
 
     Nor does it start the API server (Ray's ``dashboard.py``), which ``include_dashboard=False``

@@ -1,12 +1,12 @@
-"""Where cohorts train: the job, what each member came to, and the runner protocol.
+"""The contract between the cohort loop and the backends that train cohorts.
 
 A :class:`CohortJob` is one cohort: its members' trial ids and configs. ``run_cohort``
 trains it with the pure ``train_cohort`` and returns one :class:`MemberOutcome` per
-member; it is the same function wherever a cohort trains. A resource backend hands out
-the :class:`CohortRunner` (``Lease.cohort_runner``): :class:`LocalRunner` here, for this
-process, and Ray tasks on a local Ray or a cluster
-(:class:`tunefleet.search.ray.cohort_tasks.RayRunner`). The bundles come back to the
-driver with the outcomes (a few KB each), so workers need no shared storage.
+member; it is the same function wherever a cohort trains. A resource backend hands out a
+:class:`CohortRunner` (``Lease.cohort_runner``): one in this process
+(:mod:`tunefleet.search.in_process.backend`), or Ray tasks on a local Ray or a cluster
+(:mod:`tunefleet.search.ray.cohort_tasks`). The bundles come back to the driver with the
+outcomes (a few KB each), so workers need no shared storage.
 """
 
 from __future__ import annotations
@@ -18,7 +18,6 @@ from typing import Protocol
 
 from tunefleet.bundle import ModelBundle
 from tunefleet.errors import first_line
-from tunefleet.search.cohorts.rungs import RungTable
 from tunefleet.search.result import Status
 from tunefleet.splits import PreparedData
 from tunefleet.train_config import TrainConfig
@@ -100,27 +99,3 @@ class CohortRunner(Protocol):
     def close(self) -> None:
         """Give up the cohorts still running: the search ends early (Ctrl-C, an error)."""
         ...
-
-
-class LocalRunner:
-    """Cohorts one after another in this process (``backend: optuna``)."""
-
-    def __init__(self, data: PreparedData, rungs: RungTable | None) -> None:
-        self.data, self.rungs = data, rungs
-        self.queue: list[CohortJob] = []
-
-    def start(self, job: CohortJob) -> None:
-        self.queue.append(job)
-
-    def running(self) -> int:
-        return len(self.queue)
-
-    def has_room(self) -> bool:
-        return not self.queue  # one at a time: asking ahead would only tell TPE less
-
-    def wait(self) -> list[tuple[CohortJob, list[MemberOutcome]]]:
-        job = self.queue.pop(0)
-        return [(job, run_cohort(job, self.data, self.rungs.judge if self.rungs else None))]
-
-    def close(self) -> None:
-        self.queue.clear()
