@@ -12,7 +12,6 @@ def _exp(name: str, tmp_path, *overrides: str, **kw):
     return load_experiment(name, smoke=True, overrides=[f"search.storage_path={tmp_path}", *overrides], **kw)
 
 
-@pytest.mark.integration
 def test_threshold_modes(tmp_path) -> None:
     """On the one-process backend: threshold handling is train_one's and the space's, the same under every driver."""
     one = "search.backend=optuna"
