@@ -104,13 +104,13 @@ def test_refit_trains_on_all_of_train_and_validation_for_the_mean_best_epoch(can
     data = prepare_data(cancer, SplitSpec(cv_folds=3))
     metrics = {"best_epoch": 2.6, "temperature": 1.3, "threshold": 0.42}
     bundle = refit(CFG, data, metrics)
-    assert bundle.temperature == 1.3 and bundle.threshold == 0.42
-    np.testing.assert_array_equal(bundle.scaler_mean, data.refit.scaler.mean)
+    assert bundle.only.temperature == 1.3 and bundle.threshold == 0.42
+    np.testing.assert_array_equal(bundle.only.scaler_mean, data.refit.scaler.mean)
     reference = Run(CFG.model_copy(update={"epochs": 3, "keep": "last", "calibrate": False}), data.refit)
     for epoch in (1, 2, 3):  # round(2.6) epochs, the last weights kept
         reference.epoch(epoch)
-    expected = reference.result().bundle.state_dict
-    assert all(np.allclose(bundle.state_dict[k], expected[k]) for k in expected)
+    expected = reference.result().bundle.only.state_dict
+    assert all(np.allclose(bundle.only.state_dict[k], expected[k]) for k in expected)
     with pytest.raises(ValueError, match="cv_folds > 1"):
         refit(CFG, prepare_data(cancer, SplitSpec()), metrics)
 

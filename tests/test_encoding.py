@@ -86,7 +86,7 @@ def test_a_bundle_takes_the_raw_text_back(tmp_path) -> None:
     test = SplitScores.of(bundle, data, "test")
     assert isinstance(test.X, pd.DataFrame) and list(test.X.columns) == ["plan", "spend", "region"]
     # the model's inputs from the raw rows equal the split's prepared arrays
-    scaled = (bundle.as_matrix(test.X) - bundle.scaler_mean) / bundle.scaler_scale
+    scaled = (bundle.as_matrix(test.X) - bundle.only.scaler_mean) / bundle.only.scaler_scale
     assert np.allclose(scaled, data.X_test, atol=1e-5)
     # the file's own rows, as a frame (label still in it), row dicts and an object array in training order
     rows = frame.head(6)
@@ -95,8 +95,8 @@ def test_a_bundle_takes_the_raw_text_back(tmp_path) -> None:
     assert np.allclose(bundle.predict_proba(rows[["plan", "spend", "region"]].to_numpy(dtype=object)), expected)
     # saved and loaded, the levels come back with it
     loaded = ModelBundle.load(bundle.save(tmp_path / "b"))
-    assert loaded.encoding == bundle.encoding and np.array_equal(loaded.predict_proba(rows), expected)
-    saved = json.loads((tmp_path / "b" / "bundle.json").read_text())["encoding"]
+    assert loaded.only.encoding == bundle.only.encoding and np.array_equal(loaded.predict_proba(rows), expected)
+    saved = json.loads((tmp_path / "b" / "bundle.json").read_text())["members"][0]["encoding"]
     assert saved[0] == {"name": "plan", "levels": ["basic", "plus", "pro"], "empty": False, "fill": 0.0}
     # an empty text cell, where the file had none, is one line naming the column
     with pytest.raises(DataError, match=r"missing or infinite values .* in column\(s\) 'region'"):
@@ -105,8 +105,8 @@ def test_a_bundle_takes_the_raw_text_back(tmp_path) -> None:
 
 def test_a_numeric_bundle_saves_no_levels(tmp_path, breast_cancer_data) -> None:
     bundle = train_one(TrainConfig(epochs=1, seed=0), breast_cancer_data).bundle
-    assert bundle.encoding is None and bundle.n_features == 30
-    assert "encoding" not in json.loads((bundle.save(tmp_path / "b") / "bundle.json").read_text())
+    assert bundle.only.encoding is None and bundle.only.n_features == 30
+    assert "encoding" not in json.loads((bundle.save(tmp_path / "b") / "bundle.json").read_text())["members"][0]
 
 
 @pytest.mark.parametrize(
@@ -183,7 +183,7 @@ def test_empty_cells_are_filled_with_the_training_median_and_flagged(tmp_path) -
     bundle = train_one(TrainConfig(epochs=5, hidden_widths=(8,), seed=0), data).bundle
     raw = raw_features(data, "test")
     assert raw["spend"].isna().any() and raw["plan"].isna().any()
-    scaled = (bundle.as_matrix(raw) - bundle.scaler_mean) / bundle.scaler_scale
+    scaled = (bundle.as_matrix(raw) - bundle.only.scaler_mean) / bundle.only.scaler_scale
     assert np.allclose(scaled, data.X_test, atol=1e-5)
     # a prediction takes empty cells where the file had them, from the raw file itself
     assert len(bundle.predict(frame.head(12))) == 12

@@ -73,8 +73,8 @@ def test_train_one_is_deterministic(breast_cancer_data) -> None:
     cfg = dataset_conf("breast_cancer").seed_train_config(epochs=3, hidden_widths=[8], torch_threads=1, seed=5)
     a, b = train_one(cfg, breast_cancer_data), train_one(cfg, breast_cancer_data)
     assert a.history == b.history
-    for k in a.bundle.state_dict:
-        assert np.array_equal(a.bundle.state_dict[k], b.bundle.state_dict[k])
+    for k in a.bundle.only.state_dict:
+        assert np.array_equal(a.bundle.only.state_dict[k], b.bundle.only.state_dict[k])
 
 
 def test_report_hook_can_stop_a_trial(breast_cancer_data) -> None:
@@ -116,7 +116,7 @@ def test_multiclass_uses_cross_entropy_on_k_logits(tmp_path) -> None:
     frame.to_csv(path, index=False)
     data = prepare_data(load_dataset("csv", {"path": str(path), "target": "species"}), SplitSpec())
     result = train_one(TrainConfig(epochs=30, lr=0.05), data)
-    assert result.bundle.network.n_outputs == 3 and result.metrics["val_accuracy"] > 0.9
+    assert result.bundle.only.module(result.bundle.n_classes).n_outputs == 3 and result.metrics["val_accuracy"] > 0.9
     assert result.bundle.threshold is None
     assert set(result.bundle.predict(frame[["u", "v"]].head(10))) <= {"a", "b", "c"}
 

@@ -1,21 +1,25 @@
-"""The portable model bundle: encoding + scaler + network + threshold + labels + feature names.
+"""The portable model bundle: one or more networks, each with its encoding, scaler and temperature.
 
-A bundle predicts from raw (unscaled) features, so a registered model needs nothing
-from the search that produced it. It is saved as ``bundle.json`` (architecture,
-labels, threshold) plus ``weights.npz`` (state_dict and scaler arrays) and loaded
-with ``allow_pickle=False``: no pickle anywhere, and the round trip is bit-exact.
+A bundle predicts from raw (unscaled) features, so a registered model needs nothing from
+the search that produced it. It is a weighted average of its members' calibrated
+probabilities (:class:`Network`), then a threshold: one network for a single trial; a
+trial's cross-validation fold models (each read through its own fold's encoding and
+scaler); an ensemble of several trials' members (:mod:`tunefleet.ensemble`); or the
+logistic-regression baseline as a 0-layer network. Every kind is the same bundle, so the
+same pyfunc, signature and REST behaviour serve each.
 
-A bundle predicts in numpy (:func:`mlp_logits`), not torch: the network is a few
-matrix products, and whoever only predicts (the search driver testing the chosen
-model, ``tunefleet predict``, a served model) then never imports torch, ~2 s of CPU
-here. ``tests/test_train_bundle.py`` holds it to the torch module it was trained as.
+It is saved as ``bundle.json`` (architecture, labels, threshold, weights) plus
+``weights.npz`` (state dicts and scaler arrays), loaded with ``allow_pickle=False``: no
+pickle anywhere, and the round trip is bit-exact. A bundle predicts in numpy
+(:func:`mlp_logits`), not torch: whoever only predicts (the search driver testing the
+chosen model, ``tunefleet predict``, a served model) never imports torch, ~2 s of CPU
+here. ``tests/test_bundle.py`` holds it to the torch module it was trained as.
 """
 
 from __future__ import annotations
 
 import json
 from dataclasses import dataclass, field
-from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -30,60 +34,94 @@ from tunefleet.inputs import feature_matrix
 if TYPE_CHECKING:
     from tunefleet.model import MLP
 
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2  # 2: a list of members; 1 (one network, its keys at the top) still loads
 
 
 @dataclass(frozen=True, eq=False)
-class ModelBundle(Labelled):
-    """A self-contained trained classifier."""
+class Network:
+    """One trained network and what it reads raw rows through: an ensemble's member."""
 
-    dataset: str
-    feature_names: tuple[str, ...]
-    class_labels: tuple[Any, ...]
     hidden_widths: tuple[int, ...]
+    state_dict: dict[str, np.ndarray]
     scaler_mean: np.ndarray
     scaler_scale: np.ndarray
-    state_dict: dict[str, np.ndarray]
-    threshold: float | None = None
     temperature: float = 1.0
-    split_hash: str = ""
-    metadata: dict[str, Any] = field(default_factory=dict)
     encoding: Encoding | None = None  # text columns' levels, empty cells' fills; None: numbers, none empty
+    weight: float = 1.0
 
     @property
     def n_features(self) -> int:
         """The network's input width: one per numeric feature, one per level of a text feature."""
         return len(self.scaler_mean)
 
-    @property
-    def decision_threshold(self) -> float:
-        """The positive-class cut-off of a binary model (0.5 when none was tuned)."""
-        return 0.5 if self.threshold is None else self.threshold
+    def logits(self, matrix: np.ndarray) -> np.ndarray:
+        """Logits of rows already turned into this member's input matrix (:meth:`ModelBundle.matrices`)."""
+        scaled = (matrix - self.scaler_mean) / self.scaler_scale
+        return mlp_logits(self.state_dict, scaled.astype(np.float32))
 
-    @cached_property
-    def network(self) -> MLP:
+    def module(self, n_classes: int) -> MLP:
         """The torch module these weights were trained as (imports torch; prediction does not)."""
         import torch
 
         from tunefleet.model import MLP
 
-        net = MLP(self.n_features, self.hidden_widths, n_outputs_for(self.n_classes))
+        net = MLP(self.n_features, self.hidden_widths, n_outputs_for(n_classes))
         net.load_state_dict({k: torch.from_numpy(np.array(v)) for k, v in self.state_dict.items()})
-        net.eval()
-        return net
+        return net.eval()
+
+
+@dataclass(frozen=True, eq=False)
+class ModelBundle(Labelled):
+    """A self-contained trained classifier: its members' weighted probabilities, then the threshold."""
+
+    dataset: str
+    feature_names: tuple[str, ...]
+    class_labels: tuple[Any, ...]
+    members: tuple[Network, ...]
+    threshold: float | None = None
+    split_hash: str = ""
+    metadata: dict[str, Any] = field(default_factory=dict)
+    kind: str = "trial"  # trial, ensemble, baseline: what the search chose
+
+    @property
+    def only(self) -> Network:
+        """The one network of a single-model bundle (an ensemble has several: iterate ``members``)."""
+        if len(self.members) != 1:
+            raise ValueError(f"this bundle averages {len(self.members)} networks; read bundle.members")
+        return self.members[0]
+
+    @property
+    def decision_threshold(self) -> float:
+        """The positive-class cut-off of a binary model (0.5 when none was tuned)."""
+        return 0.5 if self.threshold is None else self.threshold
+
+    def matrices(self, X: Any) -> list[np.ndarray]:
+        """Raw input (DataFrame, row dicts or array) -> each member's float32 input matrix
+        (:mod:`tunefleet.inputs`), read once per distinct encoding."""
+        read: list[tuple[Encoding | None, np.ndarray]] = []
+        out = []
+        for member in self.members:
+            found = next((m for e, m in read if e == member.encoding), None)
+            if found is None:
+                found = feature_matrix(X, self.feature_names, member.encoding)
+                read.append((member.encoding, found))
+            out.append(found)
+        return out
 
     def as_matrix(self, X: Any) -> np.ndarray:
-        """Raw input (DataFrame, row dicts or array) -> float32 matrix; see :mod:`tunefleet.inputs`."""
-        return feature_matrix(X, self.feature_names, self.encoding)
+        """A single-model bundle's input matrix for raw rows."""
+        return feature_matrix(X, self.feature_names, self.only.encoding)
 
     # -- prediction -------------------------------------------------------------------
-    def logits(self, X: Any) -> np.ndarray:
-        scaled = (self.as_matrix(X) - self.scaler_mean) / self.scaler_scale
-        return mlp_logits(self.state_dict, scaled.astype(np.float32))
-
     def predict_proba(self, X: Any) -> np.ndarray:
-        """Calibrated class probabilities, shape (n, n_classes), columns in class_labels order."""
-        prob = probabilities(self.logits(X), self.temperature)
+        """Calibrated class probabilities, shape (n, n_classes), columns in class_labels order:
+        the members' probabilities (each at its own temperature), averaged by weight."""
+        total = sum(m.weight for m in self.members)
+        prob = sum(
+            (m.weight / total) * probabilities(m.logits(matrix), m.temperature)
+            for m, matrix in zip(self.members, self.matrices(X), strict=True)
+        )
+        prob = np.asarray(prob, dtype=np.float64)
         if prob.ndim == 1:
             return np.column_stack([1.0 - prob, prob])
         return prob
@@ -125,24 +163,28 @@ class ModelBundle(Labelled):
     def save(self, directory: str | Path) -> Path:
         directory = Path(directory)
         directory.mkdir(parents=True, exist_ok=True)
-        arrays = {f"state/{k}": v for k, v in self.state_dict.items()}
-        arrays["scaler/mean"] = self.scaler_mean
-        arrays["scaler/scale"] = self.scaler_scale
+        arrays: dict[str, np.ndarray] = {}
+        members = []
+        for i, m in enumerate(self.members):
+            arrays.update({f"m{i}/state/{k}": v for k, v in m.state_dict.items()})
+            arrays[f"m{i}/scaler/mean"], arrays[f"m{i}/scaler/scale"] = m.scaler_mean, m.scaler_scale
+            entry: dict[str, Any] = {"hidden_widths": list(m.hidden_widths), "temperature": m.temperature,
+                                     "weight": m.weight, "state_keys": list(m.state_dict)}  # fmt: skip
+            if m.encoding is not None and not m.encoding.plain:
+                entry["encoding"] = m.encoding.to_json()
+            members.append(entry)
         np.savez(directory / "weights.npz", **arrays)  # type: ignore[arg-type]
         meta = {
             "format_version": FORMAT_VERSION,
+            "kind": self.kind,
             "dataset": self.dataset,
             "feature_names": list(self.feature_names),
             "class_labels": list(self.class_labels),
-            "hidden_widths": list(self.hidden_widths),
             "threshold": self.threshold,
-            "temperature": self.temperature,
             "split_hash": self.split_hash,
-            "state_keys": list(self.state_dict),
             "metadata": self.metadata,
+            "members": members,
         }
-        if self.encoding is not None and not self.encoding.plain:
-            meta["encoding"] = self.encoding.to_json()
         (directory / "bundle.json").write_text(json.dumps(meta, indent=2, default=_json_default))
         return directory
 
@@ -153,22 +195,32 @@ class ModelBundle(Labelled):
             raise DataError(f"{directory} is not a tunefleet model bundle (no bundle.json)")
         meta = json.loads((directory / "bundle.json").read_text())
         with np.load(directory / "weights.npz", allow_pickle=False) as npz:
-            state = {k: npz[f"state/{k}"] for k in meta["state_keys"]}
-            mean, scale = npz["scaler/mean"], npz["scaler/scale"]
+            if meta.get("format_version", 1) == 1:  # one network, its keys at the top
+                members = [_network({**meta, "weight": 1.0}, npz, "")]
+            else:
+                members = [_network(entry, npz, f"m{i}/") for i, entry in enumerate(meta["members"])]
         return cls(
             dataset=meta["dataset"],
             feature_names=tuple(meta["feature_names"]),
             class_labels=tuple(meta["class_labels"]),
-            hidden_widths=tuple(meta["hidden_widths"]),
-            scaler_mean=mean,
-            scaler_scale=scale,
-            state_dict=state,
+            members=tuple(members),
             threshold=meta["threshold"],
-            temperature=meta["temperature"],
             split_hash=meta["split_hash"],
             metadata=meta.get("metadata", {}),
-            encoding=Encoding.from_json(meta["encoding"]) if "encoding" in meta else None,
+            kind=meta.get("kind", "trial"),
         )
+
+
+def _network(entry: dict[str, Any], npz: Any, prefix: str) -> Network:
+    return Network(
+        hidden_widths=tuple(entry["hidden_widths"]),
+        state_dict={k: npz[f"{prefix}state/{k}"] for k in entry["state_keys"]},
+        scaler_mean=npz[f"{prefix}scaler/mean"],
+        scaler_scale=npz[f"{prefix}scaler/scale"],
+        temperature=entry["temperature"],
+        encoding=Encoding.from_json(entry["encoding"]) if "encoding" in entry else None,
+        weight=entry["weight"],
+    )
 
 
 def mlp_logits(state_dict: dict[str, np.ndarray], x: np.ndarray) -> np.ndarray:

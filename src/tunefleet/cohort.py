@@ -1,155 +1,214 @@
-"""``train_cohort``: K trials trained in lock-step as one batched model.
+"""``train_members``: K members trained in lock-step as one batched model.
 
 For small networks a trial is mostly overhead (kernel launches, optimizer bookkeeping),
 so K members share every step: their networks are one :class:`~tunefleet.stack.Stack`
 (stacked, zero-padded weights; ``baddbmm``; a hand-written backward; torch's Adam/SGD
-arithmetic on each member's row, with its own learning rate, weight decay and
-momentum: :mod:`tunefleet.updates`), and
-each member's own shuffled batch is gathered with ``X[perm[:, s:s+B]]``.
+arithmetic on each member's row: :mod:`tunefleet.updates`), and each member's own shuffled
+batch is gathered from one index space of rows (:mod:`tunefleet.cohort_data`).
 
-Each member stays a full trial, equal to ``train_one`` with its config within float
-tolerance (``tests/test_cohort.py``):
+A member is a config trained on a view: the split's train/validation rows, or one
+cross-validation fold, so K folds x N configs train as one stack. It may start fresh or
+from where an earlier call paused it (:class:`MemberState`: its row, shuffle, curve and
+kept snapshot), and trains until its own target epoch (a rung), its last epoch, its
+patience running out, or ``report`` stopping it. Members may differ in everything but
+the layer count, device and threads (:func:`~tunefleet.cohort_plan.cohort_key`), and in
+their starting epochs: a member that survived a rung trains beside members that start.
 
-- the same seeded initialisation (its network is built exactly as ``train_one`` does,
-  then copied into the stack) and its own seeded shuffle;
-- its own epochs, patience, best epoch and threshold; a member that is done leaves the
-  stack (compaction), so it stops costing time;
-- the same ending as ``train_one`` (:func:`tunefleet.train.finish`): calibration,
-  threshold, bundle.
-
-What members may differ in: widths, optimizer (Adam and SGD), batch size, lr, weight
-decay, momentum, epochs, seed, patience, threshold settings. What they must share
-(:func:`~tunefleet.cohort_plan.cohort_key`): the layer count, device and threads;
-:func:`~tunefleet.cohort_plan.cohort_groups` splits a list of configs. Batch sizes may differ because the stack keeps its members sorted by batch
-size: the members that still have a batch at step s of an epoch (those with
-``s * B < n``) are always its first rows, and each step trains that prefix alone, with
-no masks and no wasted rows but the padding of a last, shorter batch.
-
-How one ask splits into cohorts (which members train together, and why) is
-:mod:`tunefleet.cohort_plan`, which imports no torch: the search driver plans cohorts.
+Each member stays equal to ``train_one`` with its config on its view, within float
+tolerance (``tests/test_cohort.py``): the same seeded initialisation, its own seeded
+shuffle, its own epochs, patience and best epoch; a resumed member equals one never
+paused, bit for bit; and with the search's fixed shapes a member's result does not
+depend on its cohort mates, bit for bit on a CPU (:mod:`tunefleet.stack`).
 """
 
 from __future__ import annotations
 
-import math
+import copy
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Literal
 
+import numpy as np
 import torch
 
+from tunefleet.bundle import mlp_logits
+from tunefleet.cohort_data import Views, epoch_batches
 from tunefleet.cohort_plan import cohort_key
 from tunefleet.datasets import n_outputs_for
 from tunefleet.model import MLP
 from tunefleet.splits import PreparedData
-from tunefleet.stack import Stack, build_stack, forward, into_net, no_subnormals, snapshot, train_step
-from tunefleet.train import EpochLog, TrainResult, as_tensor, epoch_row, finish, resolve_device
+from tunefleet.stack import (
+    Row,
+    Shapes,
+    Stack,
+    build_stack,
+    forward,
+    no_subnormals,
+    padded_shapes,
+    row_at,
+    row_of,
+    state_dict_of,
+    train_step,
+)
+from tunefleet.train import EpochLog, TrainResult, epoch_row, resolve_device, single_result
 from tunefleet.train_config import TrainConfig
 from tunefleet.updates import Hyper
 
-# (member index in the configs given, epoch, history row) -> True to stop that member now
+# (member index in the list given, its epoch, its history row) -> True to stop that member now
 CohortReport = Callable[[int, int, dict[str, float]], bool]
 
 
-def _member_networks(configs: Sequence[TrainConfig], data: PreparedData) -> list[MLP]:
-    """Each member's network, initialised exactly as ``train_one`` initialises it."""
-    nets = []
-    for cfg in configs:
-        torch.manual_seed(cfg.seed)
-        nets.append(MLP(data.n_features, cfg.hidden_widths, n_outputs_for(data.n_classes)))
-    return nets
+@dataclass(frozen=True)
+class MemberState:
+    """Where a paused member stands: what a later call resumes it from, in any cohort of the same shapes."""
+
+    row: Row
+    rng: np.ndarray  # its shuffle generator's state
+    log: EpochLog  # its curve, best epoch and patience so far
+    kept: np.ndarray  # the kept epoch's padded parameters
 
 
-def stack_members(configs: Sequence[TrainConfig], nets: Sequence[MLP], device: torch.device) -> Stack:
-    """The members' networks and optimizer settings as one stack, in the order given."""
-    hyper = [Hyper(c.lr, c.weight_decay, c.momentum, c.optimizer == "adam") for c in configs]
-    return build_stack(nets, hyper, [c.batch_size for c in configs], device)
+@dataclass(frozen=True)
+class Member:
+    config: TrainConfig
+    view: int = 0  # which of the views it trains and validates on
+    state: MemberState | None = None  # None: a fresh start, initialised as train_one initialises
+    until: int | None = None  # the last epoch of this call (a rung); None: its config's epochs
+
+    @property
+    def start(self) -> int:
+        return len(self.state.log.history) if self.state else 0
+
+    @property
+    def target(self) -> int:
+        return min(self.config.epochs, self.until or self.config.epochs)
 
 
-def epoch_batches(batch: list[int], perms: torch.Tensor) -> Iterator[tuple[torch.Tensor, torch.Tensor, torch.Tensor]]:
-    """Every step of one epoch: the members' row indices, loss weights and rows counted.
+@dataclass(frozen=True)
+class MemberRun:
+    """What a call made of a member: paused (at its target), done (its last epoch or patience), stopped."""
 
-    Member k's batch at step s is ``perm_k[s*B_k : (s+1)*B_k]``, as ``train_one`` slices
-    it. The members that have a batch at step s are the first ``a`` (rows are sorted by
-    batch size); their batches are padded to the largest, and padded rows get weight 0,
-    real rows ``1/len(batch)``, so each member's loss is its batch mean. The whole epoch
-    is indexed at once (a dozen kernel calls per epoch, not per step).
-    """
-    n, device = perms.shape[1], perms.device
-    sizes = torch.tensor(batch, device=device).view(1, -1, 1)
-    steps, width = math.ceil(n / batch[0]), batch[-1]
-    offset = torch.arange(width, device=device).view(1, 1, -1)
-    pos = torch.arange(steps, device=device).view(-1, 1, 1) * sizes + offset  # (steps, K, width)
-    valid = (offset < sizes) & (pos < n)
-    rows = perms.unsqueeze(0).expand(steps, -1, -1).gather(2, torch.where(valid, pos, 0))
-    counts = valid.sum(dim=2, dtype=torch.float32)
-    weights = valid / counts.clamp_min(1).unsqueeze(-1)
-    last = [math.ceil(n / b) for b in batch]  # each row's steps per epoch, descending
-    a = len(batch)
-    for step in range(steps):
-        while last[a - 1] <= step:  # rows whose batches ran out leave from the end
-            a -= 1
-        w = min(batch[a - 1], n - step * batch[0])
-        yield rows[step, :a, :w], weights[step, :a, :w], counts[step, :a]
+    status: Literal["paused", "done", "stopped"]
+    state: MemberState
+    state_dict: dict[str, np.ndarray] | None = None  # done or stopped: the kept weights, its own shapes
+    val_logits: np.ndarray | None = None  # ... and their logits on its view's validation rows
+
+
+def member_shapes(members: Sequence[Member], views: Sequence[PreparedData]) -> Shapes:
+    """Padded shapes that fit these members (a search passes its own, fixed for all its cohorts)."""
+    widths = [max(m.config.hidden_widths[i] for m in members) for i in range(len(members[0].config.hidden_widths))]
+    return padded_shapes(max(v.n_features for v in views), widths, n_outputs_for(views[0].n_classes))
+
+
+def _fresh(member: Member, view: PreparedData, shapes: Shapes) -> MemberState:
+    cfg = member.config
+    torch.manual_seed(cfg.seed)
+    net = MLP(view.n_features, cfg.hidden_widths, n_outputs_for(view.n_classes))
+    row = row_of(net, shapes)
+    rng = torch.Generator().manual_seed(cfg.seed).get_state().numpy()
+    return MemberState(Row(row), rng, EpochLog(cfg), row.copy())  # epoch 0 is kept, as train_one keeps it
+
+
+def train_members(
+    members: Sequence[Member], views: Sequence[PreparedData], report: CohortReport | None = None,
+    shapes: Shapes | None = None,
+) -> list[MemberRun]:  # fmt: skip
+    """Train every member of one cohort until its target; the runs are in the order given."""
+    if len({cohort_key(m.config) for m in members}) != 1:
+        raise ValueError(
+            "a cohort's members must share layer count, device and threads; see cohort_plan.cohort_groups()"
+        )
+    first = members[0].config
+    if first.torch_threads:
+        torch.set_num_threads(first.torch_threads)
+    device = resolve_device(first.device)
+    shapes = shapes or member_shapes(members, views)
+    data = Views(views, device)
+    states = [m.state or _fresh(m, views[m.view], shapes) for m in members]
+    logs = [copy.deepcopy(s.log) for s in states]
+    kept = {k: torch.from_numpy(s.kept.copy()).to(device) for k, s in enumerate(states)}
+    rngs = [torch.Generator().set_state(torch.from_numpy(s.rng)) for s in states]
+    steps = [_steps_per_epoch(m, data) for m in members]
+    order = sorted(range(len(members)), key=lambda k: -steps[k])  # the prefix trick needs this
+    hyper = [Hyper(members[k].config.lr, members[k].config.weight_decay, members[k].config.momentum,
+                   members[k].config.optimizer == "adam") for k in order]  # fmt: skip
+    stack = build_stack([states[k].row for k in order], hyper, [members[k].config.batch_size for k in order], shapes,
+                        n_outputs_for(views[0].n_classes), device)  # fmt: skip
+    stack.members = order
+    stack.keep([row for row, k in enumerate(order) if members[k].start < members[k].target])
+    stopped: set[int] = set()
+    with no_subnormals():
+        left = _epochs(stack, members, data, rngs, logs, kept, report, stopped)
+    runs = []
+    for k, member in enumerate(members):
+        state = MemberState(
+            left.get(k, states[k].row), rngs[k].get_state().numpy(), logs[k], kept[k].cpu().numpy().copy()
+        )
+        runs.append(_ended(member, views[member.view], shapes, state, k in stopped))
+    return runs
 
 
 def train_cohort(
     configs: Sequence[TrainConfig], data: PreparedData, report: CohortReport | None = None
 ) -> list[TrainResult]:
-    """Train every config of one cohort together; the results are in the order given.
-
-    ``report(member, epoch, row)`` sees each member's epochs; returning True stops that
-    member there (a pruned trial: its result holds what it trained until then).
-    """
-    if len({cohort_key(c) for c in configs}) != 1:
-        raise ValueError(
-            "a cohort's members must share layer count, device and threads; see tunefleet.cohort_plan.cohort_groups()"
-        )
+    """Every config, fresh, on ``data``'s own train/validation split, to its end: one result each, as
+    ``train_one`` returns it (calibrated and thresholded on its validation rows)."""
     started = time.perf_counter()
-    first = configs[0]
-    if first.torch_threads:
-        torch.set_num_threads(first.torch_threads)
-    device = resolve_device(first.device)
-    nets = _member_networks(configs, data)
-    order = sorted(range(len(configs)), key=lambda i: configs[i].batch_size)  # the prefix trick needs this
-    stack = stack_members([configs[i] for i in order], [nets[i] for i in order], device)
-    stack.members = order
-    logs = [EpochLog(c) for c in configs]
-    kept = {member: snapshot(stack, row) for row, member in enumerate(stack.members)}  # epoch 0, as train_one
-    with no_subnormals():
-        _train(stack, configs, data, report, logs, kept, device)
+    runs = train_members([Member(cfg) for cfg in configs], [data], report)
+    seconds, device = (time.perf_counter() - started) / len(configs), str(resolve_device(configs[0].device))
     return [
-        finish(cfg, data, into_net(nets[k].to(device), kept[k], stack.shapes), logs[k], started, device)
-        for k, cfg in enumerate(configs)
+        single_result(cfg, data, run.state_dict, run.val_logits, run.state.log, seconds, device)  # type: ignore[arg-type]
+        for cfg, run in zip(configs, runs, strict=True)
     ]
 
 
-def _train(
-    stack: Stack, configs: Sequence[TrainConfig], data: PreparedData, report: CohortReport | None,
-    logs: list[EpochLog], kept: dict[int, torch.Tensor], device: torch.device,
-) -> None:  # fmt: skip
-    """The epochs: each member's seeded shuffle, the stacked steps, then each member's epoch row and stop."""
-    X_train, y_train = as_tensor(data.X_train, device), as_tensor(data.y_train, device)
-    y_train = y_train.float() if data.task == "binary" else y_train  # once, not per step
-    X_val = as_tensor(data.X_val, device)
-    generators = [torch.Generator().manual_seed(c.seed) for c in configs]
-    n = len(X_train)
-    for epoch in range(1, max(c.epochs for c in configs) + 1):
-        perms = torch.stack([torch.randperm(n, generator=generators[m]) for m in stack.members]).to(device)
-        total = torch.zeros(len(stack.members), device=device)
-        for rows, weights, counts in epoch_batches(stack.batch, perms):
-            total[: rows.shape[0]].addcmul_(train_step(stack, X_train[rows], y_train[rows], weights), counts)
-        logits = forward(stack, X_val.unsqueeze(0).expand(len(stack.members), -1, -1))[-1]
-        val_logits = (logits.squeeze(-1) if logits.shape[-1] == 1 else logits).cpu().numpy()
+def _steps_per_epoch(member: Member, data: Views) -> int:
+    return -(-data.n_train[member.view] // member.config.batch_size)
+
+
+def _epochs(
+    stack: Stack, members: Sequence[Member], data: Views, rngs: list[torch.Generator], logs: list[EpochLog],
+    kept: dict[int, torch.Tensor], report: CohortReport | None, stopped: set[int],
+) -> dict[int, Row]:  # fmt: skip
+    """The lock-step epochs: each member's seeded shuffle, the stacked steps, then each member's
+    epoch row and stop. Returns each member's row as it left the stack (to resume it from)."""
+    left: dict[int, Row] = {}
+    tick = 0
+    while stack.members:
+        tick += 1
+        views = [members[k].view for k in stack.members]
+        sizes = [data.n_train[v] for v in views]
+        perms = torch.zeros(len(sizes), max(sizes), dtype=torch.int64)
+        for row, k in enumerate(stack.members):
+            perms[row, : sizes[row]] = torch.randperm(sizes[row], generator=rngs[k]) + int(data.train_start[views[row]])
+        total = torch.zeros(len(sizes), device=data.device)
+        for rows, weights, counts in epoch_batches(stack.batch, sizes, perms.to(data.device)):
+            total[: rows.shape[0]].addcmul_(train_step(stack, data.X_train[rows], data.y_train[rows], weights), counts)
+        logits = forward(stack, data.val_rows(views))[-1][..., : stack.n_outputs]
+        val_logits = (logits.squeeze(-1) if stack.n_outputs == 1 else logits).cpu().numpy()
         keep, train_losses = [], total.tolist()
-        for row, member in enumerate(stack.members):
-            cfg = configs[member]
-            row_metrics = epoch_row(data.task, epoch, train_losses[row] / n, val_logits[row], data, cfg)
-            if logs[member].add(row_metrics) or cfg.keep == "last":
-                kept[member] = snapshot(stack, row)
-            stop = report(member, epoch, row_metrics) if report is not None else False
-            if not (stop or logs[member].done()):
+        for row, k in enumerate(stack.members):
+            cfg, view, epoch = members[k].config, data.views[views[row]], members[k].start + tick
+            n_val = data.n_val[views[row]]
+            metrics = epoch_row(view.task, epoch, train_losses[row] / sizes[row], val_logits[row, :n_val], view, cfg)
+            if logs[k].add(metrics) or cfg.keep == "last":
+                kept[k] = stack.theta[row].clone()
+            stop = report(k, epoch, metrics) if report is not None else False
+            if stop and epoch < cfg.epochs:  # a last epoch is an end, not a rung
+                stopped.add(k)
+            elif not logs[k].done() and epoch < members[k].target:
                 keep.append(row)
-        if not keep:
-            break
         if len(keep) < len(stack.members):
+            left.update({k: row_at(stack, row) for row, k in enumerate(stack.members) if row not in keep})
             stack.keep(keep)
+    return left
+
+
+def _ended(member: Member, view: PreparedData, shapes: Shapes, state: MemberState, stopped: bool) -> MemberRun:
+    """A member's run: paused at its target, or done or stopped with its kept weights and their validation logits."""
+    if not stopped and not state.log.done():
+        return MemberRun("paused", state)
+    dims = [view.n_features, *member.config.hidden_widths, n_outputs_for(view.n_classes)]
+    state_dict = state_dict_of(state.kept, shapes, dims)
+    return MemberRun("stopped" if stopped else "done", state, state_dict, mlp_logits(state_dict, view.X_val))

@@ -19,8 +19,9 @@ the search selects on K times as many held-out rows:
 
 from __future__ import annotations
 
-import dataclasses
 import time
+from collections.abc import Sequence
+from dataclasses import dataclass, replace
 
 import numpy as np
 import torch
@@ -30,7 +31,17 @@ from tunefleet.calibration import fit_temperature, probabilities
 from tunefleet.metrics import binary_metrics, multiclass_metrics, prefixed
 from tunefleet.splits import PreparedData
 from tunefleet.thresholds import choose_threshold
-from tunefleet.train import ReportHook, Run, TrainResult, as_tensor, train_one
+from tunefleet.train import (
+    EpochLog,
+    ReportHook,
+    Run,
+    TrainResult,
+    as_tensor,
+    bundle_of,
+    kept_epoch,
+    network_of,
+    train_one,
+)
 from tunefleet.train_config import TrainConfig
 
 
@@ -65,51 +76,77 @@ def train_cv(config: TrainConfig, data: PreparedData, report: ReportHook | None 
     return _cv_result(config, data, runs, history, started)
 
 
-def _val_logits(run: Run) -> np.ndarray:
+@dataclass(frozen=True)
+class FoldPart:
+    """One fold model's end: its kept weights, its logits on its held-out rows, its curve."""
+
+    state_dict: dict[str, np.ndarray]
+    val_logits: np.ndarray
+    log: EpochLog
+
+
+def _fold_part(run: Run) -> FoldPart:
     model = run.kept_model().eval()
     with torch.no_grad():
-        return model(as_tensor(run.data.X_val, run.device)).cpu().numpy()
+        logits = model(as_tensor(run.data.X_val, run.device)).cpu().numpy()
+    state = {k: v.detach().cpu().numpy().copy() for k, v in model.state_dict().items()}
+    return FoldPart(state, logits, run.log)
 
 
 def _cv_result(
     cfg: TrainConfig, data: PreparedData, runs: list[Run], history: list[dict[str, float]], started: float
 ) -> TrainResult:
-    """Out-of-fold temperature and threshold; the fold metrics' mean and std; fold 1's bundle."""
-    logits = [_val_logits(run) for run in runs]
-    ys = [run.data.y_val for run in runs]
-    oof_logits, oof_y = np.concatenate(logits), np.concatenate(ys)
+    parts = [_fold_part(run) for run in runs]
+    return folds_result(cfg, data, parts, history, time.perf_counter() - started, str(runs[0].device))
+
+
+def folds_result(
+    cfg: TrainConfig, data: PreparedData, parts: Sequence[FoldPart], history: list[dict[str, float]], seconds: float,
+    device: str,
+) -> TrainResult:  # fmt: skip
+    """A cross-validated trial from its fold models (trained one after another, or as cohort members).
+
+    The temperature and the threshold are chosen once, on the out-of-fold predictions (the
+    folds' held-out rows, in fold order: every trial's out-of-fold rows line up); the fold
+    metrics use both, and their mean and standard deviation are the trial's metrics. Its
+    bundle averages its K fold models, each read through its own fold's encoding and scaler.
+    """
+    ys = [fold.y_val for fold in data.folds]
+    oof_logits, oof_y = np.concatenate([p.val_logits for p in parts]), np.concatenate(ys)
     temperature = fit_temperature(oof_logits, oof_y) if cfg.calibrate else 1.0
     oof_proba = probabilities(oof_logits, temperature)
     threshold = choose_threshold(oof_y, oof_proba, cfg.threshold) if data.task == "binary" else None
     per_fold = []
-    for lg, y in zip(logits, ys, strict=True):
-        proba = probabilities(lg, temperature)
+    for part, y in zip(parts, ys, strict=True):
+        proba = probabilities(part.val_logits, temperature)
         per_fold.append(binary_metrics(y, proba, threshold) if threshold is not None else multiclass_metrics(y, proba))
     names = sorted(set.intersection(*(set(m) for m in per_fold)))
     mean = {k: float(np.nanmean([m[k] for m in per_fold])) for k in names}
     std = {f"{k}_std": float(np.nanstd([m[k] for m in per_fold])) for k in names}
-    best_epochs = [len(run.log.history) if cfg.keep == "last" else run.log.best_epoch for run in runs]
+    best_epochs = [kept_epoch(cfg, part.log) for part in parts]
     metrics = {
         **prefixed(mean, "val"),
         **prefixed(std, "val"),
         "best_epoch": float(np.mean(best_epochs)),
         "epochs_run": float(len(history)),
         "temperature": temperature,
-        "cv_folds": float(len(runs)),
+        "cv_folds": float(len(parts)),
     }
     if threshold is not None:
         metrics["threshold"] = threshold
-    first = runs[0].result()  # a trial's own bundle: fold 1's model (the search refits the best one)
-    bundle = dataclasses.replace(first.bundle, temperature=temperature, threshold=threshold)
+    members = tuple(
+        replace(network_of(cfg, fold, part.state_dict, temperature), weight=1 / len(parts))
+        for fold, part in zip(data.folds, parts, strict=True)
+    )
     return TrainResult(
         config=cfg,
         history=history,
         best_epoch=round(metrics["best_epoch"]),
         metrics=metrics,
         val_probabilities=oof_proba,
-        bundle=bundle,
-        seconds=time.perf_counter() - started,
-        device=str(runs[0].device),
+        bundle=bundle_of(data, members, threshold),
+        seconds=seconds,
+        device=device,
     )
 
 
@@ -127,7 +164,5 @@ def refit(config: TrainConfig, data: PreparedData, trial_metrics: dict[str, floa
     run = Run(cfg, data.refit)
     for epoch in range(1, epochs + 1):
         run.epoch(epoch)
-    bundle = run.result().bundle
-    return dataclasses.replace(
-        bundle, temperature=trial_metrics.get("temperature", 1.0), threshold=trial_metrics.get("threshold")
-    )
+    network = replace(run.result().bundle.only, temperature=trial_metrics.get("temperature", 1.0))
+    return bundle_of(data.refit, (network,), trial_metrics.get("threshold"))

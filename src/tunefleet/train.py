@@ -17,7 +17,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from tunefleet.bundle import ModelBundle
+from tunefleet.bundle import ModelBundle, Network
 from tunefleet.calibration import fit_temperature, probabilities
 from tunefleet.datasets import n_outputs_for
 from tunefleet.metrics import binary_metrics, multiclass_metrics, prefixed, ranked_counts
@@ -190,44 +190,73 @@ def train_one(config: TrainConfig, data: PreparedData, report: ReportHook | None
     return run.result()
 
 
-def finish(
-    cfg: TrainConfig, data: PreparedData, model: MLP, log: EpochLog, started: float, device: torch.device
-) -> TrainResult:
-    """Calibrate, choose the threshold and build the bundle from the kept weights in ``model``."""
-    best_epoch = len(log.history) if cfg.keep == "last" else log.best_epoch
-    model.eval()
-    with torch.no_grad():
-        val_logits = model(as_tensor(data.X_val, device)).cpu().numpy()
-    temperature = fit_temperature(val_logits, data.y_val) if cfg.calibrate else 1.0
-    final, threshold = epoch_metrics(data.task, val_logits, data.y_val, cfg.threshold, temperature)
-    bundle = ModelBundle(
+def network_of(
+    cfg: TrainConfig, data: PreparedData, state_dict: dict[str, np.ndarray], temperature: float = 1.0
+) -> Network:
+    """The kept weights as a bundle member, read through ``data``'s encoding and scaler."""
+    return Network(
+        hidden_widths=cfg.hidden_widths,
+        state_dict=state_dict,
+        scaler_mean=data.scaler.mean,
+        scaler_scale=data.scaler.scale,
+        temperature=temperature,
+        encoding=None if data.encoding.plain else data.encoding,
+    )
+
+
+def bundle_of(
+    data: PreparedData, members: tuple[Network, ...], threshold: float | None, kind: str = "trial"
+) -> ModelBundle:
+    return ModelBundle(
         dataset=data.dataset,
         feature_names=data.feature_names,
         class_labels=data.class_labels,
-        hidden_widths=cfg.hidden_widths,
-        scaler_mean=data.scaler.mean,
-        scaler_scale=data.scaler.scale,
-        state_dict={k: v.detach().cpu().numpy().copy() for k, v in model.state_dict().items()},
+        members=members,
         threshold=threshold,
-        temperature=temperature,
         split_hash=data.split_hash,
-        encoding=None if data.encoding.plain else data.encoding,
+        kind=kind,
     )
+
+
+def kept_epoch(cfg: TrainConfig, log: EpochLog) -> int:
+    """The epoch whose weights are kept: the best by validation loss, or the last trained."""
+    return len(log.history) if cfg.keep == "last" else log.best_epoch
+
+
+def single_result(
+    cfg: TrainConfig, data: PreparedData, state_dict: dict[str, np.ndarray], val_logits: np.ndarray, log: EpochLog,
+    seconds: float, device: str,
+) -> TrainResult:  # fmt: skip
+    """One model's ending: calibrate and choose the threshold on its validation rows, and build its bundle."""
+    temperature = fit_temperature(val_logits, data.y_val) if cfg.calibrate else 1.0
+    final, threshold = epoch_metrics(data.task, val_logits, data.y_val, cfg.threshold, temperature)
     metrics_out = {
         **prefixed(final, "val"),
-        "best_epoch": float(best_epoch),
+        "best_epoch": float(kept_epoch(cfg, log)),
         "epochs_run": float(len(log.history)),
         "temperature": temperature,
     }
     if threshold is not None:
         metrics_out["threshold"] = threshold
+    network = network_of(cfg, data, state_dict, temperature)
     return TrainResult(
         config=cfg,
         history=log.history,
-        best_epoch=best_epoch,
+        best_epoch=kept_epoch(cfg, log),
         metrics=metrics_out,
         val_probabilities=probabilities(val_logits, temperature),
-        bundle=bundle,
-        seconds=time.perf_counter() - started,
-        device=str(device),
+        bundle=bundle_of(data, (network,), threshold),
+        seconds=seconds,
+        device=device,
     )
+
+
+def finish(
+    cfg: TrainConfig, data: PreparedData, model: MLP, log: EpochLog, started: float, device: torch.device
+) -> TrainResult:
+    """The kept weights in ``model`` to a result: their validation logits, then :func:`single_result`."""
+    model.eval()
+    with torch.no_grad():
+        val_logits = model(as_tensor(data.X_val, device)).cpu().numpy()
+    state = {k: v.detach().cpu().numpy().copy() for k, v in model.state_dict().items()}
+    return single_result(cfg, data, state, val_logits, log, time.perf_counter() - started, str(device))
