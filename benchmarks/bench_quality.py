@@ -35,7 +35,7 @@ import numpy as np
 import pandas as pd
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from quality_data import TABLES  # noqa: E402
+from quality_data import TABLES
 
 EPS = 1e-15
 N_BOOT = 2000
@@ -68,19 +68,36 @@ def anchors(train: pd.DataFrame, test: pd.DataFrame, classes: list[str]) -> dict
     numbers = [c for c in X.columns if c not in text]
     encode = ColumnTransformer(
         [("num", make_pipeline(SimpleImputer(strategy="median"), StandardScaler()), numbers)]
-        + ([("text", make_pipeline(SimpleImputer(strategy="constant", fill_value="(empty)"),
-                                   OneHotEncoder(handle_unknown="ignore")), text)] if text else [])  # fmt: skip
+        + (
+            [
+                (
+                    "text",
+                    make_pipeline(
+                        SimpleImputer(strategy="constant", fill_value="(empty)"), OneHotEncoder(handle_unknown="ignore")
+                    ),
+                    text,
+                )
+            ]
+            if text
+            else []
+        )
     )
     out = {}
     started = time.perf_counter()
     with warnings.catch_warnings():  # lbfgs's 100 iterations at its defaults: a user sees the same
         warnings.simplefilter("ignore")
         lr = make_pipeline(encode, LogisticRegression()).fit(X, y)
-    out["logreg"] = {**scored(test["y"].to_numpy(), _ordered(lr, Xt, classes), classes), "wall_s": time.perf_counter() - started}
+    out["logreg"] = {
+        **scored(test["y"].to_numpy(), _ordered(lr, Xt, classes), classes),
+        "wall_s": time.perf_counter() - started,
+    }
     cat = lambda f: f.astype({c: pd.CategoricalDtype(sorted(X[c].dropna().unique())) for c in text})  # noqa: E731
     started = time.perf_counter()
     hgb = HistGradientBoostingClassifier(categorical_features="from_dtype").fit(cat(X), y)
-    out["hgb"] = {**scored(test["y"].to_numpy(), _ordered(hgb, cat(Xt), classes), classes), "wall_s": time.perf_counter() - started}
+    out["hgb"] = {
+        **scored(test["y"].to_numpy(), _ordered(hgb, cat(Xt), classes), classes),
+        "wall_s": time.perf_counter() - started,
+    }
     return out
 
 
@@ -125,7 +142,9 @@ def ours(train_csv: Path, test: pd.DataFrame, classes: list[str], work: Path, cm
     }}  # fmt: skip
 
 
-def run_table(name: str, seeds: list[int], cmd: list[str], env: dict[str, str], extra: list[str], keep: Path | None) -> list[dict]:
+def run_table(
+    name: str, seeds: list[int], cmd: list[str], env: dict[str, str], extra: list[str], keep: Path | None
+) -> list[dict]:
     frame = TABLES[name]()
     classes = sorted(frame["y"].astype(str).unique())
     runs = []
@@ -163,7 +182,9 @@ def paired(runs: list[dict], get_a: Any, get_b: Any, what: str, seed: int = 0) -
     """Mean over runs of mean(a - b) per row, and its 95% two-level bootstrap interval."""
     by_table: dict[str, list[tuple[np.ndarray, np.ndarray]]] = {}
     for r in runs:
-        by_table.setdefault(r["table"], []).append((np.asarray(get_a(r)[what], float), np.asarray(get_b(r)[what], float)))
+        by_table.setdefault(r["table"], []).append(
+            (np.asarray(get_a(r)[what], float), np.asarray(get_b(r)[what], float))
+        )
     point = float(np.mean([np.mean(a - b) for pairs in by_table.values() for a, b in pairs]))
     boot = _boot_mean(by_table, np.random.default_rng(seed))
     low, high = np.percentile(boot, [2.5, 97.5])
@@ -219,7 +240,7 @@ def compare(a_path: Path, b_path: Path) -> None:
     pairs = {key(r): r for r in a["runs"]}
     both = [{"table": r["table"], "A": pairs[key(r)]["ours"], "B": r["ours"]} for r in b["runs"] if key(r) in pairs]
     print(f"== {b['label']} against {a['label']}: {len(both)} paired runs (B - A; accuracy in points)")
-    for name in sorted({r["table"] for r in both}, key=list(TABLES).index) + ["ALL"]:
+    for name in [*sorted({r["table"] for r in both}, key=list(TABLES).index), "ALL"]:
         rs = [r for r in both if name in ("ALL", r["table"])]
         acc = paired(rs, lambda r: r["B"], lambda r: r["A"], "correct")
         loss = paired(rs, lambda r: r["B"], lambda r: r["A"], "loss")
@@ -233,9 +254,13 @@ def main() -> int:
     parser.add_argument("--seeds", default="0,1,2")
     parser.add_argument("--label", default="tunefleet")
     parser.add_argument("--json", dest="json_path", help="write every run (per-row results) and the summary here")
-    parser.add_argument("--command", default=f"{sys.executable} -m tunefleet", help="how to run tunefleet (another checkout's, say)")
+    parser.add_argument(
+        "--command", default=f"{sys.executable} -m tunefleet", help="how to run tunefleet (another checkout's, say)"
+    )
     parser.add_argument("--pythonpath", help="PYTHONPATH for that command (an older layout's checkout)")
-    parser.add_argument("--extra", default="", help="more flags for `tunefleet search`, e.g. \"--set search.sampler=random\"")
+    parser.add_argument(
+        "--extra", default="", help='more flags for `tunefleet search`, e.g. "--set search.sampler=random"'
+    )
     parser.add_argument("--compare", nargs=2, metavar=("A.json", "B.json"), help="paired effect of B against A")
     args = parser.parse_args()
     if args.compare:
@@ -251,7 +276,9 @@ def main() -> int:
                                                         "summary": summary, "runs": runs}))  # fmt: skip
 
     for name in args.tables.split(","):
-        runs += run_table(name, [int(s) for s in args.seeds.split(",")], shlex.split(args.command), env, shlex.split(args.extra), None)
+        runs += run_table(
+            name, [int(s) for s in args.seeds.split(",")], shlex.split(args.command), env, shlex.split(args.extra), None
+        )
         save(None)
     save(report(runs, args.label))
     return 0

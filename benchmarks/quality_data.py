@@ -110,7 +110,10 @@ def mnist() -> pd.DataFrame:
 
     raw = MNIST_ROOT / "MNIST" / "raw"
     parts = []
-    for images, labels in (("train-images-idx3-ubyte", "train-labels-idx1-ubyte"), ("t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte")):
+    for images, labels in (
+        ("train-images-idx3-ubyte", "train-labels-idx1-ubyte"),
+        ("t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte"),
+    ):
         pixels = np.frombuffer((raw / images).read_bytes(), dtype=np.uint8, offset=16).reshape(-1, 784)
         digits_ = np.frombuffer((raw / labels).read_bytes(), dtype=np.uint8, offset=8)
         part = pd.DataFrame(pixels, columns=[f"px{i}" for i in range(784)])
