@@ -48,11 +48,15 @@ def split(frame: pd.DataFrame, seed: int) -> tuple[pd.DataFrame, pd.DataFrame]:
     return train.reset_index(drop=True), test.reset_index(drop=True)
 
 
-def scored(y: np.ndarray, proba: np.ndarray, classes: list[str]) -> dict[str, Any]:
-    """Per-row correctness and log loss (probabilities in ``classes`` order)."""
+def scored(y: np.ndarray, proba: np.ndarray, classes: list[str], labels: np.ndarray | None = None) -> dict[str, Any]:
+    """Per-row correctness of ``labels`` (default: the most probable class) and log loss
+    (probabilities in ``classes`` order). Ours is scored by the labels ``tunefleet predict``
+    writes, at the champion's own threshold, as a user reads them; the anchors by ``predict``."""
+    y = np.asarray(y).astype(str)
     codes = np.array([classes.index(v) for v in y])
     p_true = np.clip(proba[np.arange(len(codes)), codes], EPS, 1.0)
-    return {"correct": (proba.argmax(axis=1) == codes).tolist(), "loss": (-np.log(p_true)).tolist()}
+    chosen = np.array(classes)[proba.argmax(axis=1)] if labels is None else np.asarray(labels).astype(str)
+    return {"correct": (chosen == y).tolist(), "loss": (-np.log(p_true)).tolist()}
 
 
 def anchors(train: pd.DataFrame, test: pd.DataFrame, classes: list[str]) -> dict[str, dict[str, Any]]:
@@ -135,7 +139,7 @@ def ours(train_csv: Path, test: pd.DataFrame, classes: list[str], work: Path, cm
         proba = np.column_stack([1 - pred["probability"], pred["probability"]])
     else:
         proba = pred[[f"probability_{c}" for c in classes]].to_numpy()
-    row = scored(test["y"].to_numpy(), proba, classes)
+    row = scored(test["y"].to_numpy(), proba, classes, pred["label"].to_numpy())
     labels_agree = float((pred["label"].astype(str).to_numpy() == np.array(classes)[proba.argmax(axis=1)]).mean())
     return {**row, "wall_s": wall, "labels_match_argmax": labels_agree, "summary": {
         k: summary.get(k) for k in ("trials", "best_config", "test_metrics", "alias", "promotion_reason", "champion_kind")

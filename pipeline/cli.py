@@ -41,9 +41,10 @@ def _search_flags(p: argparse.ArgumentParser) -> None:
     )
     g.add_argument(
         "--cv",
-        type=int,
-        metavar="K",
-        help="K-fold cross-validated trials on train + validation (split.cv_folds); the test split is untouched",
+        type=_cohort_size,
+        metavar="K|auto",
+        help="K-fold cross-validated trials on train + validation (split.cv_folds; 1: the validation split; default "
+        "auto: 5 folds up to 4,000 rows); the test split is untouched",
     )
     g.add_argument("--address", help="Ray cluster address (default: $RAY_ADDRESS, else a local Ray)")
     g.add_argument("--cpus-per-trial", type=float, help="CPUs per trial; also its torch threads")

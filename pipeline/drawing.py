@@ -140,9 +140,9 @@ def parallel_coordinates(d: FigureData, out: Path) -> Path:
         [
             math.log10(t.params["lr"]),
             t.params["batch_size"],
-            t.params.get("n_layers", 0),
+            t.params["n_layers"],
             t.params["epochs"],
-            math.log10(t.params["weight_decay"]),
+            math.log10(max(t.params["weight_decay"], 1e-12)),  # a space may fix it at 0
             t.value,
         ]
         for t in d.trials

@@ -41,6 +41,16 @@ class TrialPoint:
     params: dict[str, Any]
 
 
+def _drawn(t: TrialRecord) -> dict[str, Any]:
+    """What the parallel coordinates draw, read from the config each trial trained with: Adam's
+    and SGD's learning rates are sampled under two names but train as one ``lr``."""
+    c = t.config
+    return {
+        "lr": c.lr, "batch_size": c.batch_size, "n_layers": len(c.hidden_widths),
+        "epochs": c.epochs, "weight_decay": c.weight_decay,
+    }  # fmt: skip
+
+
 @dataclass(frozen=True)
 class FigureData:
     """Every number the figures show, picklable with numpy alone; the test split's as scored once."""
@@ -75,7 +85,7 @@ class FigureData:
             best_id=best.trial_id,
             best_epoch=float(best.metrics.get("best_epoch", math.nan)),
             history=list(best.history),
-            trials=[TrialPoint(t.metric(metric), t.status, dict(t.params)) for t in trials],
+            trials=[TrialPoint(t.metric(metric), t.status, _drawn(t)) for t in trials],
             y=test.y,
             proba=test.proba,
             confusion=test.confusion(),

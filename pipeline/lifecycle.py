@@ -9,16 +9,18 @@ from contextlib import closing
 from pathlib import Path
 from typing import Any
 
+from tunefleet.candidates import Candidate
 from tunefleet.errors import TunefleetError
 from tunefleet.evaluation import SplitScores
-from tunefleet.pipeline.baseline import BASELINE_PARAMS, logistic_baseline
+from tunefleet.metrics import prefixed
+from tunefleet.pipeline.baseline import BASELINE_PARAMS, baseline_of
 from tunefleet.pipeline.figures import FigureData, FigureProcess
 from tunefleet.pipeline.model_io import ModelPackage
 from tunefleet.pipeline.registry import register_and_promote, registered_before
 from tunefleet.pipeline.settings import RunOptions, TrackingSettings
-from tunefleet.pipeline.store import check_server, connect, numeric
+from tunefleet.pipeline.store import check_server, connect
 from tunefleet.pipeline.summary import PipelineSummary, test_and_lift_intervals
-from tunefleet.pipeline.tracker import TAG_BEST_TRIAL, MlflowTracker
+from tunefleet.pipeline.tracker import TAG_CHAMPION, MlflowTracker
 from tunefleet.pipeline.warm_start import warm_start
 from tunefleet.search import CheckedSearch, SearchResult, TrialRecord, run_checked
 from tunefleet.search.importance import importances
@@ -32,8 +34,8 @@ def run_pipeline(search: CheckedSearch, settings: TrackingSettings, opts: RunOpt
     fails in about a second.
 
     What need not wait runs beside the main line: the store connects (MLflow's import,
-    seconds) while Ray starts; the baseline fits, the model log's imports load and the
-    figures' child process imports matplotlib while trials train; the test intervals'
+    seconds) while Ray starts; the model log's imports load and the figures' child process
+    imports matplotlib while trials train (the search fits the baseline beside them too); the test intervals'
     bootstrap runs while the model is logged, and the figures draw in that child while it
     is logged and registered.
     """
@@ -45,7 +47,6 @@ def run_pipeline(search: CheckedSearch, settings: TrackingSettings, opts: RunOpt
     with ThreadPoolExecutor(max_workers=3, thread_name_prefix="tunefleet") as pool:
         client, experiment = pool.submit(connect, settings), opts.experiment_name or settings.experiment_name(exp.name)
         tracker = MlflowTracker(settings, client, experiment, opts.command)
-        baseline_job = pool.submit(logistic_baseline, exp, data)
         warm = warm_start(tracker.client, exp, data, experiment) if opts.warm_start else ()
         with tracker.search_run(), closing(_Beside(pool, opts.verbose)) as beside:
             result = run_checked(
@@ -56,30 +57,32 @@ def run_pipeline(search: CheckedSearch, settings: TrackingSettings, opts: RunOpt
             summary = PipelineSummary.of(
                 result, tracker.experiment_name or "", tracker.parent_id, settings.tracking_uri
             )
-            baseline = baseline_job.result()
+            assert result.baseline is not None
+            baseline = baseline_of(result.baseline, data)  # logged even when no trial finished
             summary.baseline_metrics = baseline.metrics
             tracker.log_baseline(summary.baseline_metrics, BASELINE_PARAMS)
-            best, test = _best_and_test(result, tracker.parent_id)  # the one use of the test split
+            best, champion, test = _best_and_test(result, tracker.parent_id)  # the one use of the test split
             with tempfile.TemporaryDirectory() as tmp:
                 figures = beside.figures()  # drawn in a child, beside the steps below
                 figures.draw(Path(tmp) / "plots", FigureData.of(result.trials, best, test, exp.metric, exp.mode))
                 summary.record_best(best.trial_id, best.config.model_dump(mode="json"))
-                summary.val_metrics = {k: v for k, v in numeric(best.metrics).items() if k.startswith("val_")}
+                summary.record_champion(result.verdict)  # type: ignore[arg-type]
+                summary.val_metrics = prefixed(champion.val_metrics, "val")
                 summary.test_metrics = test.metrics()
                 intervals = pool.submit(test_and_lift_intervals, test, baseline, exp.search.seed)
                 summary.importance, summary.importance_note = importances(exp, data.task, result.trials)
                 figures.rank(summary.importance)
                 package = ModelPackage.of(test, exp.dataset.options.get("target"))
                 # a resumed search reuses the model, and the gated version, it made for this trial before
-                model_uri = tracker.log_model(package, Path(tmp), best.trial_id, reuse=search.resume)
+                model_uri = tracker.log_model(package, Path(tmp), champion.key, reuse=search.resume)
                 summary.test_intervals, summary.lift_intervals = intervals.result()
                 tracker.log_results(summary.parent_metrics(), summary.parent_tags())
                 if opts.register:  # while the figures still draw: it needs the logged model only
-                    kept = registered_before(tracker, model_name, best.trial_id) if search.resume else None
+                    kept = registered_before(tracker, model_name, champion.key) if search.resume else None
                     summary.promotion = kept or register_and_promote(
                         tracker, model_uri, package, model_name,
                         metric=summary.gate_metric(), mode=exp.mode, test=test, split_hash=data.split_hash,
-                        extra_tags={"dataset": exp.name, TAG_BEST_TRIAL: best.trial_id},
+                        extra_tags={"dataset": exp.name, TAG_CHAMPION: champion.key, "champion_kind": champion.kind},
                     )  # fmt: skip
                 tracker.log_plots(figures.paths())
     summary.wall_seconds = time.perf_counter() - started
@@ -123,19 +126,21 @@ def _prepare_logging() -> None:
     importlib.import_module("optuna.importance")
 
 
-def _best_and_test(result: SearchResult, parent_id: str) -> tuple[TrialRecord, SplitScores]:
-    """The best trial and its bundle scored on the test split, or one line saying why there is none."""
+def _best_and_test(result: SearchResult, parent_id: str) -> tuple[TrialRecord, Candidate, SplitScores]:
+    """The best trial, the champion (a trial, an ensemble or the baseline) and the champion scored on
+    the test split, or one line saying why there is none."""
     budget = result.experiment.search.time_budget_s
     if result.best is None and budget and not any(t.status == "failed" for t in result.trials):
         raise TunefleetError(
             f"no trial finished within --time-budget {budget:g} s ({result.counts()}); give it more seconds, "
             "or go on with --resume"
         )
-    if result.best is None or result.best_bundle is None:
+    if result.best is None or result.verdict is None:
         errors = [t.error for t in result.trials if t.error]
         first = f"; first error: {errors[0][:200]}" if errors else ""
         raise TunefleetError(
             f"no trial finished ({result.counts()}){first}; every trial's error is tagged on the child runs "
             f"of MLflow run {parent_id}; fix the cause and rerun"
         )
-    return result.best, SplitScores.of(result.best_bundle, result.data, "test")
+    champion = result.verdict.champion
+    return result.best, champion, SplitScores.of(champion.bundle, result.data, "test")

@@ -32,7 +32,7 @@ from tunefleet.pipeline.gate import (
 )
 from tunefleet.pipeline.model_io import ModelPackage
 from tunefleet.pipeline.settings import TrackingSettings
-from tunefleet.pipeline.tracker import TAG_BEST_TRIAL, TAG_PROMOTION, TAG_REASON, MlflowTracker
+from tunefleet.pipeline.tracker import TAG_CHAMPION, TAG_PROMOTION, TAG_REASON, MlflowTracker
 
 
 @dataclass
@@ -135,7 +135,7 @@ def register_and_promote(
     return Promotion(name, version, alias, verdict.reason)
 
 
-def registered_before(tracker: MlflowTracker, name: str, best_trial_id: str) -> Promotion | None:
+def registered_before(tracker: MlflowTracker, name: str, champion: str) -> Promotion | None:
     """The version this search registered for the same best trial before it was resumed, if any.
 
     A search resumed after its driver died past the registration, or resumed once more after
@@ -146,7 +146,7 @@ def registered_before(tracker: MlflowTracker, name: str, best_trial_id: str) -> 
     """
     for mv in tracker.client.search_model_versions(f"name = '{name}' and run_id = '{tracker.parent_id}'"):
         tags = mv.tags or {}
-        if tags.get(TAG_BEST_TRIAL) == best_trial_id and TAG_PROMOTION in tags:
+        if tags.get(TAG_CHAMPION) == champion and TAG_PROMOTION in tags:
             aliases = tracker.client.get_model_version(name, mv.version).aliases  # a search's results leave them out
             alias = aliases[0] if aliases else ""
             reason = f"kept: registered by this search before the resume ({tags.get(TAG_REASON, 'no reason recorded')})"

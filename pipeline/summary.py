@@ -8,6 +8,7 @@ import shlex
 from dataclasses import dataclass, field
 from typing import Any
 
+from tunefleet.candidates import Verdict
 from tunefleet.evaluation import SplitScores
 from tunefleet.intervals import LEVEL, Interval, metric_and_lift_intervals, scorer_for
 from tunefleet.metrics import lift
@@ -44,7 +45,10 @@ class PipelineSummary:
     wall_seconds: float = 0.0
     tracking_uri: str = ""
     first_error: str | None = None  # of the first failed trial: why, in the table, not only in MLflow
-    cv_folds: int = 1  # > 1: validation metrics are fold means, the tested model is a refit
+    cv_folds: int = 1  # > 1: validation metrics are out-of-fold, the champion averages its fold models
+    champion: dict[str, Any] = field(default_factory=dict)  # kind, key, description: what was tested and registered
+    candidates: list[dict[str, Any]] = field(default_factory=list)  # each candidate's validation value
+    trials: list[dict[str, Any]] = field(default_factory=list)  # every trial: id, status, epochs, value
 
     @classmethod
     def of(cls, result: SearchResult, experiment: str, parent_run_id: str, tracking_uri: str) -> PipelineSummary:
@@ -60,7 +64,17 @@ class PipelineSummary:
             split_hash=result.data.split_hash,
             tracking_uri=tracking_uri,
             first_error=next((t.error for t in result.trials if t.status == "failed" and t.error), None),
-            cv_folds=exp.split.cv_folds,
+            cv_folds=len(result.data.folds) or 1,
+            trials=[
+                {
+                    "id": t.trial_id,
+                    "status": t.status,
+                    "epochs": len(t.history),
+                    exp.metric: t.metric(exp.metric),
+                    "params": t.params,
+                }
+                for t in sorted(result.trials, key=lambda t: t.trial_id)
+            ],
         )
 
     def val_test_gap(self) -> float | None:
@@ -71,6 +85,17 @@ class PipelineSummary:
 
     def record_best(self, trial_id: str, config: dict[str, Any]) -> None:
         self.best_trial, self.best_config = trial_id, config
+
+    def record_champion(self, verdict: Verdict) -> None:
+        """What the search hands over, and what it was chosen from (each on the validation rows)."""
+        name = self.metric.removeprefix("val_")
+        champion = verdict.champion
+        self.champion = {"kind": champion.kind, "key": champion.key, "description": champion.describe()}
+        self.candidates = [
+            {"kind": c.kind, "name": c.name, self.metric: c.val_metrics.get(name)}
+            for c in verdict.candidates
+            if c.kind != "trial" or c.name == self.best_trial
+        ]
 
     def parent_metrics(self) -> dict[str, float]:
         """What the parent run gets: best trial's validation, test and baseline metrics, intervals, importance."""
@@ -93,7 +118,12 @@ class PipelineSummary:
         }
 
     def parent_tags(self) -> dict[str, str]:
-        return {"best_trial_id": self.best_trial or "", "best_config": json.dumps(self.best_config)[:5000]}
+        return {
+            "best_trial_id": self.best_trial or "",
+            "best_config": json.dumps(self.best_config)[:5000],
+            "champion": self.champion.get("key", "")[:5000],
+            "champion_kind": self.champion.get("kind", ""),
+        }
 
     def _lift(self, name: str) -> float:
         return lift(
@@ -130,6 +160,8 @@ class PipelineSummary:
             "mode": self.mode,
             "best_trial": self.best_trial,
             "best_config": self.best_config,
+            "champion": self.champion,
+            "candidates": self.candidates,
             "val_metrics": self.val_metrics,
             "test_metrics": self.test_metrics,
             "baseline_metrics": self.baseline_metrics,
@@ -147,6 +179,7 @@ class PipelineSummary:
             "model_uri": p.uri if p else None,
             "tracking_uri": self.tracking_uri,
             "wall_seconds": self.wall_seconds,
+            "trial_list": self.trials,
         }
 
 
@@ -176,10 +209,13 @@ def format_summary(s: PipelineSummary) -> str:
         f"in {s.wall_seconds:.1f} s, split {s.split_hash}",
         *([f"failures     {s.counts.get('failed', 0)} trials; the first: {s.first_error}"] if s.first_error else []),
         f"best trial   {s.best_trial}: {json.dumps(s.best_config)}",
+        f"champion     {s.champion.get('description', '-')}   (chosen on validation {s.metric.removeprefix('val_')}: "
+        + ", ".join(f"{c['name']} {c[s.metric]:.4f}" for c in s.candidates if isinstance(c.get(s.metric), float))
+        + ")",
         *(
             [
-                f"cv           {s.cv_folds} folds: validation = the fold mean; the tested model is the best config "
-                "refit on train + validation"
+                f"cv           {s.cv_folds} folds: validation = out-of-fold predictions of the train + validation "
+                "rows; a trial's model averages its fold models"
             ]
             if s.cv_folds > 1
             else []

@@ -35,7 +35,7 @@ TAG_PARAMS = "tunefleet.params"  # the sampled params (JSON), what --warm-start 
 TAG_OBJECTIVE = "tunefleet.objective."  # + metric name: the value TPE was told
 CURVE = "epoch/"  # + metric name: a trial's per-epoch curve (the plain name holds its result)
 TAG_PROMOTION, TAG_REASON = "promotion", "promotion_reason"  # on a version: its alias when gated, and why
-TAG_BEST_TRIAL = "best_trial_id"  # on a logged model and its versions: the trial whose model it is
+TAG_CHAMPION = "champion"  # on a logged model and its versions: what it is (a trial id, baseline, an ensemble's shares)
 RUN_STATUS = {"finished": "FINISHED", "stopped": "FINISHED", "failed": "FAILED"}
 
 
@@ -192,15 +192,16 @@ class MlflowTracker:
         for path in paths:
             self.client.log_artifact(self.parent_id, str(path), artifact_path="plots")
 
-    def log_model(self, package: ModelPackage, workdir: Path, trial_id: str, reuse: bool = False) -> str:
+    def log_model(self, package: ModelPackage, workdir: Path, champion: str, reuse: bool = False) -> str:
         """The bundle as an MLflow pyfunc ("models from code") on the parent run; its ``models:/`` URI.
 
-        ``reuse`` (a resumed search): the model this parent run logged for the same trial
-        before, if there is one, instead of a second copy of it.
+        ``reuse`` (a resumed search): the model this parent run logged for the same champion
+        (``champion``: :attr:`tunefleet.candidates.Candidate.key`) before, if there is one,
+        instead of a second copy of it.
         """
         import mlflow
 
-        if reuse and (earlier := self._logged_model(trial_id)):
+        if reuse and (earlier := self._logged_model(champion)):
             return earlier
         bundle_dir = package.bundle.save(workdir / "bundle")
         with mlflow.start_run(run_id=self.parent_id), known_requirements():
@@ -213,7 +214,7 @@ class MlflowTracker:
                 input_example=package.example,
                 pip_requirements=pinned_requirements(),
                 metadata=package.metadata(),
-                tags={TAG_BEST_TRIAL: trial_id},
+                tags={TAG_CHAMPION: champion},
             )
         return str(info.model_uri)
 
@@ -252,10 +253,10 @@ class MlflowTracker:
         )
         return str(run.info.run_id)
 
-    def _logged_model(self, trial_id: str) -> str | None:
-        """The ``models:/`` URI of the model this parent run logged for ``trial_id``, if it logged one."""
+    def _logged_model(self, champion: str) -> str | None:
+        """The ``models:/`` URI of the model this parent run logged for ``champion``, if it logged one."""
         for model in self.client.search_logged_models([self.experiment_id]):
-            if model.source_run_id == self.parent_id and (model.tags or {}).get(TAG_BEST_TRIAL) == trial_id:
+            if model.source_run_id == self.parent_id and (model.tags or {}).get(TAG_CHAMPION) == champion:
                 return f"models:/{model.model_id}"
         return None
 

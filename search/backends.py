@@ -32,7 +32,6 @@ from tunefleet.splits import PreparedData
 
 if TYPE_CHECKING:
     from tunefleet.search.cohort_jobs import CohortRunner
-    from tunefleet.search.rungs import RungTable
 
 
 @dataclass(frozen=True)
@@ -71,8 +70,8 @@ class Lease(Protocol):
         """Ready ``slots`` workers now (import torch in them), while the driver still prepares."""
         ...
 
-    def cohort_runner(self, data: PreparedData, rungs: RungTable | None, slots: int) -> CohortRunner:
-        """Where cohorts train on these resources."""
+    def cohort_runner(self, data: PreparedData, slots: int) -> CohortRunner:
+        """Where cohorts train on these resources, ``slots`` at a time."""
         ...
 
 

@@ -25,13 +25,17 @@ from tunefleet.config import (
 )
 from tunefleet.errors import ConfigError
 from tunefleet.metrics import BINARY_METRICS, MULTICLASS_METRICS, metric_names
+from tunefleet.search.fit import FitConfig, fitted_space, training_rows
 from tunefleet.search.space import SEARCHED_KEYS, SpaceConfig, SpaceSampler, searched_values, threshold_searched
+from tunefleet.splits import PreparedData
 from tunefleet.tables import loader_for_file, table_stem
 from tunefleet.train_config import TrainConfig
 
 
 class SchedulerConfig(StrictModel):
-    name: Literal["asha", "median", "none"] = "asha"
+    """Which trials stop early, and when (:mod:`tunefleet.search.schedule`)."""
+
+    name: Literal["sh", "asha", "median", "none"] = "sh"
     grace_period: int = Field(5, ge=1)
     reduction_factor: int = Field(3, ge=2)
 
@@ -64,6 +68,7 @@ class SearchSettings(StrictModel):
     max_concurrent_trials: int | None = Field(None, ge=1)
     time_budget_s: float | None = Field(None, gt=0)
     seed: int = 0
+    sampler: Literal["tpe", "random"] = "tpe"  # random: the same budget without TPE (to measure what TPE adds)
     scheduler: SchedulerConfig = SchedulerConfig()
     resources: ResourcesConfig = ResourcesConfig()
     max_failures: int = Field(2, ge=0)
@@ -76,7 +81,7 @@ class SearchSettings(StrictModel):
         if isinstance(self.cohort_size, int) and self.cohort_size < 1:
             raise ValueError("cohort_size must be at least 1, or auto")
         if self.cohort_size not in (1, "auto") and self.scheduler.name == "median":
-            raise ValueError("cohorts stop members with ASHA; use scheduler asha or none, or cohort_size 1")
+            raise ValueError("cohorts judge trials at rungs; use scheduler sh, asha or none, or cohort_size 1")
         return self
 
     @property
@@ -86,6 +91,13 @@ class SearchSettings(StrictModel):
         ``auto`` leaves the median rule, which cohorts do not implement, to the backend's own loop.
         """
         return not (self.cohort_size == 1 or (self.cohort_size == "auto" and self.scheduler.name == "median"))
+
+
+class CandidatesConfig(StrictModel):
+    """What a search may hand over besides its best trial, chosen on the validation rows (search.champion)."""
+
+    baseline: bool = True  # the logistic-regression baseline competes, under the same protocol
+    ensemble: int = Field(25, ge=0)  # rounds of greedy ensemble selection (Caruana et al., 2004); 0: no ensemble
 
 
 REPORTED_METRICS = frozenset(f"val_{m}" for m in (*BINARY_METRICS, *MULTICLASS_METRICS))
@@ -98,6 +110,8 @@ class ExperimentConfig(DatasetConf):
     mode: Literal["min", "max"] = "min"
     search: SearchSettings = SearchSettings()
     train: TrainSettings = TrainSettings()
+    candidates: CandidatesConfig = CandidatesConfig()
+    fit: FitConfig = FitConfig()
     space: SpaceConfig
     smoke: dict[str, Any] = Field(default_factory=dict)
 
@@ -116,19 +130,15 @@ class ExperimentConfig(DatasetConf):
             raise ValueError(f"metric {self.metric!r} is never reported by trials; use one of: {known}")
         return self
 
-    @model_validator(mode="after")
-    def _check_cv(self) -> ExperimentConfig:
-        if self.split.cv_folds > 1 and self.search.cohort_size not in (1, "auto"):
-            raise ValueError(
-                "a cross-validated trial trains its own fold models side by side; use cohort_size 1 or auto with --cv"
-            )
-        return self
-
     @property
     def in_cohorts(self) -> bool:
-        """Whether trials train as cohorts: cross-validated trials run one per process (their folds
-        side by side), so never as cohorts; otherwise ``search.cohort_size`` decides."""
-        return self.split.cv_folds == 1 and self.search.in_cohorts
+        """Whether trials train as cohorts (a cross-validated trial's folds as members of one): ``search.cohort_size``."""
+        return self.search.in_cohorts
+
+    def fitted(self, data: PreparedData) -> ExperimentConfig:
+        """This spec with its space's ``{type: fit}`` specs made concrete for ``data`` (:mod:`tunefleet.search.fit`)."""
+        space = fitted_space(self.space, self.fit, training_rows(data))
+        return self if space is self.space else self.model_copy(update={"space": space})
 
     def sampler(self, task: str) -> SpaceSampler:
         """The space's define-by-run sampler for a ``task`` problem (every loop samples through it)."""

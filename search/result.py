@@ -16,9 +16,11 @@ from tunefleet.train_config import TrainConfig
 if TYPE_CHECKING:  # torch's import is paid by whoever loads a bundle, not by reading records;
     # the spec's (the dataset catalog, the search space) by whoever runs a search, not by a trial worker
     from tunefleet.bundle import ModelBundle
+    from tunefleet.candidates import Candidate, Verdict
     from tunefleet.search.experiment import ExperimentConfig
 
 Status = Literal["finished", "stopped", "failed"]
+PREDICTIONS = "val_probabilities.npy"  # beside a finished trial's bundle: its validation (or out-of-fold) predictions
 
 
 @dataclass
@@ -63,8 +65,10 @@ class SearchResult:
     path: Path
     trials: list[TrialRecord]
     wall_seconds: float
-    best: TrialRecord | None = None
-    best_bundle: ModelBundle | None = None
+    best: TrialRecord | None = None  # the best finished trial by the validation metric
+    best_bundle: ModelBundle | None = None  # the champion's bundle: the best trial's, an ensemble's or the baseline's
+    verdict: Verdict | None = None  # the champion and every candidate it was chosen from
+    baseline: Candidate | None = None  # the logistic-regression baseline, under the search's protocol
 
     def counts(self) -> dict[str, int]:
         out = {"finished": 0, "stopped": 0, "failed": 0}

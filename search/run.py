@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import time
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from tunefleet.bundle import ModelBundle
+from tunefleet.baseline import logistic_regression
 from tunefleet.search.backends import ResourceBackend, SearchRequest, TrialLoop, get_backend, get_loop
+from tunefleet.search.champion import choose
 from tunefleet.search.experiment import ExperimentConfig
 from tunefleet.search.result import ProgressPrinter, SearchObserver, SearchResult, pick_best
 from tunefleet.search.resume import resolve_search, save_spec
@@ -41,6 +43,7 @@ def check_search(
     left no state (or other settings). ``backend``: one the caller prepared already (the CLI
     starts Ray's head before the data loads). What it returns is what :func:`run_checked` runs."""
     exp.check_task(data.task)
+    exp = exp.fitted(data)  # batch sizes and epochs that follow the training rows (search.fit)
     backend = backend or get_backend(exp.search.backend)
     backend.check(exp, address=address)
     loop = get_loop(exp, backend)
@@ -83,7 +86,8 @@ def run_checked(
     warm: tuple[Any, ...] = (),
     verbose: bool = False,
 ) -> SearchResult:
-    """Run (or resume) a checked search with its loop on its backend; every trial, the best and its bundle.
+    """Run (or resume) a checked search with its loop on its backend; every trial, and the champion chosen
+    among the finished trials, their ensemble and the baseline (:mod:`tunefleet.search.champion`).
 
     ``points`` are sampled-param dicts (lr, n_layers, width_0, ...) evaluated first,
     before TPE takes over: known-good configs, or fixed configs for benchmarks. ``warm``
@@ -94,17 +98,29 @@ def run_checked(
     printer = ProgressPrinter(exp.metric, exp.mode, exp.search.num_samples, enabled=progress)
     request = SearchRequest(exp, data, name, path, search.resume, (printer, *observers), tuple(points or ()), warm)
     started = time.perf_counter()
-    with search.backend.lease(exp, data, address=search.address, verbose=verbose) as lease:
-        session = search.loop.open(exp, data, lease, verbose=verbose)
-        if not search.resume:
-            save_spec(path, exp, data.split_hash)
-        for obs in request.observers:
-            obs.on_search_start(exp, data, name, path, search.resume)
-        records = session.run(request)
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="baseline") as pool:
+        baseline_job = pool.submit(logistic_regression, data, exp.threshold, exp.search.seed)  # beside the trials
+        with search.backend.lease(exp, data, address=search.address, verbose=verbose) as lease:
+            session = search.loop.open(exp, data, lease, verbose=verbose)
+            if not search.resume:
+                save_spec(path, exp, data.split_hash)
+            for obs in request.observers:
+                obs.on_search_start(exp, data, name, path, search.resume)
+            records = session.run(request)
+        baseline = baseline_job.result()
     best = pick_best(records, exp.metric, exp.mode)
-    bundle = ModelBundle.load(best.bundle_dir) if best is not None and best.bundle_dir else None
-    if best is not None and data.folds:  # the chosen config, refit on all of train + validation
-        from tunefleet.cv import refit  # trains in this process (torch): only with folds
-
-        bundle = refit(best.config, data, best.metrics)
-    return SearchResult(exp, data, exp.search.backend, name, path, records, time.perf_counter() - started, best, bundle)
+    verdict = choose(exp, data, records, baseline)
+    bundle = verdict.champion.bundle if verdict else None
+    return SearchResult(
+        exp,
+        data,
+        exp.search.backend,
+        name,
+        path,
+        records,
+        time.perf_counter() - started,
+        best,
+        bundle,
+        verdict,
+        baseline,
+    )

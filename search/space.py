@@ -35,13 +35,27 @@ SearchableScalar = float | int | str | bool
 class ParamSpec(StrictModel):
     """One hyperparameter's distribution."""
 
-    type: Literal["loguniform", "uniform", "int", "choice"]
+    type: Literal["loguniform", "uniform", "int", "choice", "fit"]  # fit: made concrete from the data (search.fit)
     low: float | None = None
     high: float | None = None
     values: list[SearchableScalar] | None = None
 
+    @model_validator(mode="before")
+    @classmethod
+    def _named_values_win(cls, raw: Any) -> Any:
+        """``{type: fit}`` with values (``--set space.batch_size.values=[32,64]``) is a choice of them, and
+        with bounds an int range: a spec that names its values is used as it is (search.fit)."""
+        if isinstance(raw, dict) and raw.get("type") == "fit":
+            if raw.get("values") is not None:
+                return {**raw, "type": "choice"}
+            if raw.get("low") is not None or raw.get("high") is not None:
+                return {**raw, "type": "int"}
+        return raw
+
     @model_validator(mode="after")
     def _check(self) -> ParamSpec:
+        if self.type == "fit":  # named values or bounds made it a choice or an int before this
+            return self
         if self.type == "choice":
             if not self.values:
                 raise ValueError("choice needs a non-empty 'values' list")
@@ -61,7 +75,9 @@ class ParamSpec(StrictModel):
         return self
 
     def ends(self) -> list[Any]:
-        """The values a trial can take at the edges: every choice, or both bounds."""
+        """The values a trial can take at the edges: every choice, or both bounds (none until fitted)."""
+        if self.type == "fit":
+            return []
         return list(self.values or []) if self.type == "choice" else [self.low, self.high]
 
     def largest(self) -> int:
@@ -76,6 +92,8 @@ class ParamSpec(StrictModel):
 
     def suggest(self, trial: Any, name: str) -> Any:
         """Sample ``name`` from this distribution on an Optuna trial (or anything with its suggest methods)."""
+        if self.type == "fit":
+            raise ValueError(f"{name} is fitted to the data first (tunefleet.search.fit.fitted)")
         if self.type == "choice":
             return trial.suggest_categorical(name, list(self.values or []))
         assert self.low is not None and self.high is not None
@@ -96,6 +114,7 @@ class Hyperparameter:
     cast: Callable[[Any], Any]
     sets: str | None = None  # the TrainConfig path it sets ("threshold.value"); default: its name
     whole: bool = False  # an int or a choice only (a count, a size)
+    fits: bool = False  # may be {type: fit}: made concrete from the data (search.fit)
     per_layer: bool = False  # sampled once per hidden layer, into a list
     counts_layers: bool = False  # the number of hidden layers: sets no field of its own
     when: Callable[[Mapping[str, Any], bool], bool] = _always  # (params so far, threshold searched)
@@ -123,7 +142,11 @@ class Hyperparameter:
 
 
 def _sgd_only(params: Mapping[str, Any], threshold_searched: bool) -> bool:
-    return bool(params.get("optimizer") == "sgd")  # Adam ignores momentum: TPE never models it there
+    return bool(params.get("optimizer") == "sgd")  # SGD's own learning rates, and its momentum (Adam ignores it)
+
+
+def _adam_only(params: Mapping[str, Any], threshold_searched: bool) -> bool:
+    return bool(params.get("optimizer") == "adam")
 
 
 def _when_searched(params: Mapping[str, Any], threshold_searched: bool) -> bool:
@@ -132,13 +155,14 @@ def _when_searched(params: Mapping[str, Any], threshold_searched: bool) -> bool:
 
 # In sampling order: a condition reads only the params sampled before it.
 HYPERPARAMETERS: tuple[Hyperparameter, ...] = (
-    Hyperparameter("lr", float),
-    Hyperparameter("batch_size", int, whole=True),
+    Hyperparameter("optimizer", str),
+    Hyperparameter("lr", float, when=_adam_only),  # Adam's learning rates
+    Hyperparameter("sgd_lr", float, sets="lr", when=_sgd_only),  # SGD's: an order of magnitude larger
+    Hyperparameter("momentum", float, when=_sgd_only),
+    Hyperparameter("batch_size", int, whole=True, fits=True),
     Hyperparameter("n_layers", int, whole=True, counts_layers=True),
     Hyperparameter("width", int, sets="hidden_widths", whole=True, per_layer=True),
-    Hyperparameter("epochs", int, whole=True),
-    Hyperparameter("optimizer", str),
-    Hyperparameter("momentum", float, when=_sgd_only),
+    Hyperparameter("epochs", int, whole=True, fits=True),
     Hyperparameter("weight_decay", float),
     Hyperparameter("threshold", float, sets="threshold.value", when=_when_searched),
 )
@@ -147,6 +171,7 @@ LAYERS = next(hp.name for hp in HYPERPARAMETERS if hp.counts_layers)
 # What the space decides for a trial: a ``train:`` key among these is an error, not an override.
 # (The threshold's mode and objective are the top-level ``threshold:`` section, not ``train:``.)
 SEARCHED_KEYS = frozenset(hp.field for hp in HYPERPARAMETERS if hp.sets is None or "." not in hp.sets)
+ALWAYS = frozenset(hp.name for hp in HYPERPARAMETERS if hp.when is _always and not hp.per_layer)
 
 
 class _Space(StrictModel):
@@ -156,7 +181,9 @@ class _Space(StrictModel):
     def _check_ranges(self) -> _Space:
         for hp in HYPERPARAMETERS:
             spec = self[hp.name]
-            if hp.whole and spec.type not in ("int", "choice"):
+            if spec.type == "fit" and not hp.fits:
+                raise ValueError(f"{hp.name} cannot be fitted to the data; give its distribution")
+            if hp.whole and spec.type not in ("int", "choice", "fit"):
                 raise ValueError(f"{hp.name} must be 'int' or 'choice', not {spec.type!r}")
             for value in spec.ends():
                 if (why := hp.refusal(value)) is not None:

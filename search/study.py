@@ -117,14 +117,16 @@ def one_sync(study: optuna.Study) -> Iterator[None]:
         journal.end()
 
 
-def open_study(
-    exp: ExperimentConfig, path: Path, pruner: optuna.pruners.BasePruner | None = None, constant_liar: bool = False
-) -> optuna.Study:
-    """Create or load the search's study; trials a killed driver left running are marked failed (and re-run).
+def sampler_of(exp: ExperimentConfig, constant_liar: bool = False, startup: int = 10) -> optuna.samplers.BaseSampler:
+    """``search.sampler``: seeded TPE (random for its first ``startup`` trials; ``constant_liar``: trials asked but
+    not told count as bad, so configs asked together spread out), or seeded random search (to measure TPE by)."""
+    if exp.search.sampler == "random":
+        return optuna.samplers.RandomSampler(seed=exp.search.seed)
+    return optuna.samplers.TPESampler(seed=exp.search.seed, constant_liar=constant_liar, n_startup_trials=startup)
 
-    ``constant_liar``: trials asked but not yet told count as bad results, so K configs
-    asked together for one cohort spread out instead of piling onto one TPE mode.
-    """
+
+def open_study(exp: ExperimentConfig, path: Path, *, constant_liar: bool = False, startup: int = 10) -> optuna.Study:
+    """Create or load the search's study; trials a killed driver left running are marked failed (and re-run)."""
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     path.mkdir(parents=True, exist_ok=True)
     journal = (path / JOURNAL).resolve()  # absolute: Optuna's lock is a symlink to it
@@ -135,8 +137,8 @@ def open_study(
         storage=optuna.storages.JournalStorage(backend),
         load_if_exists=True,
         direction="maximize" if exp.mode == "max" else "minimize",
-        sampler=optuna.samplers.TPESampler(seed=exp.search.seed, constant_liar=constant_liar),
-        pruner=pruner or optuna.pruners.NopPruner(),
+        sampler=sampler_of(exp, constant_liar, startup),
+        pruner=optuna.pruners.NopPruner(),  # trials are judged by the search's schedule (search.schedule)
     )
     for stale in study.get_trials(states=(optuna.trial.TrialState.RUNNING,)):
         study.tell(stale.number, state=optuna.trial.TrialState.FAIL)

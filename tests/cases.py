@@ -15,13 +15,14 @@ def binary_case(seed: int, n: int = 200, ties: bool = False):
 
 
 def sample_params(exp, n: int, search_threshold: bool = False) -> list[dict]:
-    """``n`` configs drawn at random (seeded) through the space's own sampler."""
+    """``n`` configs drawn at random (seeded) through the space's own sampler (fitted to 400 rows first)."""
     import optuna
 
+    from tunefleet.search.fit import fitted_space
     from tunefleet.search.space import SpaceSampler
 
     study = optuna.create_study(sampler=optuna.samplers.RandomSampler(seed=0))
-    sampler = SpaceSampler(exp.space, search_threshold)
+    sampler = SpaceSampler(fitted_space(exp.space, exp.fit, 400), search_threshold)
     out = []
     for _ in range(n):
         trial = study.ask()

@@ -7,7 +7,7 @@ import pytest
 import torch
 
 from tunefleet.calibration import fit_temperature, probabilities
-from tunefleet.cv import refit, train_cv, train_trial
+from tunefleet.cv import train_cv, train_trial
 from tunefleet.datasets import load_dataset
 from tunefleet.errors import DataError
 from tunefleet.splits import SplitSpec, Standardizer, prepare_data, stratified_folds
@@ -46,9 +46,7 @@ def test_folds_keep_the_test_rows_and_fit_each_scaler_on_its_own_training_rows(c
         raw_train = fold.X_train * fold.scaler.scale + fold.scaler.mean
         np.testing.assert_allclose(fold.scaler.mean, Standardizer.fit(raw_train).mean, atol=1e-4)
         assert len(fold.y_train) + len(fold.y_val) == len(pool)
-        assert not np.allclose(fold.scaler.mean, cv.refit.scaler.mean)  # not the pooled scaler
-    assert cv.refit is not None and len(cv.refit.y_train) == len(pool)
-    np.testing.assert_allclose(cv.refit.scaler.mean, pool.mean(axis=0), rtol=1e-4, atol=1e-3)
+        assert not np.allclose(fold.scaler.mean, pool.mean(axis=0), atol=1e-3)  # not a scaler of all the rows
 
 
 def test_each_fold_model_is_train_one_on_its_fold_and_the_trial_reports_their_mean(cancer) -> None:
@@ -100,41 +98,68 @@ def test_a_pruner_stops_the_whole_trial_on_the_fold_mean(cancer) -> None:
         train_cv(CFG, data, report=prune_at_two)
 
 
-def test_refit_trains_on_all_of_train_and_validation_for_the_mean_best_epoch(cancer) -> None:
+def test_a_cv_trials_model_averages_its_fold_models_each_through_its_own_scaler(cancer) -> None:
+    """Its bundle predicts the mean of its K fold networks' calibrated probabilities, each network
+    reading the raw rows through its own fold's scaler; its out-of-fold predictions are each fold
+    model's on its own held-out rows, at the out-of-fold temperature."""
+    from tunefleet.calibration import probabilities
+    from tunefleet.evaluation import raw_features
+
     data = prepare_data(cancer, SplitSpec(cv_folds=3))
-    metrics = {"best_epoch": 2.6, "temperature": 1.3, "threshold": 0.42}
-    bundle = refit(CFG, data, metrics)
-    assert bundle.only.temperature == 1.3 and bundle.threshold == 0.42
-    np.testing.assert_array_equal(bundle.only.scaler_mean, data.refit.scaler.mean)
-    reference = Run(CFG.model_copy(update={"epochs": 3, "keep": "last", "calibrate": False}), data.refit)
-    for epoch in (1, 2, 3):  # round(2.6) epochs, the last weights kept
-        reference.epoch(epoch)
-    expected = reference.result().bundle.only.state_dict
-    assert all(np.allclose(bundle.only.state_dict[k], expected[k]) for k in expected)
-    with pytest.raises(ValueError, match="cv_folds > 1"):
-        refit(CFG, prepare_data(cancer, SplitSpec()), metrics)
+    result = train_cv(CFG, data)
+    members = result.bundle.members
+    assert len(members) == 3 and all(m.weight == pytest.approx(1 / 3) for m in members)
+    temperature = result.metrics["temperature"]
+    raw = raw_features(data, "test")
+    expected = np.mean(
+        [
+            probabilities(
+                fold.module(2)(torch.from_numpy(((raw - fold.scaler_mean) / fold.scaler_scale).astype(np.float32)))
+                .detach()
+                .numpy(),
+                temperature,
+            )
+            for fold in members
+        ],
+        axis=0,
+    )
+    np.testing.assert_allclose(result.bundle.predict_proba(raw)[:, 1], expected, atol=1e-5)
+    for fold, view in zip(members, data.folds, strict=True):
+        np.testing.assert_array_equal(fold.scaler_mean, view.scaler.mean)
+    oof = np.concatenate(
+        [
+            probabilities(m.logits(view.X_val * view.scaler.scale + view.scaler.mean), temperature)
+            for m, view in zip(members, data.folds, strict=True)
+        ]
+    )
+    np.testing.assert_allclose(result.val_probabilities, oof, atol=1e-5)
 
 
 def test_the_baseline_follows_the_same_protocol_under_cv() -> None:
-    """Out-of-fold validation metrics and threshold, then one fit on train + validation, tested once."""
+    """Fitted on each fold's training rows, judged out of fold (temperature and threshold there), and
+    its model is the mean of its fold fits: held to scikit-learn's own fold models."""
     from sklearn.linear_model import LogisticRegression
 
-    from tunefleet.pipeline.baseline import logistic_baseline
+    from tunefleet.baseline import logistic_regression
+    from tunefleet.calibration import fit_temperature, probabilities
+    from tunefleet.evaluation import raw_features
     from tunefleet.search import load_experiment
 
     exp = load_experiment("breast_cancer", overrides=["split.cv_folds=4"])
     data = exp.load()
-    baseline = logistic_baseline(exp, data)
-    pooled = LogisticRegression(max_iter=2000, random_state=exp.search.seed).fit(data.refit.X_train, data.refit.y_train)
-    np.testing.assert_allclose(baseline.test_proba, pooled.predict_proba(data.refit.X_test))
-    oof = np.concatenate(
-        [
-            LogisticRegression(max_iter=2000, random_state=exp.search.seed)
-            .fit(f.X_train, f.y_train)
-            .predict_proba(f.X_val)[:, 1]
-            for f in data.folds
-        ]
-    )
+    baseline = logistic_regression(data, exp.threshold, exp.search.seed)
+    fits = [
+        LogisticRegression(max_iter=2000, random_state=exp.search.seed).fit(f.X_train, f.y_train) for f in data.folds
+    ]
+    logits = np.concatenate([m.decision_function(f.X_val) for m, f in zip(fits, data.folds, strict=True)])
     y = np.concatenate([f.y_val for f in data.folds])
-    assert baseline.threshold == pytest.approx(choose_threshold(y, oof, exp.threshold))
-    assert len(y) == len(data.refit.y_train)  # every train + validation row scored once, out of fold
+    temperature = fit_temperature(logits, y)
+    np.testing.assert_allclose(baseline.val_probabilities, probabilities(logits, temperature), atol=1e-6)
+    assert baseline.bundle.threshold == pytest.approx(
+        choose_threshold(y, probabilities(logits, temperature), exp.threshold)
+    )
+    raw = raw_features(data, "test")
+    test_logits = [m.decision_function(f.scaler.transform(raw)) for m, f in zip(fits, data.folds, strict=True)]
+    expected = np.mean([probabilities(lg, temperature) for lg in test_logits], axis=0)
+    np.testing.assert_allclose(baseline.bundle.predict_proba(raw)[:, 1], expected, atol=1e-5)
+    assert len(y) == sum(len(f.y_train) for f in data.folds) // 3  # every train + validation row scored once

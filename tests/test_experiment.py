@@ -61,7 +61,7 @@ def test_user_file_gets_defaults(tmp_path) -> None:
         ("space.lrr={type: uniform, low: 0, high: 1}", r"space\.lrr: unknown key"),
         ("search.num_sample=3", r"search\.num_sample: unknown key"),
         ("search.num_samples=lots", r"search\.num_samples: Input should be a valid integer"),
-        ("space.lr.low=0.9", r"space\.lr: .*low \(0\.9\) is above high \(0\.3\)"),
+        ("space.lr.low=0.9", r"space\.lr: .*low \(0\.9\) is above high \(0\.03\)"),
         ("space.batch_size.values=[]", r"space\.batch_size: .*non-empty 'values'"),
         ("metric=val_accuracyy", r"metric 'val_accuracyy' is never reported"),
         ("space.lr.type=normal", r"space\.lr\.type: Input should be 'loguniform'"),
@@ -90,7 +90,7 @@ def test_user_file_gets_defaults(tmp_path) -> None:
             r"optimizer: this space gives it 'rmsprop', which a trial refuses \(.*'sgd' or 'adam'\)$",
         ),
         (
-            "space.epochs.low=0",
+            "space.epochs={type: int, low: 0, high: 5}",
             r"epochs: this space gives it 0, which a trial refuses \(.*greater than or equal to 1\)$",
         ),
         (
@@ -139,8 +139,12 @@ def test_a_user_files_spec_error_names_the_file_and_the_problem_only(tmp_path) -
     path = tmp_path / "rows.csv"
     path.write_text("a,y\n" + "\n".join(f"{i},{i % 2}" for i in range(12)))
     with pytest.raises(ConfigError) as err:
-        load_experiment(data_file=str(path), target="y", values={"split.cv_folds": 3, "search.cohort_size": 4})
-    assert str(err.value).startswith(f"--data {path} (merged with conf/search.yaml and overrides): a cross-validated")
+        load_experiment(
+            data_file=str(path), target="y", values={"search.scheduler.name": "median", "search.cohort_size": 4}
+        )
+    assert str(err.value).startswith(
+        f"--data {path} (merged with conf/search.yaml and overrides): search: cohorts judge"
+    )
     assert "Value error" not in str(err.value) and "<root>" not in str(err.value)
 
 
@@ -148,7 +152,7 @@ def test_a_user_files_spec_error_names_the_file_and_the_problem_only(tmp_path) -
     ("values", "message"),
     [
         ({"search.cohort_size": 0}, "cohort_size must be at least 1"),
-        ({"search.cohort_size": 4, "search.scheduler.name": "median"}, "cohorts stop members with ASHA"),
+        ({"search.cohort_size": 4, "search.scheduler.name": "median"}, "cohorts judge trials at rungs"),
     ],
 )
 def test_bad_cohort_settings_are_one_line_errors(tmp_path, values, message) -> None:
@@ -166,5 +170,5 @@ def test_cohorts_unless_one_trial_each_the_median_rule_or_cross_validation() -> 
     assert in_cohorts()  # auto
     assert not in_cohorts(**{"search.cohort_size": 1})
     assert not in_cohorts(**{"search.scheduler.name": "median"})  # auto leaves the median rule to the backend's loop
-    assert not in_cohorts(**{"split.cv_folds": 3})  # a CV trial trains its folds side by side
+    assert in_cohorts(**{"split.cv_folds": 3})  # a CV trial's folds are members of one cohort
     assert in_cohorts(**{"search.cohort_size": 4, "search.backend": "optuna"})

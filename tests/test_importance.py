@@ -9,7 +9,8 @@ from tunefleet.search import load_experiment
 
 def _exp(tmp_path, **values):
     base = {"search.backend": "optuna", "search.storage_path": str(tmp_path), "search.cohort_size": 4}
-    return load_experiment("breast_cancer", smoke=True, values={**base, **values})
+    given = ["space.batch_size={type: choice, values: [16, 32]}", "space.optimizer={type: choice, values: [adam]}"]
+    return load_experiment("breast_cancer", smoke=True, overrides=given, values={**base, **values})
 
 
 def test_importance_ranks_the_parameter_that_decides_the_metric(tmp_path) -> None:

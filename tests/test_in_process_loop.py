@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
+import numpy as np
 import pytest
 
-from tunefleet.evaluation import raw_features
 from tunefleet.search import load_experiment, run_search
 
 
@@ -39,12 +41,16 @@ def test_threshold_modes(tmp_path) -> None:
         _exp("breast_cancer", tmp_path, one, "search.num_samples=1", "threshold.objective=balanced_accuracy"),
         progress=False,
     )
-    assert tuned.best_bundle is not None
+    assert tuned.best is not None and tuned.best.bundle_dir
+    from tunefleet.bundle import ModelBundle
+    from tunefleet.candidates import validation_labels
+    from tunefleet.search.result import PREDICTIONS
     from tunefleet.thresholds import ThresholdConfig, choose_threshold
 
-    prob = tuned.best_bundle.predict_proba(raw_features(tuned.data, "val"))[:, 1]
-    expected = choose_threshold(tuned.data.y_val, prob, ThresholdConfig(objective="balanced_accuracy"))
-    assert tuned.best_bundle.threshold == pytest.approx(expected, abs=1e-5)
+    trial = ModelBundle.load(tuned.best.bundle_dir)  # chosen on its out-of-fold predictions (5 folds: auto)
+    oof = np.load(Path(tuned.best.bundle_dir) / PREDICTIONS)
+    expected = choose_threshold(validation_labels(tuned.data), oof, ThresholdConfig(objective="balanced_accuracy"))
+    assert len(tuned.data.folds) == 5 and trial.threshold == pytest.approx(expected, abs=1e-9)
 
 
 def test_optuna_backend_same_space_same_result_shape(tmp_path) -> None:

@@ -151,11 +151,13 @@ def test_a_cohort_worker_imports_only_what_training_needs(tmp_path: Path, breast
     import subprocess
     import sys
 
-    from tunefleet.search.cohort_jobs import CohortJob
+    from tunefleet.search.cohort_jobs import CohortJob, TrialJob
     from tunefleet.train_config import TrainConfig
 
-    configs = tuple(TrainConfig(hidden_widths=w, epochs=2, seed=i) for i, w in enumerate([(8,), (16,)]))
-    job = CohortJob("c0", ("t0", "t1"), configs, "val_roc_auc")
+    trials = tuple(
+        TrialJob(f"t{i}", TrainConfig(hidden_widths=w, epochs=2, seed=i)) for i, w in enumerate([(8,), (16,)])
+    )
+    job = CohortJob("c0", trials, widest=16)
     assert len(breast_cancer_data.y_val) >= 30  # so the temperature is fitted: calibration runs
     (tmp_path / "task.pkl").write_bytes(pickle.dumps((job, breast_cancer_data)))
     script = """

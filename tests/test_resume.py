@@ -48,6 +48,7 @@ def test_resume_refuses_another_search_before_anything_starts(tmp_path) -> None:
     smoke = _exp(tmp_path, **{"search.num_samples": 2, "search.scheduler.name": "none"})
     first = run_search(smoke, name="breast_cancer-started", progress=False)
     assert (first.path / SPEC_FILE).is_file()
+    smoke = smoke.fitted(first.data)  # as check_search compares it: its space fitted to the data
     split = first.data.split_hash
     assert resolve_search(smoke, "breast_cancer-started", True, split) == "breast_cancer-started"  # the same search
     assert resolve_search(smoke, None, True, split) == "breast_cancer-started"  # the latest one
@@ -58,7 +59,7 @@ def test_resume_refuses_another_search_before_anything_starts(tmp_path) -> None:
     assert resolve_search(smoke, "breast_cancer-started", True, "other")  # an older file, without the key: no refusal
     (first.path / SPEC_FILE).write_text(json.dumps(saved))
     same = {"search.backend": "optuna", "search.storage_path": str(tmp_path), "search.cohort_size": 4}
-    full = load_experiment("breast_cancer", values={**same, "search.scheduler.name": "none"})
+    full = load_experiment("breast_cancer", values={**same, "search.scheduler.name": "none"}).fitted(first.data)
     with pytest.raises(
         TunefleetError, match=r"cannot resume breast_cancer-started: it started with space\.\S+=.*--smoke"
     ) as err:

@@ -17,7 +17,8 @@ def test_variable_length_widths_space() -> None:
     assert depths == {0, 1, 2}
     for p in params:
         cfg = exp.trial_config(p)
-        assert len(cfg.hidden_widths) == p["n_layers"] and cfg.lr == p["lr"] and cfg.seed == exp.search.seed
+        assert len(cfg.hidden_widths) == p["n_layers"] and cfg.seed == exp.search.seed
+        assert cfg.lr == (p["lr"] if p["optimizer"] == "adam" else p["sgd_lr"])  # each optimizer its own range
         assert ("momentum" in p) == (p["optimizer"] == "sgd")  # conditional parameter
         assert "threshold" not in p
 
@@ -52,7 +53,8 @@ def test_one_declaration_is_all_a_new_hyperparameter_needs() -> None:
     sys.modules["patched_space"] = module
     try:
         exec(compile(patched, "patched_space", "exec"), module.__dict__)
-        base = load_experiment("breast_cancer").space.model_dump()
+        given = ["space.batch_size={type: choice, values: [32]}", "space.epochs={type: int, low: 5, high: 9}"]
+        base = load_experiment("breast_cancer", overrides=given).space.model_dump()
         with pytest.raises(ValidationError, match="patience"):
             module.SpaceConfig.model_validate(base)  # its distribution is required
         with pytest.raises(ValidationError, match="patience: this space gives it 0, which a trial refuses"):

@@ -1,4 +1,4 @@
-"""How many configs one ask holds (``cohort_size: auto``) and how many slots a small search starts.
+"""How many trials one cohort holds (``cohort_size: auto``) and how many slots a small search starts.
 
 Both are estimates of cost in multiply-adds (:func:`tunefleet.cohort_plan.cohort_cost`),
 read from the space's bounds and the data's shape; no torch.
@@ -16,30 +16,28 @@ from tunefleet.splits import PreparedData
 from tunefleet.train_config import TrainConfig
 
 CPU_WORK_LIMIT = 2e7  # multiply-adds per member-epoch above which a CPU gains little from batching
-CPU_MAX_K, GPU_MAX_K = 32, 128  # the 256-trial benchmark search: K=16 19-20 s, K=64 16-18 s, K=32 9-19 s
+CPU_MAX_K, GPU_MAX_K = (
+    32,
+    128,
+)  # members a cohort holds (the 256-trial benchmark search: K=16 19-20 s, K=64 16-18 s, K=32 9-19 s)
 
 
-def auto_cohort_size(exp: ExperimentConfig, data: PreparedData, slots: int, gpu: bool) -> int:
-    """K for ``cohort_size: auto``: enough members per ask that every slot gets a cohort, up to what pays off.
+def cohort_cap(exp: ExperimentConfig, data: PreparedData, gpu: bool) -> int:
+    """The most trials one cohort trains (``cohort_size``: K, or ``auto``), their CV folds counted as members.
 
-    One ask of K splits into a cohort per layer count the space allows
-    (:func:`tunefleet.cohort_plan.cohort_key`), so K is the trials per slot times that number. A member's cost per epoch is about
-    (parameters x training rows) of the widest net the space allows: on a CPU, batching
-    removes per-step overhead, which matters only while that arithmetic is small
-    (breast_cancer: 9e6); MNIST-sized inputs (6e8) are compute-bound already, so K = 1.
-    A GPU is busy only with many members.
+    A member's cost per epoch is about (parameters x training rows) of the widest net the
+    space allows: on a CPU, batching removes per-step overhead, which matters only while
+    that arithmetic is small (breast_cancer: 9e6); MNIST-sized inputs (6e8) are
+    compute-bound already, so one trial a cohort. A GPU is busy only with many members.
     """
     if isinstance(exp.search.cohort_size, int):
         return exp.search.cohort_size
-    space = exp.space
-    width = space["width"].largest()
-    layers = space["n_layers"].largest()
-    dims = [data.n_features, *([width] * layers), max(1, data.n_classes if data.n_classes > 2 else 1)]
+    space, members = exp.space, len(data.folds) or 1
+    dims = [data.n_features, *([space["width"].largest()] * space["n_layers"].largest()), n_outputs_for(data.n_classes)]
     work = sum(a * b for a, b in itertools.pairwise(dims)) * len(data.y_train)
-    cap = GPU_MAX_K if gpu else (CPU_MAX_K if work <= CPU_WORK_LIMIT else 1)
-    groups = space["n_layers"].count()
-    per_slot = math.ceil(exp.search.num_samples / slots)
-    return max(1, min(cap, exp.search.num_samples, per_slot * groups))
+    if not gpu and work > CPU_WORK_LIMIT:
+        return 1
+    return max(1, (GPU_MAX_K if gpu else CPU_MAX_K) // members)
 
 
 # A Ray worker's start with torch's import (3.7-4.3 CPU-s per worker here), in

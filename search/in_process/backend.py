@@ -6,17 +6,16 @@ for is there, and hands cohorts a runner that trains them in this process.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from tunefleet.errors import TunefleetError
-from tunefleet.search.cohort_jobs import CohortJob, CohortRunner, MemberOutcome, run_cohort
+from tunefleet.search.cohort_jobs import CohortJob, CohortRunner, TrialOutcome, run_cohort
 
 if TYPE_CHECKING:
     from tunefleet.search.experiment import ExperimentConfig
-    from tunefleet.search.rungs import RungTable
     from tunefleet.splits import PreparedData
 
 
@@ -31,8 +30,8 @@ class InProcessLease:
     def warm(self, slots: int) -> None:
         """Nothing to warm: this process imports torch when its first cohort trains."""
 
-    def cohort_runner(self, data: PreparedData, rungs: RungTable | None, slots: int) -> CohortRunner:
-        return LocalRunner(data, rungs)
+    def cohort_runner(self, data: PreparedData, slots: int) -> CohortRunner:
+        return LocalRunner(data)
 
 
 class InProcessBackend:
@@ -74,22 +73,16 @@ def local_gpu(exp: ExperimentConfig) -> bool:
 class LocalRunner:
     """Cohorts one after another in this process (``backend: optuna``)."""
 
-    def __init__(self, data: PreparedData, rungs: RungTable | None) -> None:
-        self.data, self.rungs = data, rungs
-        self.queue: list[CohortJob] = []
+    def __init__(self, data: PreparedData) -> None:
+        self.data = data
+        self.jobs: list[CohortJob] = []
 
-    def start(self, job: CohortJob) -> None:
-        self.queue.append(job)
+    def start(self, jobs: Sequence[CohortJob]) -> None:
+        self.jobs = list(jobs)
 
-    def running(self) -> int:
-        return len(self.queue)
-
-    def has_room(self) -> bool:
-        return not self.queue  # one at a time: asking ahead would only tell TPE less
-
-    def wait(self) -> list[tuple[CohortJob, list[MemberOutcome]]]:
-        job = self.queue.pop(0)
-        return [(job, run_cohort(job, self.data, self.rungs.judge if self.rungs else None))]
+    def results(self) -> list[list[TrialOutcome]]:
+        jobs, self.jobs = self.jobs, []
+        return [run_cohort(job, self.data) for job in jobs]
 
     def close(self) -> None:
-        self.queue.clear()
+        self.jobs = []

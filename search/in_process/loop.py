@@ -12,25 +12,16 @@ import time
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import optuna
 
 from tunefleet.cv import train_trial
 from tunefleet.search.backends import Lease, SearchRequest
 from tunefleet.search.experiment import ExperimentConfig
-from tunefleet.search.result import SearchObserver, TrialRecord, tell_observers
+from tunefleet.search.result import PREDICTIONS, SearchObserver, TrialRecord, tell_observers
+from tunefleet.search.schedule import Schedule
 from tunefleet.search.study import ended_before, has_study, one_sync, open_study, save_record, seed_study, tell
 from tunefleet.splits import PreparedData
-
-
-def make_pruner(exp: ExperimentConfig) -> optuna.pruners.BasePruner:
-    sched = exp.search.scheduler
-    if sched.name == "asha":
-        return optuna.pruners.SuccessiveHalvingPruner(
-            min_resource=sched.grace_period, reduction_factor=sched.reduction_factor
-        )
-    if sched.name == "median":
-        return optuna.pruners.MedianPruner(n_warmup_steps=sched.grace_period)
-    return optuna.pruners.NopPruner()
 
 
 class StudyLoop:
@@ -62,10 +53,16 @@ def run_study(
     points: list[dict[str, Any]],
     warm: tuple[optuna.trial.FrozenTrial, ...] = (),
 ) -> list[TrialRecord]:
-    """Run (or continue) the study until ``num_samples`` trials have ended."""
-    study = open_study(exp, path, make_pruner(exp))
+    """Run (or continue) the study until ``num_samples`` trials have ended.
+
+    Trials run one after another, so each is judged at its rungs against the trials before
+    it (:meth:`tunefleet.search.schedule.Schedule.stops`): the search's one schedule.
+    """
+    study = open_study(exp, path)
     records = ended_before(path, observers)
     seed_study(study, points, warm)
+    schedule = Schedule.of(exp)
+    schedule.refill(records, exp.metric)
     done = {r.trial_id for r in records}
     sample = exp.sampler(data.task)
     started = time.monotonic()
@@ -76,7 +73,7 @@ def run_study(
             trial = study.ask()
             sample(trial)
         trial_id = f"optuna_{trial.number:05d}"
-        record = _run_trial(exp, data, trial, trial_id, path)
+        record = _run_trial(exp, data, trial, trial_id, path, schedule)
         tell(study, trial, record, exp.metric)
         save_record(path, record)
         records.append(record)
@@ -86,55 +83,45 @@ def run_study(
 
 
 def _run_trial(
-    exp: ExperimentConfig, data: PreparedData, trial: optuna.Trial, trial_id: str, path: Path
+    exp: ExperimentConfig, data: PreparedData, trial: optuna.Trial, trial_id: str, path: Path, schedule: Schedule
 ) -> TrialRecord:
     params = dict(trial.params)
     config = exp.trial_config(params)
     history: list[dict[str, float]] = []
+    stopped: list[int] = []
 
-    prune = exp.search.scheduler.name != "none"
-
-    def report(epoch: int, metrics: dict[str, float]) -> None:
+    def report(epoch: int, metrics: dict[str, float]) -> bool:
         history.append(metrics)
         value = metrics.get(exp.metric, math.nan)
-        if prune and not math.isnan(value):
-            trial.report(value, epoch)
-            if trial.should_prune():
-                raise optuna.TrialPruned()
+        if epoch in schedule.rungs and not math.isnan(value):
+            trial.report(value, epoch)  # TPE ranks a pruned trial by its last report
+            if schedule.stops(trial_id, epoch, value):
+                stopped.append(epoch)
+                return True
+        return False
 
     started = time.perf_counter()
     error = ""
     for _attempt in range(exp.search.max_failures + 1):
         history.clear()
+        stopped.clear()
         try:
             result = train_trial(config, data, report=report)
-        except optuna.TrialPruned:
-            return TrialRecord(
-                trial_id,
-                params,
-                config,
-                "stopped",
-                dict(history[-1]) if history else {},
-                list(history),
-                node_id="local",
-                seconds=time.perf_counter() - started,
-            )
         except Exception as err:  # noqa: BLE001 - a failed trial is recorded, the search goes on
             error = f"{type(err).__name__}: {err}"
             continue
+        if stopped:
+            return TrialRecord(
+                trial_id, params, config, "stopped", dict(history[-1]), list(history), node_id="local",
+                seconds=time.perf_counter() - started,
+            )  # fmt: skip
         bundle_dir = path / "bundles" / trial_id
         result.bundle.save(bundle_dir)
+        np.save(bundle_dir / PREDICTIONS, result.val_probabilities)
         return TrialRecord(
-            trial_id,
-            params,
-            config,
-            "finished",
-            dict(result.metrics),
-            result.history,
-            node_id="local",
-            bundle_dir=str(bundle_dir),
-            seconds=time.perf_counter() - started,
-        )
+            trial_id, params, config, "finished", dict(result.metrics), result.history, node_id="local",
+            bundle_dir=str(bundle_dir), seconds=time.perf_counter() - started,
+        )  # fmt: skip
     return TrialRecord(
         trial_id, params, config, "failed", node_id="local", error=error, seconds=time.perf_counter() - started
     )

@@ -43,7 +43,6 @@ from tunefleet.search.ray.head import LocalHead, token_is_ours
 if TYPE_CHECKING:
     from tunefleet.search.cohort_jobs import CohortRunner
     from tunefleet.search.experiment import ExperimentConfig
-    from tunefleet.search.rungs import RungTable
     from tunefleet.splits import PreparedData
 
 
@@ -67,11 +66,11 @@ class RayLease:
         need = self.exp.search.resources
         warm_workers(slots, max(need.cpus_per_trial, self.resources.get("CPU", 0) / slots), need.gpus_per_trial)
 
-    def cohort_runner(self, data: PreparedData, rungs: RungTable | None, slots: int) -> CohortRunner:
+    def cohort_runner(self, data: PreparedData, slots: int) -> CohortRunner:
         from tunefleet.search.ray.cohort_tasks import RayRunner
 
         need = self.exp.search.resources
-        return RayRunner(data, rungs, slots, need.cpus_per_trial, need.gpus_per_trial)
+        return RayRunner(data, slots, need.cpus_per_trial, need.gpus_per_trial)
 
 
 class RayBackend:

@@ -31,7 +31,7 @@ def _scheduler(exp: ExperimentConfig) -> Any:
     from ray.tune.schedulers import ASHAScheduler, FIFOScheduler, MedianStoppingRule
 
     sched = exp.search.scheduler
-    if sched.name == "asha":
+    if sched.name in ("sh", "asha"):  # Tune trials run on their own: judged on arrival, by Ray's ASHA, at our rungs
         max_t = exp.space.max_epochs()
         return ASHAScheduler(
             time_attr="epoch",
@@ -129,6 +129,9 @@ class TuneSession:
 
         if not self.verbose:  # trials the time budget stopped before a first report: their records say so
             logging.getLogger("ray.tune.analysis.experiment_analysis").setLevel(logging.ERROR)
+            # "The `callbacks.on_step_end` operation took 0.604 s": Tune's advice on its own loop, here
+            # about logging a trial to MLflow on a busy machine; --verbose shows it
+            logging.getLogger("ray.tune.utils.util").setLevel(logging.ERROR)
             for name in TUNE_LOGGERS:
                 logging.getLogger(name).addFilter(_not_a_tune_repeat)
         with RELAY.connected(request.observers), _replays_quiet(request.resume and not self.verbose):

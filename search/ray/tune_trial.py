@@ -14,8 +14,12 @@ import time
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from tunefleet.cv import train_trial
 from tunefleet.search.experiment import ExperimentConfig
+from tunefleet.search.result import PREDICTIONS
+from tunefleet.search.schedule import report_epochs
 from tunefleet.splits import PreparedData
 
 CONFIG_KEY = "train_config"  # the JSON of the trial's TrainConfig, in every report
@@ -44,27 +48,15 @@ class ThrottledReporter:
             return True
         return now - self._last >= self.every_s
 
-    def __call__(self, epoch: int, metrics: dict[str, float]) -> None:
+    def __call__(self, epoch: int, metrics: dict[str, float]) -> bool:
+        """Report when due; Tune's scheduler stops the trial itself, so this never asks for a stop."""
         from ray import tune
 
         now = time.monotonic()
         if self.due(epoch, now):
             self._last = now
             tune.report({**metrics, CONFIG_KEY: self.config})
-
-
-def report_schedule(exp: ExperimentConfig) -> tuple[frozenset[int], int | None]:
-    """(milestone epochs, report cadence) that the configured scheduler needs."""
-    sched = exp.search.scheduler
-    if sched.name == "asha":
-        rungs, rung = set(), sched.grace_period
-        while rung <= exp.space.max_epochs():
-            rungs.add(rung)
-            rung *= sched.reduction_factor
-        return frozenset(rungs), None
-    if sched.name == "median":
-        return frozenset(), exp.search.report_every_epochs
-    return frozenset(), None
+        return False
 
 
 def ray_trial(params: dict[str, Any], data: PreparedData, exp: ExperimentConfig, verbose: bool = False) -> None:
@@ -81,7 +73,7 @@ def ray_trial(params: dict[str, Any], data: PreparedData, exp: ExperimentConfig,
     config = exp.trial_config(params)
     config_json = config.model_dump_json()
     started = time.perf_counter()
-    milestones, every = report_schedule(exp)
+    milestones, every = report_epochs(exp)
     reporter = ThrottledReporter(milestones, every, exp.search.report_every_s, config.epochs, config_json)
     result = train_trial(config, data, report=reporter)
     final = {
@@ -96,4 +88,5 @@ def ray_trial(params: dict[str, Any], data: PreparedData, exp: ExperimentConfig,
     with tempfile.TemporaryDirectory() as tmp:
         result.bundle.save(tmp)
         (Path(tmp) / "history.json").write_text(json.dumps(result.history))
+        np.save(Path(tmp) / PREDICTIONS, result.val_probabilities)  # what ensembles are chosen on
         tune.report(final, checkpoint=tune.Checkpoint.from_directory(tmp))

@@ -33,6 +33,8 @@ from tunefleet.inputs import feature_matrix
 
 if TYPE_CHECKING:
     from tunefleet.model import MLP
+    from tunefleet.splits import PreparedData
+    from tunefleet.train_config import TrainConfig
 
 FORMAT_VERSION = 2  # 2: a list of members; 1 (one network, its keys at the top) still loads
 
@@ -242,3 +244,32 @@ def _json_default(value: Any) -> Any:
     if isinstance(value, np.ndarray):
         return value.tolist()
     raise TypeError(f"not JSON serialisable: {type(value).__name__}")
+
+
+def network_of(
+    cfg: TrainConfig, data: PreparedData, state_dict: dict[str, np.ndarray], temperature: float = 1.0
+) -> Network:
+    """The kept weights as a bundle member, read through ``data``'s encoding and scaler."""
+    return Network(
+        hidden_widths=cfg.hidden_widths,
+        state_dict=state_dict,
+        scaler_mean=data.scaler.mean,
+        scaler_scale=data.scaler.scale,
+        temperature=temperature,
+        encoding=None if data.encoding.plain else data.encoding,
+    )
+
+
+def bundle_of(
+    data: PreparedData, members: tuple[Network, ...], threshold: float | None, kind: str = "trial"
+) -> ModelBundle:
+    """A bundle of ``members`` that predicts ``data``'s labels (the trial, ensemble or baseline kinds)."""
+    return ModelBundle(
+        dataset=data.dataset,
+        feature_names=data.feature_names,
+        class_labels=data.class_labels,
+        members=members,
+        threshold=threshold,
+        split_hash=data.split_hash,
+        kind=kind,
+    )

@@ -82,6 +82,9 @@ class Member:
 
     @property
     def target(self) -> int:
+        """The epoch this call trains it to: its rung or its last epoch; where it stands, if its patience ran out."""
+        if self.state is not None and self.state.log.done():
+            return self.start
         return min(self.config.epochs, self.until or self.config.epochs)
 
 

@@ -44,26 +44,33 @@ def cohort_groups(configs: Sequence[TrainConfig]) -> list[list[int]]:
 STEP_OVERHEAD = 4e6
 
 
-def cohort_cost(configs: Sequence[TrainConfig], n_rows: int, n_features: int, n_outputs: int) -> float:
-    """A cohort's estimated cost in multiply-adds: its longest member's steps, plus every member at the padded size."""
-    dims = [n_features, *(max(c.hidden_widths[i] for c in configs) for i in range(len(configs[0].hidden_widths)))]
+def cohort_cost(
+    configs: Sequence[TrainConfig], n_rows: int, n_features: int, n_outputs: int, members: int = 1, widest: int = 0
+) -> float:
+    """A cohort's estimated cost in multiply-adds: its longest member's steps, plus every member at the
+    padded size (each config ``members`` times: its CV folds; every hidden layer at least ``widest``)."""
+    layers = range(len(configs[0].hidden_widths))
+    dims = [n_features, *(max(widest, *(c.hidden_widths[i] for c in configs)) for i in layers)]
     padded = sum(a * b for a, b in itertools.pairwise([*dims, n_outputs]))
     steps = max(c.epochs * math.ceil(n_rows / c.batch_size) for c in configs)
-    return STEP_OVERHEAD * steps + 3 * padded * n_rows * sum(c.epochs for c in configs)
+    return STEP_OVERHEAD * steps + 3 * padded * n_rows * members * sum(c.epochs for c in configs)
 
 
 def plan_cohorts(
-    configs: Sequence[TrainConfig], n_rows: int, n_features: int, n_outputs: int, slots: int
-) -> list[list[int]]:
-    """:func:`cohort_groups`, with costly groups split in two while that shortens the estimated makespan on ``slots``.
+    configs: Sequence[TrainConfig], n_rows: int, n_features: int, n_outputs: int, slots: int, members: int = 1,
+    widest: int = 0, cap: int | None = None,
+) -> list[list[int]]:  # fmt: skip
+    """:func:`cohort_groups` (at most ``cap`` configs each), with costly groups split in two while that shortens
+    the estimated makespan on ``slots``.
 
     A group is split between narrow and wide members (at the cut that balances the two
-    halves' cost), which also shrinks the padding of the narrow half. The plan is in
+    halves' cost), which also shrinks the padding of the narrow half (unless a search pads
+    every layer to ``widest``, for members independent of their mates). The plan is in
     descending cost, so the runner starts the longest cohorts first (LPT scheduling).
     """
 
     def cost(group: list[int]) -> float:
-        return cohort_cost([configs[i] for i in group], n_rows, n_features, n_outputs)
+        return cohort_cost([configs[i] for i in group], n_rows, n_features, n_outputs, members, widest)
 
     def makespan(groups: list[list[int]]) -> float:
         loads = [0.0] * max(1, slots)
@@ -71,16 +78,20 @@ def plan_cohorts(
             loads[loads.index(min(loads))] += c
         return max(loads)
 
-    plan = cohort_groups(configs)
+    plan = (
+        [group[i : i + cap] for group in cohort_groups(configs) for i in range(0, len(group), cap)]
+        if cap
+        else cohort_groups(configs)
+    )
     for _ in range(4 * max(1, slots)):
-        widest = max(plan, key=cost)
-        if len(widest) < 2:
+        costliest = max(plan, key=cost)
+        if len(costliest) < 2:
             break
-        by_size = sorted(widest, key=lambda i: sum(configs[i].hidden_widths))
+        by_size = sorted(costliest, key=lambda i: sum(configs[i].hidden_widths))
         halves = min(
             ([by_size[:cut], by_size[cut:]] for cut in range(1, len(by_size))), key=lambda h: max(map(cost, h))
         )
-        candidate = [g for g in plan if g is not widest] + [sorted(h) for h in halves]
+        candidate = [g for g in plan if g is not costliest] + [sorted(h) for h in halves]
         if makespan(candidate) >= makespan(plan):
             break
         plan = candidate

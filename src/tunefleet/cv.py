@@ -12,9 +12,10 @@ the search selects on K times as many held-out rows:
 - the temperature and the threshold are chosen once, on the out-of-fold predictions
   (every train + validation row, predicted by the model that did not train on it); the
   fold metrics use both, and their mean and standard deviation are the trial's metrics;
-- the chosen config is then refit on all of train + validation for its mean best
-  epoch (:func:`refit`), keeps that out-of-fold temperature and threshold, and is the
-  model the test split judges, once.
+- the trial's model is its K fold models, averaged (a bagged ensemble: every train +
+  validation row trains K-1 of them), with that out-of-fold temperature and threshold. A
+  refit on all of train + validation would be a model no held-out row has judged: its
+  epoch count, temperature and threshold all borrowed from the folds.
 """
 
 from __future__ import annotations
@@ -26,7 +27,7 @@ from dataclasses import dataclass, replace
 import numpy as np
 import torch
 
-from tunefleet.bundle import ModelBundle
+from tunefleet.bundle import bundle_of, network_of
 from tunefleet.calibration import fit_temperature, probabilities
 from tunefleet.metrics import binary_metrics, multiclass_metrics, prefixed
 from tunefleet.splits import PreparedData
@@ -37,9 +38,7 @@ from tunefleet.train import (
     Run,
     TrainResult,
     as_tensor,
-    bundle_of,
     kept_epoch,
-    network_of,
     train_one,
 )
 from tunefleet.train_config import TrainConfig
@@ -60,7 +59,7 @@ def train_cv(config: TrainConfig, data: PreparedData, report: ReportHook | None 
     """Train the K fold models of one config in turn, epoch by epoch; report the fold mean.
 
     A fold whose patience ran out stops; the epoch's mean is over the folds that trained
-    it. ``report`` may raise to stop the trial (a pruner), as with ``train_one``.
+    it. ``report`` returning True stops the trial there, as with ``train_one``.
     """
     started = time.perf_counter()
     runs = [Run(config, fold) for fold in data.folds]
@@ -71,8 +70,8 @@ def train_cv(config: TrainConfig, data: PreparedData, report: ReportHook | None 
             break
         row = mean_row([run.epoch(epoch) for run in active])
         history.append(row)
-        if report is not None:
-            report(epoch, row)
+        if report is not None and report(epoch, row) and epoch < config.epochs:
+            break
     return _cv_result(config, data, runs, history, started)
 
 
@@ -148,21 +147,3 @@ def folds_result(
         seconds=seconds,
         device=device,
     )
-
-
-def refit(config: TrainConfig, data: PreparedData, trial_metrics: dict[str, float]) -> ModelBundle:
-    """The chosen config trained on all of train + validation for its mean best epoch.
-
-    No rows are left to pick an epoch, a temperature or a threshold on, so the trial's
-    cross-validated ones are used: its mean best epoch (rounded, at least 1) and its
-    out-of-fold temperature and threshold.
-    """
-    if data.refit is None:
-        raise ValueError("refit needs data prepared with split.cv_folds > 1")
-    epochs = max(1, round(trial_metrics["best_epoch"]))
-    cfg = config.model_copy(update={"epochs": epochs, "keep": "last", "patience": None, "calibrate": False})
-    run = Run(cfg, data.refit)
-    for epoch in range(1, epochs + 1):
-        run.epoch(epoch)
-    network = replace(run.result().bundle.only, temperature=trial_metrics.get("temperature", 1.0))
-    return bundle_of(data.refit, (network,), trial_metrics.get("threshold"))

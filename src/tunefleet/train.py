@@ -1,7 +1,7 @@
 """``train_one``: the one training function every search backend runs.
 
 Pure: it knows nothing of Ray or MLflow. The search layer passes a ``report`` hook to
-see (and, by raising, stop) a trial between epochs. The config holds hyperparameters
+see a trial between epochs, and stop it there by returning True. The config holds hyperparameters
 and training settings only; the data is an argument, loaded once by the caller.
 """
 
@@ -17,7 +17,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from tunefleet.bundle import ModelBundle, Network
+from tunefleet.bundle import ModelBundle, bundle_of, network_of
 from tunefleet.calibration import fit_temperature, probabilities
 from tunefleet.datasets import n_outputs_for
 from tunefleet.metrics import binary_metrics, multiclass_metrics, prefixed, ranked_counts
@@ -26,7 +26,9 @@ from tunefleet.splits import PreparedData
 from tunefleet.thresholds import ThresholdConfig, choose_threshold
 from tunefleet.train_config import TrainConfig
 
-ReportHook = Callable[[int, dict[str, float]], None]
+# (epoch, history row) -> True to stop the trial there (its result holds what it trained until then):
+# the one stop contract of train_one, cross-validated trials and cohort members
+ReportHook = Callable[[int, dict[str, float]], bool | None]
 
 
 @dataclass
@@ -179,43 +181,15 @@ def train_one(config: TrainConfig, data: PreparedData, report: ReportHook | None
     Batches are slices of a seeded random permutation of in-memory tensors (no
     per-sample DataLoader). The weights of the best epoch by validation loss are kept
     (``keep: last`` keeps the final ones). Binary thresholds are chosen on validation.
+    ``report(epoch, row)`` returning True stops it there (a pruned trial: its result holds
+    what it trained until then); a last epoch is an end, not a stop.
     """
     run = Run(config, data)
     for epoch in range(1, config.epochs + 1):
         row = run.epoch(epoch)
-        if report is not None:
-            report(epoch, row)
-        if run.log.done():
+        if (report is not None and report(epoch, row) and epoch < config.epochs) or run.log.done():
             break
     return run.result()
-
-
-def network_of(
-    cfg: TrainConfig, data: PreparedData, state_dict: dict[str, np.ndarray], temperature: float = 1.0
-) -> Network:
-    """The kept weights as a bundle member, read through ``data``'s encoding and scaler."""
-    return Network(
-        hidden_widths=cfg.hidden_widths,
-        state_dict=state_dict,
-        scaler_mean=data.scaler.mean,
-        scaler_scale=data.scaler.scale,
-        temperature=temperature,
-        encoding=None if data.encoding.plain else data.encoding,
-    )
-
-
-def bundle_of(
-    data: PreparedData, members: tuple[Network, ...], threshold: float | None, kind: str = "trial"
-) -> ModelBundle:
-    return ModelBundle(
-        dataset=data.dataset,
-        feature_names=data.feature_names,
-        class_labels=data.class_labels,
-        members=members,
-        threshold=threshold,
-        split_hash=data.split_hash,
-        kind=kind,
-    )
 
 
 def kept_epoch(cfg: TrainConfig, log: EpochLog) -> int:
