@@ -116,6 +116,7 @@ def search(
         command="tunefleet.pipeline.search(" + ", ".join(f"{k}={v!r}" for k, v in given.items()) + ")",
         verbose=verbose,
         warm_start=warm_start,
+        smoke=smoke,
     )
     summary = run_search_lifecycle(exp, settings, options, address=address, name=name, resume=resume)
     result: dict[str, Any] = summary.as_json()

@@ -18,11 +18,11 @@ BASELINE_PARAMS = PARAMS
 
 @dataclass(frozen=True)
 class Baseline:
-    """The baseline's metrics (``val_*``, ``test_*``) and what its paired lift interval needs."""
+    """The baseline's metrics (``val_*``, ``test_*``), and its test predictions: the paired lift
+    intervals and the first promotion's gate compare the champion with them, row by row."""
 
     metrics: dict[str, float]
-    test_proba: np.ndarray
-    threshold: float | None
+    test: SplitScores
 
 
 def baseline_of(candidate: Candidate, data: PreparedData) -> Baseline:
@@ -31,6 +31,4 @@ def baseline_of(candidate: Candidate, data: PreparedData) -> Baseline:
     metrics = {**prefixed(candidate.val_metrics, "val"), **test.metrics()}
     if candidate.bundle.threshold is not None:
         metrics["threshold"] = candidate.bundle.threshold
-    return Baseline(
-        {k: float(v) for k, v in metrics.items() if not np.isnan(v)}, test.proba, candidate.bundle.threshold
-    )
+    return Baseline({k: float(v) for k, v in metrics.items() if not np.isnan(v)}, test)

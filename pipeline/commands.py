@@ -54,6 +54,7 @@ def _search_one(
         command=shlex.join(["tunefleet", *sys.argv[1:]]),
         verbose=args.verbose,
         warm_start=args.warm_start,
+        smoke=args.smoke,
     )
     summary = run_search_lifecycle(exp, settings, options, address=args.address, name=args.name, resume=args.resume)
     from tunefleet.pipeline.summary import format_summary

@@ -28,18 +28,20 @@ class Verdict:
     promote: bool
     reason: str
     comparison: Comparison | None = None
+    against: str = ""  # what it was compared with: a champion version ("3") or "baseline"
 
-    def tags(self, champion_version: str | None) -> dict[str, str]:
+    def tags(self) -> dict[str, str]:
         """The figures behind the decision, tagged on the version next to the reason."""
         c = self.comparison
-        if c is None or champion_version is None:
+        if c is None:
             return {}
         return {
-            "gate_vs_version": champion_version,
+            "gate_vs_version": self.against,
             "gate_difference": repr(c.difference),
             "gate_interval": f"[{c.interval.low!r}, {c.interval.high!r}]",
+            "gate_level": f"{c.level:g}",
             "gate_p_value": repr(c.p_value),
-            "gate_test": c.test,
+            "gate_test": f"{c.test}, two-sided",
         }
 
 
@@ -57,33 +59,62 @@ def point_verdict(metric: str, value: float, old: float, mode: str, champ_versio
     return Verdict(False, f"{metric} {value:.4f} is worse than champion v{champ_version}'s {old:.4f} (policy point)")
 
 
+def paired(policy: GateSettings, metric: str, test: SplitScores, other: SplitScores, seed: int = 0) -> Comparison:
+    """The new version against another model (a champion, the baseline) on the same test rows."""
+    return compare(
+        metric.removeprefix("test_"),
+        test.bundle.task,
+        test.y,
+        Predictions(test.proba, test.bundle.decision_threshold),
+        Predictions(other.proba, other.bundle.decision_threshold),
+        seed=seed,
+        alpha=policy.alpha,
+    )
+
+
 def statistical_verdict(
     policy: GateSettings, metric: str, test: SplitScores, champion: ModelBundle, champ_version: str, seed: int = 0
 ) -> Verdict:
     """Compare on the same test rows and apply ``significant`` or ``non_inferior``."""
-    name = metric.removeprefix("test_")
-    comparison = compare(
-        name,
-        test.bundle.task,
-        test.y,
-        Predictions(test.proba, test.bundle.decision_threshold),
-        Predictions(champion.predict_proba(test.X), champion.decision_threshold),
-        seed=seed,
-    )
-    return decide(policy, comparison, champ_version)
+    return decide(policy, paired(policy, metric, test, SplitScores.of_rows(champion, test), seed), champ_version)
 
 
 def decide(policy: GateSettings, c: Comparison, champ_version: str) -> Verdict:
-    floor = f", min_delta {policy.min_delta:g}" if policy.min_delta else ""
+    """The rule of ``policy`` on one comparison; the reason states the rule, then the numbers.
+
+    - ``significant``: two-sided p < alpha *and* the ``1 - alpha`` interval of the difference
+      above ``min_delta`` (for accuracy one implies the other; :mod:`tunefleet.compare`);
+    - ``non_inferior``: the interval's low end above ``-margin`` (an identical model passes).
+    """
+    level, champion, numbers = f"{c.level:.0%}", f"champion v{champ_version}", c.describe()
     if policy.policy == "non_inferior":
-        ok = c.interval.low > -policy.min_delta
-        verdict = "non-inferior to" if ok else f"possibly worse than (interval below -{policy.min_delta:g})"
+        low = f"the {level} interval's low end {c.interval.low:+.4f}"
+        if c.interval.low > -policy.margin:
+            why = f"non-inferior to {champion} ({low} is above -{policy.margin:g}, the margin)"
+            return Verdict(True, f"{why}: {numbers}", c, champ_version)
+        why = f"possibly worse than {champion} by more than the margin ({low} is not above -{policy.margin:g})"
+        return Verdict(False, f"{why}: {numbers}", c, champ_version)
+    rule = f"two-sided p < {c.alpha:g} and the {level} interval above {policy.min_delta:+g}"
+    if c.p_value < c.alpha and c.interval.low > policy.min_delta:
+        return Verdict(True, f"significantly better than {champion} ({rule}): {numbers}", c, champ_version)
+    return Verdict(False, f"not significantly better than {champion} (that needs {rule}): {numbers}", c, champ_version)
+
+
+def first_verdict(policy: GateSettings, c: Comparison | None) -> Verdict:
+    """The first version under a name, against the logistic-regression baseline on the same test rows:
+    it becomes ``champion`` unless it is significantly worse (two-sided p < alpha and the whole
+    interval below 0; under ``point``, a lower test metric). ``c`` None: no baseline to compare with."""
+    first, baseline = "first model registered under this name", "the logistic-regression baseline"
+    if c is None:
+        return Verdict(True, f"{first} (no baseline to compare with)")
+    if policy.policy == "point":
+        worse, rule = c.difference < 0, "policy point: a lower test metric"
     else:
-        ok = c.p_value < policy.alpha and c.difference >= policy.min_delta
-        verdict = (
-            "significantly better than" if ok else f"not significantly better (alpha {policy.alpha:g}{floor}) than"
-        )
-    return Verdict(ok, f"{verdict} champion v{champ_version}: {c.describe()}", c)
+        worse = c.p_value < c.alpha and c.interval.high < 0
+        rule = f"two-sided p < {c.alpha:g} and the {c.level:.0%} interval below 0"
+    if worse:
+        return Verdict(False, f"{first}, but worse than {baseline} ({rule}): {c.describe()}", c, "baseline")
+    return Verdict(True, f"{first}; not worse than {baseline} (that needs {rule}): {c.describe()}", c, "baseline")
 
 
 def comparable(champ: Any, split_hash: str, metric: str) -> str | None:

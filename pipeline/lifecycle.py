@@ -24,6 +24,7 @@ from tunefleet.pipeline.tracker import TAG_CHAMPION, MlflowTracker
 from tunefleet.pipeline.warm_start import warm_start
 from tunefleet.search import CheckedSearch, SearchResult, TrialRecord, run_checked
 from tunefleet.search.importance import importances
+from tunefleet.search.run import RunInputs
 
 
 def run_pipeline(search: CheckedSearch, settings: TrackingSettings, opts: RunOptions | None = None) -> PipelineSummary:
@@ -43,15 +44,16 @@ def run_pipeline(search: CheckedSearch, settings: TrackingSettings, opts: RunOpt
     started = time.perf_counter()
     exp, data = search.exp, search.data
     check_server(settings)  # an unreachable server fails here, in milliseconds
-    model_name = settings.model_name(exp.name, opts.model_name) if opts.register else ""  # a bad one fails now too
+    model_name = (
+        settings.model_name(exp.name, opts.model_name, opts.smoke) if opts.register else ""
+    )  # a bad one fails now too
     with ThreadPoolExecutor(max_workers=3, thread_name_prefix="tunefleet") as pool:
         client, experiment = pool.submit(connect, settings), opts.experiment_name or settings.experiment_name(exp.name)
         tracker = MlflowTracker(settings, client, experiment, opts.command)
         warm = warm_start(tracker.client, exp, data, experiment) if opts.warm_start else ()
         with tracker.search_run(), closing(_Beside(pool, opts.verbose)) as beside:
-            result = run_checked(
-                search, observers=[tracker, beside], progress=opts.progress, verbose=opts.verbose, warm=warm
-            )
+            inputs = RunInputs((tracker, beside), opts.progress, warm=warm, verbose=opts.verbose)
+            result = run_checked(search, inputs)
             if opts.warm_start:
                 tracker.log_results({"warm_start_trials": float(len(warm))}, {"warm_start": "true"})
             summary = PipelineSummary.of(
@@ -70,9 +72,9 @@ def run_pipeline(search: CheckedSearch, settings: TrackingSettings, opts: RunOpt
                 summary.val_metrics = prefixed(champion.val_metrics, "val")
                 summary.test_metrics = test.metrics()
                 intervals = pool.submit(test_and_lift_intervals, test, baseline, exp.search.seed)
-                summary.importance, summary.importance_note = importances(exp, data.task, result.trials)
+                summary.record_importance(importances(exp, data.task, result.trials))
                 figures.rank(summary.importance)
-                package = ModelPackage.of(test, exp.dataset.options.get("target"))
+                package = ModelPackage.of(champion.bundle, data, exp.dataset.options.get("target"))
                 # a resumed search reuses the model, and the gated version, it made for this trial before
                 model_uri = tracker.log_model(package, Path(tmp), champion.key, reuse=search.resume)
                 summary.test_intervals, summary.lift_intervals = intervals.result()
@@ -81,7 +83,7 @@ def run_pipeline(search: CheckedSearch, settings: TrackingSettings, opts: RunOpt
                     kept = registered_before(tracker, model_name, champion.key) if search.resume else None
                     summary.promotion = kept or register_and_promote(
                         tracker, model_uri, package, model_name,
-                        metric=summary.gate_metric(), mode=exp.mode, test=test, split_hash=data.split_hash,
+                        metric=summary.gate_metric(), mode=exp.mode, test=test, split_hash=data.split_hash, baseline=baseline.test,
                         extra_tags={"dataset": exp.name, TAG_CHAMPION: champion.key, "champion_kind": champion.kind},
                     )  # fmt: skip
                 tracker.log_plots(figures.paths())

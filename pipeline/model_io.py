@@ -18,7 +18,8 @@ import pandas as pd
 
 import tunefleet
 from tunefleet.bundle import ModelBundle
-from tunefleet.evaluation import SplitScores
+from tunefleet.evaluation import raw_features
+from tunefleet.splits import PreparedData
 
 PYFUNC_FILE = Path(__file__).with_name("pyfunc_model.py")
 TUNEFLEET_SRC = Path(tunefleet.__file__).resolve().parent
@@ -119,14 +120,16 @@ class ModelPackage:
     target: str | None
 
     @classmethod
-    def of(cls, test: SplitScores, target: str | None) -> ModelPackage:
-        """The first test rows, raw, as the example (the test split is already scored)."""
-        if isinstance(test.X, pd.DataFrame):  # text columns among the features
-            example = test.X.head(EXAMPLE_ROWS).reset_index(drop=True)
+    def of(cls, bundle: ModelBundle, data: PreparedData, target: str | None) -> ModelPackage:
+        """The first training rows, raw, as the example: rows anyone may see (test rows are for the
+        gate and the report alone), and what the bundle predicts for them."""
+        rows = raw_features(data, "train", EXAMPLE_ROWS)
+        if isinstance(rows, pd.DataFrame):  # text columns among the features
+            example = rows.reset_index(drop=True)
         else:
-            example = pd.DataFrame(test.X[:EXAMPLE_ROWS], columns=list(test.bundle.feature_names))
+            example = pd.DataFrame(rows, columns=list(bundle.feature_names))
         example = _as_written(example)
-        return cls(test.bundle, example, test.bundle.predict_table(example), target)
+        return cls(bundle, example, bundle.predict_table(example), target)
 
     def signature(self) -> Any:
         from mlflow.models import ModelSignature
@@ -142,4 +145,6 @@ class ModelPackage:
             "feature_names": list(self.bundle.feature_names),
             "class_labels": list(self.bundle.class_labels),
             "target": self.target,
+            "kind": self.bundle.kind,  # trial, ensemble or baseline: what the search handed over
+            "networks": len(self.bundle.members),  # a CV trial's fold models, an ensemble's members' too
         }

@@ -3,8 +3,14 @@
 Aliases, not the deprecated stages. The gate: ``champion`` moves to a new version only
 if that version loads from the registry and predicts exactly what the bundle predicts,
 and it passes :mod:`tunefleet.pipeline.gate` against the current champion (same split hash, then a
-paired test on the same test rows under the configured policy); otherwise it gets
-``challenger`` and the reason is printed and tagged.
+paired test on the same test rows under the configured policy), or, as the first version
+under its name, is not significantly worse than the logistic-regression baseline on those
+rows; otherwise it gets ``challenger`` and the reason is printed and tagged.
+
+Every gate decision reads the split's test rows, so each version also records how many
+decisions its split hash has made (:data:`TAG_DECISIONS`): a champion chosen among many
+on the same rows has an optimistic test value (the winner's curse), and the summary says
+so past :data:`MANY_DECISIONS`.
 """
 
 from __future__ import annotations
@@ -27,12 +33,17 @@ from tunefleet.pipeline.gate import (
     Verdict,
     champion_bundle,
     comparable,
+    first_verdict,
+    paired,
     point_verdict,
     statistical_verdict,
 )
 from tunefleet.pipeline.model_io import ModelPackage
 from tunefleet.pipeline.settings import TrackingSettings
 from tunefleet.pipeline.tracker import TAG_CHAMPION, TAG_PROMOTION, TAG_REASON, MlflowTracker
+
+TAG_DECISIONS = "split_decisions"  # gate decisions made on this version's split hash, this one included
+MANY_DECISIONS = 10
 
 
 @dataclass
@@ -41,6 +52,7 @@ class Promotion:
     version: str
     alias: str
     reason: str
+    split_decisions: int = 0  # how many gate decisions the test rows have made, this one included
 
     @property
     def uri(self) -> str:
@@ -86,11 +98,15 @@ def gate(
     value: float,
     split_hash: str,
     test: SplitScores | None,
+    baseline: SplitScores | None,
 ) -> Verdict:
-    """Should ``version`` take ``champion``? (``test``: its scores on the test rows, for the paired comparison.)"""
+    """Should ``version`` take ``champion``? (``test``: its scores on the test rows, for the paired
+    comparison; ``baseline``: the baseline's on the same rows, which gate the first version.)"""
     champ = _champion(client, name, settings.champion_alias)
     if champ is None or str(champ.version) == str(version):
-        return Verdict(True, "first model registered under this name")
+        if test is None or baseline is None:
+            return first_verdict(settings.registry, None)
+        return first_verdict(settings.registry, paired(settings.registry, metric, test, baseline))
     problem = comparable(champ, split_hash, metric)
     if problem:
         return Verdict(False, problem)
@@ -115,12 +131,16 @@ def register_and_promote(
     mode: str,
     test: SplitScores,
     split_hash: str,
+    baseline: SplitScores | None,
     extra_tags: Mapping[str, str],
 ) -> Promotion:
     """Register the tested model, then give it ``champion`` if it passes the gate, else ``challenger``."""
     value = test.metrics()[metric]
-    tags = {TAG_METRIC: metric, TAG_MODE: mode, TAG_VALUE: repr(float(value)), TAG_SPLIT: split_hash, **extra_tags}
-    champ = _champion(tracker.client, name, tracker.settings.champion_alias)
+    decisions = split_decisions(tracker.client, split_hash) + 1
+    tags = {
+        TAG_METRIC: metric, TAG_MODE: mode, TAG_VALUE: repr(float(value)), TAG_SPLIT: split_hash,
+        TAG_DECISIONS: str(decisions), **extra_tags,
+    }  # fmt: skip
     version = tracker.register(model_uri, name, {**tags, "run_id": tracker.parent_id})
     problem = load_check(name, version, package.example, package.expected)
     if problem:
@@ -128,11 +148,17 @@ def register_and_promote(
     else:
         verdict = gate(
             tracker.client, tracker.settings, name, version,
-            metric=metric, mode=mode, value=value, split_hash=split_hash, test=test,
+            metric=metric, mode=mode, value=value, split_hash=split_hash, test=test, baseline=baseline,
         )  # fmt: skip
     alias = tracker.settings.champion_alias if verdict.promote else tracker.settings.challenger_alias
-    tracker.set_alias(name, version, alias, verdict.reason, verdict.tags(str(champ.version) if champ else None))
-    return Promotion(name, version, alias, verdict.reason)
+    tracker.set_alias(name, version, alias, verdict.reason, verdict.tags())
+    return Promotion(name, version, alias, verdict.reason, decisions)
+
+
+def split_decisions(client: Any, split_hash: str) -> int:
+    """How many gate decisions these test rows have made: the versions, under any name, gated on this split."""
+    versions = client.search_model_versions(f"tags.{TAG_SPLIT} = '{split_hash}'")
+    return sum(1 for mv in versions if TAG_PROMOTION in (mv.tags or {}))
 
 
 def registered_before(tracker: MlflowTracker, name: str, champion: str) -> Promotion | None:
@@ -150,19 +176,25 @@ def registered_before(tracker: MlflowTracker, name: str, champion: str) -> Promo
             aliases = tracker.client.get_model_version(name, mv.version).aliases  # a search's results leave them out
             alias = aliases[0] if aliases else ""
             reason = f"kept: registered by this search before the resume ({tags.get(TAG_REASON, 'no reason recorded')})"
-            return Promotion(name, str(mv.version), alias, reason)
+            return Promotion(name, str(mv.version), alias, reason, int(tags.get(TAG_DECISIONS, "0")))
     return None
 
 
-def _rescore(tags: Mapping[str, str], bundle: ModelBundle) -> SplitScores | None:
-    """The version's test rows, re-loaded from its dataset's conf (None when that cannot be done)."""
+def _rescore(tags: Mapping[str, str], bundle: ModelBundle) -> tuple[SplitScores | None, SplitScores | None]:
+    """The version's and the baseline's scores on its test rows, re-loaded from its dataset's conf
+    (None when that cannot be done); the baseline is fitted again, as the search fitted it."""
+    from tunefleet.baseline import logistic_regression
     from tunefleet.search.experiment import load_experiment
 
     try:
-        data = load_experiment(tags["dataset"]).load()
+        exp = load_experiment(tags["dataset"])
+        data = exp.load()
     except Exception:  # noqa: BLE001 - e.g. a user file searched without a conf file
-        return None
-    return SplitScores.of(bundle, data, "test") if data.split_hash == tags.get(TAG_SPLIT) else None
+        return None, None
+    if data.split_hash != tags.get(TAG_SPLIT):
+        return None, None
+    test = SplitScores.of(bundle, data, "test")
+    return test, SplitScores.of_rows(logistic_regression(data, exp.threshold, exp.search.seed).bundle, test)
 
 
 def promote_by_hand(tracker: MlflowTracker, name: str, version: str, force: bool) -> Promotion:
@@ -186,18 +218,14 @@ def promote_by_hand(tracker: MlflowTracker, name: str, version: str, force: bool
     if force:
         verdict = Verdict(True, "promoted by hand with --force")
     else:
-        test = (
-            _rescore(tags, ModelBundle.load(f"{path}/artifacts/bundle"))
-            if settings.registry.policy != "point"
-            else None
-        )
+        test, baseline = _rescore(tags, ModelBundle.load(f"{path}/artifacts/bundle"))
         verdict = gate(
             client, settings, name, version,
             metric=tags.get(TAG_METRIC, ""), mode=tags.get(TAG_MODE, "max"),
-            value=float(tags.get(TAG_VALUE, "nan")), split_hash=tags.get(TAG_SPLIT, ""), test=test,
+            value=float(tags.get(TAG_VALUE, "nan")), split_hash=tags.get(TAG_SPLIT, ""), test=test, baseline=baseline,
         )  # fmt: skip
         print(f"gate: {verdict.reason}", flush=True)
         if not verdict.promote:
             raise TunefleetError(f"not promoted: {verdict.reason} (add --force to promote anyway)")
-    tracker.set_alias(name, version, settings.champion_alias, verdict.reason)
-    return Promotion(name, version, settings.champion_alias, verdict.reason)
+    tracker.set_alias(name, version, settings.champion_alias, verdict.reason, verdict.tags())
+    return Promotion(name, version, settings.champion_alias, verdict.reason, int(tags.get(TAG_DECISIONS, "0")))

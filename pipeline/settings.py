@@ -16,14 +16,16 @@ from tunefleet.errors import ConfigError
 class GateSettings(StrictModel):
     """When ``champion`` moves to a new version (the ``registry:`` section of conf/tracking.yaml).
 
-    ``significant``: the challenger is better on the same test rows with p < alpha (and by
-    at least min_delta); ``non_inferior``: the interval of the difference stays above
-    -min_delta; ``point``: its test metric is at least the champion's (no statistics).
+    Every comparison is paired on the same test rows and two-sided at ``alpha``, with the
+    ``1 - alpha`` interval of the difference (:mod:`tunefleet.compare`). ``significant``: p <
+    alpha and the interval above ``min_delta``; ``non_inferior``: the interval's low end
+    above ``-margin``; ``point``: its test metric at least the champion's (no statistics).
     """
 
     policy: Literal["significant", "non_inferior", "point"] = "significant"
     alpha: float = Field(0.05, gt=0, lt=1)
     min_delta: float = Field(0.0, ge=0)
+    margin: float = Field(0.01, ge=0)
 
 
 # Stores that hold runs and the model registry: databases (SQLAlchemy URIs) and MLflow servers.
@@ -75,10 +77,12 @@ class TrackingSettings(StrictModel):
     def experiment_name(self, dataset: str) -> str:
         return f"{self.experiment_prefix}{dataset}"
 
-    def model_name(self, dataset: str, given: str | None = None) -> str:
-        """The registered model's name (``given``, or the prefix and the dataset's name),
-        refused now if MLflow would refuse it at registration, after the whole search."""
-        name = given or f"{self.registered_model_prefix}{dataset}"
+    def model_name(self, dataset: str, given: str | None = None, smoke: bool = False) -> str:
+        """The registered model's name (``given``, or the prefix and the dataset's name; a
+        ``--smoke`` search's with ``-smoke`` after it, so that a model of a few trials never
+        becomes the champion real searches must beat), refused now if MLflow would refuse
+        it at registration, after the whole search."""
+        name = (given or f"{self.registered_model_prefix}{dataset}") + ("-smoke" if smoke else "")
         if not name.strip() or "/" in name or ":" in name:
             raise ConfigError(
                 f"registered model name {name!r} must not be empty or hold '/' or ':' (MLflow's rule); "
@@ -120,3 +124,4 @@ class RunOptions:
     command: str | None = None
     verbose: bool = False
     warm_start: bool = False
+    smoke: bool = False  # registers under its own name (TrackingSettings.model_name)

@@ -13,9 +13,9 @@ from tunefleet.evaluation import SplitScores
 from tunefleet.intervals import LEVEL, Interval, metric_and_lift_intervals, scorer_for
 from tunefleet.metrics import lift
 from tunefleet.pipeline.baseline import Baseline
-from tunefleet.pipeline.registry import Promotion
+from tunefleet.pipeline.registry import MANY_DECISIONS, Promotion
 from tunefleet.search import SearchResult
-from tunefleet.search.importance import top
+from tunefleet.search.importance import Importance, top
 
 ENDS = ("low", "high")
 
@@ -40,6 +40,7 @@ class PipelineSummary:
     lift_intervals: dict[str, Interval] = field(default_factory=dict)  # "accuracy" -> paired 95% bootstrap
     importance: dict[str, dict[str, float]] = field(default_factory=dict)  # evaluator -> param -> share
     importance_note: str | None = None  # why there is none
+    importance_basis: str = ""  # which trials' values at which rung (or the end) were ranked
     promotion: Promotion | None = None
     split_hash: str = ""
     wall_seconds: float = 0.0
@@ -97,6 +98,9 @@ class PipelineSummary:
             if c.kind != "trial" or c.name == self.best_trial
         ]
 
+    def record_importance(self, found: Importance) -> None:
+        self.importance, self.importance_basis, self.importance_note = found.shares, found.basis, found.note
+
     def parent_metrics(self) -> dict[str, float]:
         """What the parent run gets: best trial's validation, test and baseline metrics, intervals, importance."""
         return {
@@ -123,6 +127,7 @@ class PipelineSummary:
             "best_config": json.dumps(self.best_config)[:5000],
             "champion": self.champion.get("key", "")[:5000],
             "champion_kind": self.champion.get("kind", ""),
+            **({"importance_basis": self.importance_basis} if self.importance else {}),
         }
 
     def _lift(self, name: str) -> float:
@@ -171,12 +176,14 @@ class PipelineSummary:
             },
             "interval_level": LEVEL,
             "importance": self.importance,
+            "importance_basis": self.importance_basis,
             "split_hash": self.split_hash,
             "registered_model": p.name if p else None,
             "model_version": p.version if p else None,
             "alias": p.alias if p else None,
             "promotion_reason": p.reason if p else None,
             "model_uri": p.uri if p else None,
+            "split_decisions": p.split_decisions if p else None,
             "tracking_uri": self.tracking_uri,
             "wall_seconds": self.wall_seconds,
             "trial_list": self.trials,
@@ -188,8 +195,9 @@ def test_and_lift_intervals(
 ) -> tuple[dict[str, Interval], dict[str, Interval]]:
     """95% stratified bootstrap intervals of every test metric, and paired ones of every lift over the baseline."""
     task = test.bundle.task
-    ours, theirs = scorer_for(task, test.bundle.decision_threshold), scorer_for(task, baseline.threshold)
-    metrics, lifts = metric_and_lift_intervals(ours, theirs, test.y, test.proba, baseline.test_proba, seed=seed)
+    other = baseline.test
+    ours, theirs = scorer_for(task, test.bundle.decision_threshold), scorer_for(task, other.bundle.decision_threshold)
+    metrics, lifts = metric_and_lift_intervals(ours, theirs, test.y, test.proba, other.proba, seed=seed)
     return {f"test_{k}": v for k, v in metrics.items() if k != "loss"}, {k: v for k, v in lifts.items() if k != "loss"}
 
 
@@ -199,6 +207,16 @@ def _cell(value: float, interval: Interval | None, signed: bool = False) -> str:
         return number
     fmt = "{:+.3f}" if signed else "{:.3f}"
     return f"{number} [{fmt.format(interval.low)}, {fmt.format(interval.high)}]"
+
+
+def reuse_warning(split_hash: str, decisions: int) -> str:
+    """Past :data:`MANY_DECISIONS` gate decisions on one split, its test rows have picked a winner among
+    many: the champion's test value is optimistic, and the remedy is fresh test rows."""
+    return (
+        f"caution      split {split_hash}'s test rows have now decided {decisions} gates: the champion's test "
+        "value is optimistic (the winner's curse); test on fresh rows: a new split seed "
+        "(--set split.seed=N) or more data"
+    )
 
 
 def format_summary(s: PipelineSummary) -> str:
@@ -238,13 +256,15 @@ def format_summary(s: PipelineSummary) -> str:
         lines.append(verdict)
     fanova = s.importance.get("fanova")
     if fanova:
-        lines.append("importance   " + ", ".join(f"{k} {v:.2f}" for k, v in top(fanova)) + "   (fANOVA, top 3)")
+        shares = ", ".join(f"{k} {v:.2f}" for k, v in top(fanova))
+        lines.append(f"importance   {shares}   (fANOVA, top 3, on {s.importance_basis})")
     elif s.importance_note:
         lines.append(f"importance   none: {s.importance_note}")
     if s.promotion:
         p = s.promotion
         lines += [
             f"registered   {p.name} version {p.version} -> alias '{p.alias}' ({p.reason})",
+            *([reuse_warning(s.split_hash, p.split_decisions)] if p.split_decisions > MANY_DECISIONS else []),
             f'load it      mlflow.pyfunc.load_model("{p.uri}")   (MLFLOW_TRACKING_URI={s.tracking_uri})',
             f"predict      tunefleet predict {shlex.quote(p.uri)} --input rows.csv",
         ]

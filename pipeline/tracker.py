@@ -10,10 +10,8 @@ child is tagged with its trial id).
 from __future__ import annotations
 
 import json
-import signal
 import sys
-import threading
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Iterator, Mapping
 from concurrent.futures import Future
 from contextlib import contextmanager
 from pathlib import Path
@@ -22,7 +20,16 @@ from typing import Any
 from tunefleet.pipeline.lineage import EXPERIMENT_KIND_TAG, TRAINING_KIND, data_params, split_inputs
 from tunefleet.pipeline.model_io import PYFUNC_FILE, ModelPackage, core_code, known_requirements, pinned_requirements
 from tunefleet.pipeline.settings import TrackingSettings
-from tunefleet.pipeline.store import exists_already, flatten, git_commit, log_batch, lost_store, numeric, raced_once
+from tunefleet.pipeline.store import (
+    ctrl_c_held,
+    exists_already,
+    flatten,
+    git_commit,
+    log_batch,
+    lost_store,
+    numeric,
+    raced_once,
+)
 from tunefleet.search.experiment import ExperimentConfig
 from tunefleet.search.result import TrialRecord
 from tunefleet.splits import PreparedData
@@ -33,42 +40,11 @@ TAG_ROLE = "tunefleet.role"
 TAG_STATUS = "tunefleet.status"
 TAG_PARAMS = "tunefleet.params"  # the sampled params (JSON), what --warm-start gives TPE back
 TAG_OBJECTIVE = "tunefleet.objective."  # + metric name: the value TPE was told
+TAG_LAST_REPORT = "tunefleet.last_report."  # + metric name: a stopped trial's [epoch, value], TPE's report of it
 CURVE = "epoch/"  # + metric name: a trial's per-epoch curve (the plain name holds its result)
 TAG_PROMOTION, TAG_REASON = "promotion", "promotion_reason"  # on a version: its alias when gated, and why
 TAG_CHAMPION = "champion"  # on a logged model and its versions: what it is (a trial id, baseline, an ensemble's shares)
 RUN_STATUS = {"finished": "FINISHED", "stopped": "FINISHED", "failed": "FAILED"}
-
-
-@contextmanager
-def ctrl_c_held() -> Iterator[None]:
-    """Hold a first Ctrl-C until the block's MLflow writes end, then raise it as it came.
-
-    Ctrl-C between a child run's creation and its end left a run without results that
-    ``--resume`` counted as logged, and one inside a SQLite write left the transaction
-    open, so ending the parent run KILLED failed with "database is locked" (seen in the
-    Ctrl-C test). A second Ctrl-C is not held (a tracking server that hangs). Only in the
-    main thread, where Python runs signal handlers, and not where SIGINT is ignored (a
-    background job).
-    """
-    previous = signal.getsignal(signal.SIGINT)
-    if threading.current_thread() is not threading.main_thread() or not callable(previous):
-        yield
-        return
-    handler: Callable[[int, Any], Any] = previous
-    caught: list[Any] = []
-
-    def hold(signum: int, frame: Any) -> None:
-        if caught:
-            handler(signum, frame)
-        caught.append(frame)
-
-    signal.signal(signal.SIGINT, hold)
-    try:
-        yield
-    finally:
-        signal.signal(signal.SIGINT, previous)
-        if caught:
-            handler(signal.SIGINT, caught[0])
 
 
 class MlflowTracker:
@@ -156,9 +132,13 @@ class MlflowTracker:
         tags = {TAG_TRIAL: record.trial_id, TAG_STATUS: record.status, "node_id": record.node_id or ""}
         if record.cohort:
             tags["cohort"] = record.cohort
-        if record.status == "finished":
+        if record.status in ("finished", "stopped"):
             tags[TAG_PARAMS] = json.dumps(record.params)[:5000]
+        if record.status == "finished":
             tags[TAG_OBJECTIVE + self.metric] = repr(record.metric(self.metric))
+        elif record.status == "stopped" and record.history:  # --warm-start tells TPE of it as a pruned trial
+            last = record.history[-1]
+            tags[TAG_LAST_REPORT + self.metric] = json.dumps([int(last.get("epoch", 0)), last.get(self.metric)])
         if record.error:
             tags["error"] = record.error[:4000]
         run_id = self._child(f"trial-{record.trial_id}", "trial", tags)

@@ -71,32 +71,39 @@ def run_search(
     the resources it started (a local Ray) are released.
     """
     checked = check_search(exp, data if data is not None else exp.load(), name=name, resume=resume, address=address)
+    inputs = RunInputs(tuple(observers), progress, tuple(points or ()), warm, verbose)
     try:
-        return run_checked(checked, observers=observers, progress=progress, points=points, warm=warm, verbose=verbose)
+        return run_checked(checked, inputs)
     finally:
         checked.backend.close()
 
 
-def run_checked(
-    search: CheckedSearch,
-    *,
-    observers: list[SearchObserver] | tuple[SearchObserver, ...] = (),
-    progress: bool = True,
-    points: list[dict[str, Any]] | None = None,
-    warm: tuple[Any, ...] = (),
-    verbose: bool = False,
-) -> SearchResult:
-    """Run (or resume) a checked search with its loop on its backend; every trial, and the champion chosen
-    among the finished trials, their ensemble and the baseline (:mod:`tunefleet.search.champion`).
+@dataclass(frozen=True)
+class RunInputs:
+    """What a checked search runs with besides its spec and data (:func:`run_search`'s keywords, typed once).
 
     ``points`` are sampled-param dicts (lr, n_layers, width_0, ...) evaluated first,
     before TPE takes over: known-good configs, or fixed configs for benchmarks. ``warm``
-    are completed trials of earlier searches (:mod:`tunefleet.search.warm`) that TPE starts from.
+    are trials of earlier searches (:mod:`tunefleet.search.warm`) that TPE starts from.
+    """
+
+    observers: tuple[SearchObserver, ...] = ()
+    progress: bool = True
+    points: tuple[dict[str, Any], ...] = ()
+    warm: tuple[Any, ...] = ()
+    verbose: bool = False
+
+
+def run_checked(search: CheckedSearch, inputs: RunInputs = RunInputs()) -> SearchResult:
+    """Run (or resume) a checked search with its loop on its backend; every trial, and the champion chosen
+    among the finished trials, their ensemble and the baseline (:mod:`tunefleet.search.champion`).
     The caller closes ``search.backend`` (:func:`run_search` does).
     """
     exp, data, name, path = search.exp, search.data, search.name, search.path
-    printer = ProgressPrinter(exp.metric, exp.mode, exp.search.num_samples, enabled=progress)
-    request = SearchRequest(exp, data, name, path, search.resume, (printer, *observers), tuple(points or ()), warm)
+    verbose = inputs.verbose
+    printer = ProgressPrinter(exp.metric, exp.mode, exp.search.num_samples, enabled=inputs.progress)
+    observers = (printer, *inputs.observers)
+    request = SearchRequest(exp, data, name, path, search.resume, observers, inputs.points, inputs.warm)
     started = time.perf_counter()
     with ThreadPoolExecutor(max_workers=1, thread_name_prefix="baseline") as pool:
         baseline_job = pool.submit(logistic_regression, data, exp.threshold, exp.search.seed)  # beside the trials

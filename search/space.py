@@ -167,6 +167,8 @@ HYPERPARAMETERS: tuple[Hyperparameter, ...] = (
     Hyperparameter("threshold", float, sets="threshold.value", when=_when_searched),
 )
 BY_NAME = {hp.name: hp for hp in HYPERPARAMETERS}
+# A parameter that sets another's field is ranked as that one (search.importance): sgd_lr as lr.
+RANKED_AS = {hp.name: hp.sets for hp in HYPERPARAMETERS if hp.sets in BY_NAME}
 LAYERS = next(hp.name for hp in HYPERPARAMETERS if hp.counts_layers)
 # What the space decides for a trial: a ``train:`` key among these is an error, not an override.
 # (The threshold's mode and objective are the top-level ``threshold:`` section, not ``train:``.)

@@ -1,8 +1,12 @@
-"""Warm start: earlier searches' finished trials, checked against today's space, as Optuna trials.
+"""Warm start: earlier searches' finished and stopped trials, checked against today's space, as Optuna trials.
 
-The pipeline reads candidates (sampled params and final metric) from MLflow; this module
-turns each into a completed ``FrozenTrial`` with the distributions the *current* space
-gives its params, so TPE models them like its own trials (Optuna's ``add_trials``). A
+The pipeline reads candidates from MLflow (:class:`Earlier`: sampled params, and the final
+metric or, for a trial stopped at a rung, its last report); this module turns each into a
+``FrozenTrial`` with the distributions the *current* space gives its params, so TPE models
+them like its own trials (Optuna's ``add_trials``): a finished trial as completed, a
+stopped one as pruned with its last report as its intermediate value, which is how TPE
+ranks its own pruned trials (below every completed one, the later the step the better).
+Reading the finished trials alone told TPE only of the survivors of early stopping. A
 trial whose params the current space cannot produce (a bound moved, a choice removed, a
 parameter added) is dropped, and the count is reported.
 """
@@ -11,6 +15,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
 from typing import Any
 
 import optuna
@@ -39,10 +44,20 @@ class _Recorder:
         return float(self.params[name])
 
 
+@dataclass(frozen=True)
+class Earlier:
+    """An earlier trial: its sampled params, its value, and the epoch of that value if it was stopped there."""
+
+    params: Mapping[str, Any]
+    value: float
+    stopped_at: int | None = None  # None: finished, ``value`` is its final metric
+
+
 def as_trial(
-    exp: ExperimentConfig, task: str, params: Mapping[str, Any], value: float
+    exp: ExperimentConfig, task: str, params: Mapping[str, Any], value: float, stopped_at: int | None = None
 ) -> optuna.trial.FrozenTrial | None:
-    """A completed trial under the current space, or None when the space cannot produce these params."""
+    """A completed trial (a pruned one, reported ``value`` at ``stopped_at``) under the current space,
+    or None when the space cannot produce these params."""
     recorder = _Recorder(params)
     try:
         exp.sampler(task)(recorder)
@@ -51,18 +66,22 @@ def as_trial(
         return None
     if not inside or set(params) != set(recorder.distributions) or math.isnan(value):
         return None
-    return optuna.trial.create_trial(
-        params={k: params[k] for k in recorder.distributions}, distributions=recorder.distributions, value=value
-    )
+    kept = {k: params[k] for k in recorder.distributions}
+    if stopped_at is not None:
+        return optuna.trial.create_trial(
+            params=kept, distributions=recorder.distributions, state=optuna.trial.TrialState.PRUNED,
+            intermediate_values={stopped_at: value},
+        )  # fmt: skip
+    return optuna.trial.create_trial(params=kept, distributions=recorder.distributions, value=value)
 
 
 def warm_trials(
-    exp: ExperimentConfig, task: str, candidates: Iterable[tuple[Mapping[str, Any], float]]
+    exp: ExperimentConfig, task: str, candidates: Iterable[Earlier]
 ) -> tuple[list[optuna.trial.FrozenTrial], int]:
     """(the usable earlier trials, how many were dropped as outside the current space)."""
     kept, dropped = [], 0
-    for params, value in candidates:
-        trial = as_trial(exp, task, params, value)
+    for earlier in candidates:
+        trial = as_trial(exp, task, earlier.params, earlier.value, earlier.stopped_at)
         if trial is None:
             dropped += 1
         else:

@@ -58,11 +58,39 @@ def test_the_child_draws_every_figure_and_the_importance_last(searched, tmp_path
             "importance.json",
         ]
     )
+    import matplotlib.image as mpimg
+    import numpy as np
+
     for path in paths:
         assert path.parent == tmp_path / "plots" and path.stat().st_size > 0
         if path.suffix == ".png":
             assert path.read_bytes()[:8] == PNG
+            pixels = mpimg.imread(path)[..., :3].reshape(-1, 3)
+            assert pixels.shape[0] > 200 * 200 and len(np.unique(pixels, axis=0)) > 20, path.name  # drawn, not blank
     assert '"lr": 0.7' in (tmp_path / "plots" / "importance.json").read_text()
+
+
+def test_the_figures_show_the_numbers_of_the_search(searched) -> None:
+    """What the child draws, checked against independent computations: the confusion matrix counted
+    row by row at the bundle's threshold, ROC and precision-recall from scikit-learn, each trial's
+    value and learning rate from its record."""
+    import numpy as np
+    from sklearn.metrics import roc_curve
+
+    from tunefleet.pipeline.figures import FigureData
+
+    trials, best, test = searched
+    d = FigureData.of(trials, best, test, "val_roc_auc", "max")
+    predicted = (test.proba[:, 1] >= test.bundle.decision_threshold).astype(int)
+    counted = np.zeros((2, 2), dtype=int)
+    for truth, guess in zip(test.y, predicted, strict=True):
+        counted[truth, guess] += 1
+    assert (d.confusion == counted).all() and d.confusion.sum() == len(test.y)
+    fpr, tpr, _ = roc_curve(test.y, test.proba[:, 1])
+    assert d.roc is not None and np.array_equal(d.roc[0], fpr) and np.array_equal(d.roc[1], tpr)
+    assert [p.value for p in d.trials] == [t.metric("val_roc_auc") for t in trials]
+    assert [p.params["lr"] for p in d.trials] == [t.config.lr for t in trials]
+    assert d.best_id == best.trial_id and d.history == best.history and d.threshold == test.bundle.decision_threshold
 
 
 def test_a_failed_drawing_is_one_line_naming_the_cause(searched, tmp_path) -> None:

@@ -63,21 +63,24 @@ def test_a_map_mlflow_built_already_is_used_as_it_is(monkeypatch: pytest.MonkeyP
 
 
 def test_the_logged_example_holds_the_file_s_numbers_and_predicts_the_same(breast_cancer_data) -> None:
-    """The raw test rows come back through float32 and the scaler (13.710000038146973, 0.24579999);
-    the example shows the file's 13.71 and 0.2458, and what the model predicts for it is the expected."""
+    """The raw training rows come back through float32 and the scaler (13.710000038146973, 0.24579999);
+    the example shows the file's 13.71 and 0.2458, and what the model predicts for it is the expected.
+    They are training rows: the test rows are for the gate and the report alone."""
     import numpy as np
     from sklearn.datasets import load_breast_cancer
 
     from tunefleet import train_one
-    from tunefleet.evaluation import SplitScores
+    from tunefleet.evaluation import raw_features
     from tunefleet.pipeline.model_io import ModelPackage
     from tunefleet.train_config import TrainConfig
 
     bundle = train_one(TrainConfig(epochs=1, seed=0), breast_cancer_data).bundle
-    package = ModelPackage.of(SplitScores.of(bundle, breast_cancer_data, "test"), None)
+    package = ModelPackage.of(bundle, breast_cancer_data, None)
     values = package.example.to_numpy()
     file_values = set(load_breast_cancer().data.ravel().tolist())
     assert all(v in file_values for v in values.ravel())  # as the file wrote them, not float32's expansion
     assert package.bundle.predict_table(package.example).equals(package.expected)
-    raw = SplitScores.of(bundle, breast_cancer_data, "test").X[:5]
+    raw = raw_features(breast_cancer_data, "train")[:5]
     assert np.allclose(bundle.as_matrix(package.example), raw, rtol=1e-6)  # the same rows, to float32's precision
+    test = raw_features(breast_cancer_data, "test")
+    assert not any(np.allclose(row, test_row) for row in raw for test_row in test)  # no test row among them

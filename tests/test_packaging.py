@@ -96,4 +96,4 @@ def test_the_command_runs_from_the_wheel_in_a_fresh_venv(wheel: Path, tmp_path: 
         cwd=work, capture_output=True, text=True, timeout=300,
     )  # fmt: skip
     assert searched.returncode == 0, searched.stderr[-3000:]
-    assert "registered   tunefleet-sign version 1" in searched.stdout
+    assert "registered   tunefleet-sign-smoke version 1" in searched.stdout

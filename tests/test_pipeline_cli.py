@@ -98,8 +98,9 @@ def test_smoke_search_tracks_registers_and_serves(local_ray, store, mnist_root, 
         "plots/parallel_coordinates.png",
     } <= artifacts
     # registered, promoted, loadable by alias, predicting from raw rows
-    assert summary["registered_model"] == f"tunefleet-{name}" and summary["alias"] in {"champion", "challenger"}
-    model = mlflow.pyfunc.load_model(f"models:/tunefleet-{name}@{summary['alias']}")
+    # a smoke search registers under a name of its own: it never becomes the champion real searches must beat
+    assert summary["registered_model"] == f"tunefleet-{name}-smoke" and summary["alias"] in {"champion", "challenger"}
+    model = mlflow.pyfunc.load_model(f"models:/tunefleet-{name}-smoke@{summary['alias']}")
     conf = dataset_conf(name)
     if name == "mnist":
         conf = conf.model_copy(
@@ -141,12 +142,15 @@ def test_champion_moves_only_on_evidence(local_ray, store, capsys) -> None:
     again = _search(store, *same)  # the same seeded search: the same test predictions
     assert again["alias"] == "challenger", again["promotion_reason"]
     reason = again["promotion_reason"]
-    assert reason.startswith(f"not significantly better (alpha 0.05) than champion v{first['model_version']}")
-    assert "difference +0.0000" in reason and "p=1 (" in reason and "interval [+0.0000, +0.0000]" in reason
+    assert reason.startswith(
+        f"not significantly better than champion v{first['model_version']} (that needs two-sided p < 0.05 and the "
+        "95% interval above +0): "
+    )
+    assert "difference +0.0000" in reason and "two-sided p=1 (" in reason and "interval [+0.0000, +0.0000]" in reason
     client = MlflowClient()
-    version = client.get_model_version("gate-test", again["model_version"])
+    version = client.get_model_version("gate-test-smoke", again["model_version"])
     assert version.tags["gate_vs_version"] == first["model_version"] and float(version.tags["gate_p_value"]) == 1.0
-    assert str(client.get_model_version_by_alias("gate-test", "champion").version) == first["model_version"]
+    assert str(client.get_model_version_by_alias("gate-test-smoke", "champion").version) == first["model_version"]
     weak = _search(
         store,
         *same,
@@ -160,14 +164,18 @@ def test_champion_moves_only_on_evidence(local_ray, store, capsys) -> None:
         "space.optimizer={type: choice, values: [sgd]}",
         "--set",
         "space.momentum={type: uniform, low: 0.0, high: 0.01}",
+        "--set",
+        "candidates.baseline=false",  # the weak trial itself, not the baseline it would lose to
+        "--set",
+        "candidates.ensemble=0",
     )
     assert weak["alias"] == "challenger" and "not significantly better" in weak["promotion_reason"]
     # by hand: the same comparison is reported and refuses; --force promotes (the load check still runs)
-    assert main(["promote", "gate-test", weak["model_version"]]) == 2
+    assert main(["promote", "gate-test-smoke", weak["model_version"]]) == 2
     printed = capsys.readouterr()
-    assert "gate: not significantly better" in printed.out and "p=" in printed.out
-    assert main(["promote", "gate-test", weak["model_version"], "--force"]) == 0
-    assert str(client.get_model_version_by_alias("gate-test", "champion").version) == weak["model_version"]
+    assert "gate: not significantly better" in printed.out and "two-sided p=" in printed.out
+    assert main(["promote", "gate-test-smoke", weak["model_version"], "--force"]) == 0
+    assert str(client.get_model_version_by_alias("gate-test-smoke", "champion").version) == weak["model_version"]
     # the old rule: at least the champion's recorded test value (a tie goes to the newer version)
     point = _search(store, *same, "--gate", "point")
     assert point["alias"] == "champion" and point["promotion_reason"].endswith("(policy point)")
@@ -183,7 +191,9 @@ def test_a_resumed_search_keeps_the_version_it_registered(store) -> None:
     assert (again["model_version"], again["alias"]) == (first["model_version"], "champion")
     assert again["promotion_reason"].startswith("kept: registered by this search before the resume")
     client = MlflowClient()
-    assert [str(v.version) for v in client.search_model_versions("name = 'resume-test'")] == [first["model_version"]]
+    assert [str(v.version) for v in client.search_model_versions("name = 'resume-test-smoke'")] == [
+        first["model_version"]
+    ]
     exp_id = client.get_run(first["parent_run_id"]).info.experiment_id
     logged = [m for m in client.search_logged_models([exp_id]) if m.source_run_id == first["parent_run_id"]]
     assert len(logged) == 1
@@ -193,12 +203,16 @@ def test_a_resumed_search_keeps_the_version_it_registered(store) -> None:
     registered = _search(store, *args, "--resume")
     assert unregistered["model_version"] is None and registered["model_version"] == "1"
     logged = [m for m in client.search_logged_models([exp_id]) if m.source_run_id == registered["parent_run_id"]]
-    assert len(logged) == 1 and client.get_model_version("resume-later", "1").source == f"models:/{logged[0].model_id}"
+    assert (
+        len(logged) == 1
+        and client.get_model_version("resume-later-smoke", "1").source == f"models:/{logged[0].model_id}"
+    )
 
 
 @pytest.fixture(scope="module")
 def predict_model(local_ray, store) -> dict:
-    """A sign model registered as `predict-test`: what the predict / promote / models tests use."""
+    """A sign model registered as `predict-test-smoke` (a smoke search's name): what the predict / promote /
+    models tests use."""
     return _search(store, "sign", "--model-name", "predict-test", "--backend", "optuna")
 
 
@@ -259,14 +273,14 @@ def test_the_logged_model_needs_no_torch(predict_model, store) -> None:
             "cannot load model models:/does-not-exist@champion",
         ),
         (
-            ["predict", "models:/predict-test@champion", "--input", "{csv}"],
+            ["predict", "models:/predict-test-smoke@champion", "--input", "{csv}"],
             "lacks 1 of the model's feature column\\(s\\): x",
         ),
         (
             ["predict", "models:/tunefleet-sign@champion", "--input", "missing.csv"],
             "input file missing.csv does not exist",
         ),
-        (["promote", "predict-test", "99"], "no registered model .predict-test. version 99"),
+        (["promote", "predict-test-smoke", "99"], "no registered model .predict-test-smoke. version 99"),
     ],
 )
 def test_bad_input_exits_2_with_one_line(
@@ -324,7 +338,7 @@ def test_datasets_and_models_commands(predict_model, store, capsys) -> None:
     assert sorted(rows) == sorted(SMOKE) and rows["breast_cancer"][1:4] == ["breast_cancer", "val_roc_auc", "max"]
     assert main(["models"]) == 0
     lines = [line.split() for line in capsys.readouterr().out.splitlines()]
-    mine = next(line for line in lines if line[0] == "predict-test" and line[1] == predict_model["model_version"])
+    mine = next(line for line in lines if line[0] == "predict-test-smoke" and line[1] == predict_model["model_version"])
     assert mine[2] == "champion" and mine[3] == "test_loss" and mine[5] == predict_model["split_hash"]
     assert float(mine[4]) == pytest.approx(predict_model["test_metrics"]["test_loss"], abs=1e-4)
 
@@ -379,17 +393,23 @@ def test_same_sampled_config_logs_identical_params_under_every_driver(local_ray,
 
 
 def test_importance_and_warm_start_on_the_parent_run(local_ray, store, capsys) -> None:
-    """Importance plot and table on the parent run under the one-process and the Tune backend; a second
-    search with --warm-start reads the first one's finished trials from MLflow and says how many."""
-    common = ["sign", "--trials", "6", "--scheduler", "none", "--cohort-size", "1", "--experiment", "warm"]
+    """Importance plot and table on the parent run under the one-process and the Tune backend, with
+    the level it ranked; a second search with --warm-start reads the first one's finished and
+    stopped trials from MLflow and says how many of each."""
+    common = ["sign", "--trials", "8", "--cohort-size", "1", "--experiment", "warm"]
+    common += ["--set", "search.scheduler.grace_period=2"]  # smoke epochs are 2-6: a rung at epoch 2
     first = _search(store, *common, "--backend", "optuna", "--no-register")
     second = _search(store, *common, "--backend", "ray", "--no-register", "--warm-start")
-    assert f"warm start: 6 finished trials from 1 earlier searches of sign on split {first['split_hash']}" in (
-        capsys.readouterr().out
-    )
+    counts = first["trials"]
+    assert counts["stopped"] > 0  # successive halving stopped some at the rung
+    assert (
+        f"warm start: {counts['finished']} finished and {counts['stopped']} stopped trials from 1 earlier searches "
+        f"of sign on split {first['split_hash']}"
+    ) in capsys.readouterr().out
     client = MlflowClient()
     for summary in (first, second):
         assert set(summary["importance"]) == {"fanova", "ped_anova"} and "lr" in summary["importance"]["fanova"]
+        assert summary["importance_basis"] == "8 trials' values at epoch 2 (the first rung)"  # all 8 reached it
         parent = summary["parent_run_id"]
         plots = {a.path for a in client.list_artifacts(parent, "plots")}
         assert {"plots/importance.png", "plots/importance.json"} <= plots
@@ -399,4 +419,4 @@ def test_importance_and_warm_start_on_the_parent_run(local_ray, store, capsys) -
         client.get_run(second["parent_run_id"]).data.tags,
         client.get_run(second["parent_run_id"]).data.metrics,
     )
-    assert tags["warm_start"] == "true" and metrics["warm_start_trials"] == 6
+    assert tags["warm_start"] == "true" and metrics["warm_start_trials"] == 8

@@ -20,6 +20,8 @@ def test_a_tracking_store_and_model_name_mlflow_would_refuse_late_are_refused_at
         load_tracking_settings("ftp://host/x")
     settings = load_tracking_settings("sqlite:///mlruns.db")
     assert settings.model_name("sign") == "tunefleet-sign" and settings.model_name("sign", "mine") == "mine"
+    assert settings.model_name("sign", smoke=True) == "tunefleet-sign-smoke"  # never a real search's champion
+    assert settings.model_name("sign", "mine", smoke=True) == "mine-smoke"
     for bad in ("team/model", "a:b", " "):
         with pytest.raises(ConfigError, match="must not be empty or hold '/' or ':'"):
             settings.model_name("sign", bad)

@@ -35,7 +35,7 @@ def test_smoke_search_prints_only_tunefleet_lines(tmp_path) -> None:
     assert noisy == []
     assert lines[0].startswith("starting search breast_cancer-")
     assert sum(line.startswith("[  ") for line in lines) == 4  # one progress line per trial
-    assert any(line.startswith("registered   tunefleet-breast_cancer") for line in lines)
+    assert any(line.startswith("registered   tunefleet-breast_cancer-smoke") for line in lines)
     assert len(lines) <= 28  # start, 4 progress lines, the summary (champion, cv, 9 metrics, gate, how to load)
 
 

@@ -48,7 +48,7 @@ def test_tracking_server_over_http(tmp_path) -> None:
         assert len(kids) == 5
         mlflow.set_tracking_uri(url)
         mlflow.set_registry_uri(url)
-        model = mlflow.pyfunc.load_model("models:/tunefleet-sign@champion")
+        model = mlflow.pyfunc.load_model("models:/tunefleet-sign-smoke@champion")
         import pandas as pd
 
         assert model.predict(pd.DataFrame({"x": [-5.0, 5.0]}))["label"].tolist() == [0, 1]

@@ -58,3 +58,36 @@ def test_scaler_fitted_on_train_only(breast_cancer_data) -> None:
     parts = stratified_indices(raw.y, (0.6, 0.2, 0.2), 0)
     refit = Standardizer.fit(raw.X[parts[0]])
     assert np.allclose(refit.mean, data.scaler.mean) and np.allclose(refit.scale, data.scaler.scale)
+
+
+def test_which_columns_accept_empty_cells_is_decided_on_the_training_rows() -> None:
+    """A column whose only empty cell is a test row: at 23b723d it was flagged (an indicator input,
+    decided from every row of the file, test rows included). Now the training rows decide: no
+    flag, the test row filled with the training median, and a user's empty cell there refused.
+    A column empty in training rows is flagged and accepts one."""
+    from tunefleet.datasets import _from_arrays
+    from tunefleet.evaluation import raw_features
+    from tunefleet.train import train_one
+    from tunefleet.train_config import TrainConfig
+
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(200, 3))
+    y = (X[:, 0] > 0).astype(np.int64)
+    probe = prepare_data(_from_arrays("t", X, y, ["a", "b", "c"]), SplitSpec(cv_folds=1))
+    unscaled = probe.X_test * probe.scaler.scale + probe.scaler.mean
+    test_row = int(np.flatnonzero(np.isclose(X[:, 1], unscaled[0, 1]))[0])
+    train_row = int(
+        np.flatnonzero(np.isclose(X[:, 2], probe.X_train[0, 2] * probe.scaler.scale[2] + probe.scaler.mean[2]))[0]
+    )
+    X[test_row, 1], X[train_row, 2] = np.nan, np.nan
+    data = prepare_data(_from_arrays("t", X, y, ["a", "b", "c"]), SplitSpec(cv_folds=1))
+    assert [c.empty for c in data.encoding.columns] == [False, False, True] and data.encoding.width == 4
+    filled = raw_features(data, "test").loc[0, "b"]  # a frame: the encoding is not plain numbers
+    b_train = data.X_train[:, 1] * data.scaler.scale[1] + data.scaler.mean[1]
+    assert filled == pytest.approx(np.median(b_train), rel=1e-5)  # the training median, unflagged
+    bundle = train_one(TrainConfig(epochs=1), data).bundle
+    assert np.isfinite(bundle.predict_proba(raw_features(data, "test"))).all()  # every file row is scored
+    user = np.array([[0.1, np.nan, 0.3]])
+    with pytest.raises(DataError, match="'b'"):
+        bundle.predict_proba(user)
+    assert np.isfinite(bundle.predict_proba(np.array([[0.1, 0.2, np.nan]]))).all()

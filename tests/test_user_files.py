@@ -28,7 +28,8 @@ from tunefleet.pipeline.cli import main
 
 pytestmark = pytest.mark.integration
 FEATURES = ["age", "visits", "smoker", "bmi", "ward"]
-MODEL = "tunefleet-clinic"
+EXPERIMENT = "tunefleet-clinic"
+MODEL = "tunefleet-clinic-smoke"  # a smoke search's registered name
 
 
 def write_clinic_csv(path: Path, n: int = 300, seed: int = 0) -> Path:
@@ -202,7 +203,7 @@ def test_ui_from_the_venv_without_activation_shows_runs_and_datasets(searched) -
     try:
         wait_http(f"{base}/health", timeout=120, proc=ui)
         # the same REST calls the UI makes
-        exp = _get(f"{base}/ajax-api/2.0/mlflow/experiments/get-by-name?experiment_name={MODEL}")["experiment"]
+        exp = _get(f"{base}/ajax-api/2.0/mlflow/experiments/get-by-name?experiment_name={EXPERIMENT}")["experiment"]
         tags = {t["key"]: t["value"] for t in exp.get("tags", [])}
         assert tags["mlflow.experimentKind"] == "custom_model_development"
         runs = _get(f"{base}/ajax-api/2.0/mlflow/runs/search", {"experiment_ids": [exp["experiment_id"]]})["runs"]

@@ -8,11 +8,13 @@ test must not shape the preprocessing.
   the training rows never showed (in validation, test or a prediction) sets none of its
   column's indicators: the model has learned nothing about it, and all zeros says so
   (scikit-learn's ``handle_unknown="ignore"``).
-- **Empty cells**, in a column where the file has them: a number is filled with the
-  training rows' median and flagged by an indicator input of its own (so the model can
+- **Empty cells**, in a column where the training rows have them: a number is filled with
+  the training rows' median and flagged by an indicator input of its own (so the model can
   learn what "not measured" means, which a filled value alone hides); in text, empty is a
-  level of its own. A column whose file had no empty cell accepts none at prediction
-  either: the model never saw one there.
+  level of its own. A column whose training rows had no empty cell accepts none at
+  prediction either: the model never saw one there. (The file's own validation and test
+  rows are filled with the training median there, unflagged, so that every row of the file
+  is scored: :func:`tunefleet.splits.prepare_data`.)
 
 A dataset keeps each text column as codes into that column's vocabulary (every value in
 the file, sorted; an empty cell is :data:`EMPTY`) and each empty number as NaN, so splits,
@@ -60,12 +62,13 @@ class Encoding:
     @classmethod
     def fit(cls, names: Sequence[str], vocab: Sequence[Levels], empty: np.ndarray, X_train: np.ndarray) -> Encoding:
         """The text columns' levels and the numbers' fills from the training rows ``X_train`` (codes
-        into ``vocab``); ``empty``: the columns with an empty cell anywhere in the file (they accept one)."""
+        into ``vocab``); ``empty``: the number columns with an empty cell in those rows (they accept
+        one). A text column accepts one where its training rows hold the empty level."""
         columns = []
         for j, (name, words) in enumerate(zip(names, vocab, strict=True)):
             if words is not None:
-                seen = np.unique(X_train[:, j].astype(np.int64))
-                columns.append(Column(name, tuple(words[int(c)] for c in seen), empty=EMPTY in words))
+                levels = tuple(words[int(c)] for c in np.unique(X_train[:, j].astype(np.int64)))
+                columns.append(Column(name, levels, empty=EMPTY in levels))
             elif empty[j]:
                 known = X_train[:, j][~np.isnan(X_train[:, j])]
                 columns.append(Column(name, empty=True, fill=float(np.median(known)) if len(known) else 0.0))

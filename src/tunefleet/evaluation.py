@@ -17,10 +17,11 @@ from tunefleet.metrics import binary_metrics, confusion_matrix, multiclass_metri
 from tunefleet.splits import PreparedData
 
 
-def raw_features(data: PreparedData, split: str) -> Any:
-    """A split's rows as a bundle takes them: the standardization undone, text columns' indicators
-    turned back into their levels and filled cells into empty ones (a DataFrame then, else a float32 array)."""
-    X = (getattr(data, f"X_{split}") * data.scaler.scale + data.scaler.mean).astype(np.float32)
+def raw_features(data: PreparedData, split: str, limit: int | None = None) -> Any:
+    """A split's rows (its first ``limit``) as a bundle takes them: the standardization undone, text
+    columns' indicators turned back into their levels and filled cells into empty ones (a DataFrame
+    then, else a float32 array)."""
+    X = (getattr(data, f"X_{split}")[:limit] * data.scaler.scale + data.scaler.mean).astype(np.float32)
     if data.encoding.plain:
         return X
     import pandas as pd
@@ -41,6 +42,11 @@ class SplitScores:
     def of(cls, bundle: ModelBundle, data: PreparedData, split: str) -> SplitScores:
         X = raw_features(data, split)
         return cls(bundle, X, np.asarray(getattr(data, f"y_{split}"), dtype=np.int64), bundle.predict_proba(X))
+
+    @classmethod
+    def of_rows(cls, bundle: ModelBundle, other: SplitScores) -> SplitScores:
+        """Another model (a champion, the baseline) on the rows ``other`` scored: paired with it."""
+        return cls(bundle, other.X, other.y, bundle.predict_proba(other.X))
 
     def metrics(self, prefix: str = "test") -> dict[str, float]:
         if self.bundle.task == "binary":

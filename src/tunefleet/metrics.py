@@ -118,8 +118,11 @@ def _safe_div(a: float, b: float) -> float:
     return float(a / b) if b else 0.0
 
 
-def binary_metrics(y: np.ndarray, prob: np.ndarray, threshold: float, ranked: Ranked | None = None) -> dict[str, float]:
-    """All binary metrics for positive-class probabilities at a decision threshold
+def binary_metrics(
+    y: np.ndarray, prob: np.ndarray, threshold: float | np.ndarray, ranked: Ranked | None = None
+) -> dict[str, float]:
+    """All binary metrics for positive-class probabilities at a decision threshold (one, or one per row:
+    a paired permutation swaps rows between two models with their thresholds; :mod:`tunefleet.compare`)
     (``ranked``: :func:`ranked_counts` of the same ``y`` and ``prob``, when the caller has it)."""
     y = np.asarray(y, dtype=np.int64)
     prob = np.asarray(prob, dtype=np.float64)

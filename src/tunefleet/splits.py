@@ -185,8 +185,7 @@ def prepare_data(dataset: Dataset, spec: SplitSpec | None = None) -> PreparedDat
         indices = [train_idx, val_idx, test_idx]
     n_folds = spec.folds_for(len(y_tr) + len(y_va), int(np.bincount(np.concatenate([y_tr, y_va])).min()))
     split_hash = _split_hash(dataset, spec, indices, n_folds)
-    empty = _empty_columns(dataset)
-    main = _standardized(dataset, split_hash, empty, (X_tr, y_tr), (X_va, y_va), (X_te, y_te))
+    main = _standardized(dataset, split_hash, (X_tr, y_tr), (X_va, y_va), (X_te, y_te))
     if n_folds == 1:
         return main
     X_pool, y_pool = np.concatenate([X_tr, X_va]), np.concatenate([y_tr, y_va])
@@ -195,27 +194,34 @@ def prepare_data(dataset: Dataset, spec: SplitSpec | None = None) -> PreparedDat
     for held_out in folds:
         fit = np.setdiff1d(np.arange(len(y_pool)), held_out)
         rows = ((X_pool[fit], y_pool[fit]), (X_pool[held_out], y_pool[held_out]), (X_te, y_te))
-        views.append(_standardized(dataset, split_hash, empty, *rows))
+        views.append(_standardized(dataset, split_hash, *rows))
     return replace(main, folds=tuple(views))
 
 
 Rows = tuple[np.ndarray, np.ndarray]
 
 
-def _empty_columns(dataset: Dataset) -> np.ndarray:
-    """Which feature columns have an empty cell (NaN) anywhere in the data: they accept one (tunefleet.encoding)."""
-    empty = np.isnan(dataset.X).any(axis=0)
-    if dataset.X_test is not None:
-        empty |= np.isnan(dataset.X_test).any(axis=0)
-    return empty
+def _filled(rows: Rows, X_train: np.ndarray, empty: np.ndarray) -> Rows:
+    """Validation or test rows with their empty numbers filled (the training median, no flag) in the
+    columns whose training rows had none: the file's rows all predict, though only the columns
+    the training rows showed empty accept an empty cell from a user (:mod:`tunefleet.encoding`)."""
+    gaps = np.isnan(rows[0]) & ~empty  # text columns are codes, never NaN
+    if not gaps.any():
+        return rows
+    X = rows[0].copy()
+    for j in np.flatnonzero(gaps.any(axis=0)):
+        known = X_train[:, j][~np.isnan(X_train[:, j])]
+        X[gaps[:, j], j] = float(np.median(known)) if len(known) else 0.0
+    return X, rows[1]
 
 
-def _standardized(
-    dataset: Dataset, split_hash: str, empty: np.ndarray, train: Rows, val: Rows, test: Rows
-) -> PreparedData:
-    """The three splits encoded (text as indicators, empty cells filled) and standardized, fitted on ``train`` only."""
+def _standardized(dataset: Dataset, split_hash: str, train: Rows, val: Rows, test: Rows) -> PreparedData:
+    """The three splits encoded (text as indicators, empty cells filled) and standardized, fitted on ``train``
+    only: which columns accept empty cells too, so no validation or test row shapes the model's inputs."""
     vocab = dataset.vocab or (None,) * len(dataset.feature_names)
+    empty = np.asarray(np.isnan(train[0]).any(axis=0))
     encoding = Encoding.fit(dataset.feature_names, vocab, empty, train[0])
+    val, test = _filled(val, train[0], empty), _filled(test, train[0], empty)
     X_train, X_val, X_test = (encoding.expand_codes(rows[0], vocab) for rows in (train, val, test))
     scaler = Standardizer.fit(X_train)
     return PreparedData(
