@@ -142,7 +142,7 @@ def ours(train_csv: Path, test: pd.DataFrame, classes: list[str], work: Path, cm
     row = scored(test["y"].to_numpy(), proba, classes, pred["label"].to_numpy())
     labels_agree = float((pred["label"].astype(str).to_numpy() == np.array(classes)[proba.argmax(axis=1)]).mean())
     return {**row, "wall_s": wall, "labels_match_argmax": labels_agree, "summary": {
-        k: summary.get(k) for k in ("trials", "best_config", "test_metrics", "alias", "promotion_reason", "champion_kind")
+        k: summary.get(k) for k in ("trials", "best_config", "test_metrics", "alias", "promotion_reason", "champion")
     }}  # fmt: skip
 
 

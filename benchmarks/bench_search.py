@@ -63,7 +63,7 @@ def fixed_points(n: int, seed: int = 0) -> list[dict[str, Any]]:
         }
         for i in range(p["n_layers"]):
             p[f"width_{i}"] = int(rng.choice([16, 32, 64, 128]))
-        if p["optimizer"] == "sgd":  # SGD's learning rate is its own hyperparameter since stop 30
+        if p["optimizer"] == "sgd":  # SGD's learning rate is its own hyperparameter since issue 31
             p["momentum"] = float(rng.uniform(0, 0.95))
             p["sgd_lr"] = p.pop("lr")
         points.append(p)

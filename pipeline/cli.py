@@ -44,14 +44,18 @@ def _search_flags(p: argparse.ArgumentParser) -> None:
         type=_cohort_size,
         metavar="K|auto",
         help="K-fold cross-validated trials on train + validation (split.cv_folds; 1: the validation split; default "
-        "auto: 5 folds up to 4,000 rows); the test split is untouched",
+        "auto: 5 folds up to 10,000 rows); the test split is untouched",
     )
     g.add_argument("--address", help="Ray cluster address (default: $RAY_ADDRESS, else a local Ray)")
     g.add_argument("--cpus-per-trial", type=float, help="CPUs per trial; also its torch threads")
     g.add_argument("--gpus-per-trial", type=float, help="GPU share per trial, e.g. 0.25 = 4 trials per GPU")
     g.add_argument("--max-concurrent", type=int, help="cap on trials running at once")
     g.add_argument("--time-budget", type=float, help="stop starting trials after this many seconds")
-    g.add_argument("--scheduler", choices=["asha", "median", "none"], help="early-stopping scheduler / pruner")
+    g.add_argument(
+        "--scheduler",
+        choices=["sh", "asha", "median", "none"],
+        help="early stopping (search.scheduler.name; default sh: successive halving, judged together at each rung)",
+    )
     g.add_argument("--storage-path", help="experiment storage: local dir, shared path or URI (search.storage_path)")
     g.add_argument("--name", help="experiment name (default: DATASET-timestamp); with --resume, which one")
     g.add_argument(

@@ -111,14 +111,17 @@ def _shown(value: float) -> str:
 def _encoding_note(data: PreparedData) -> str:
     """What became of text columns and empty cells (tunefleet.encoding): said once, at the start."""
     text, filled = data.encoding.text, data.encoding.filled
-    empty_numbers = [c.name for c in filled if c.levels is None]
+    flagged = [c.name for c in filled if c.levels is None and c.empty]
+    unflagged = [c.name for c in filled if c.levels is None and not c.empty]
     empty_text = [c.name for c in filled if c.levels is not None]
     note = ""
     if text:
         levels = sum(c.width for c in text)
         note += f"; text column(s) {_some([c.name for c in text])} as {levels} indicator inputs (levels seen in train)"
-    if empty_numbers:
-        note += f"; empty cells in {_some(empty_numbers)} filled with the train median and flagged by an indicator"
+    if flagged:
+        note += f"; empty cells in {_some(flagged)} filled with the train median and flagged by an indicator"
+    if unflagged:
+        note += f"; empty cells in {_some(unflagged)} (none in train) filled with the train median"
     if empty_text:
         note += f"; empty cells in {_some(empty_text)} as a level of their own"
     return note

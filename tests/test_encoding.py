@@ -97,7 +97,13 @@ def test_a_bundle_takes_the_raw_text_back(tmp_path) -> None:
     loaded = ModelBundle.load(bundle.save(tmp_path / "b"))
     assert loaded.only.encoding == bundle.only.encoding and np.array_equal(loaded.predict_proba(rows), expected)
     saved = json.loads((tmp_path / "b" / "bundle.json").read_text())["members"][0]["encoding"]
-    assert saved[0] == {"name": "plan", "levels": ["basic", "plus", "pro"], "empty": False, "fill": 0.0}
+    assert saved[0] == {
+        "name": "plan",
+        "levels": ["basic", "plus", "pro"],
+        "empty": False,
+        "fill": 0.0,
+        "optional": False,
+    }
     # an empty text cell, where the file had none, is one line naming the column
     with pytest.raises(DataError, match=r"missing or infinite values .* in column\(s\) 'region'"):
         bundle.predict(rows.assign(region=[None, "north", "south", "east", "north", "south"]))

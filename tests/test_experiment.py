@@ -127,6 +127,18 @@ def test_typed_flags_are_set_as_they_are_not_reparsed() -> None:
     assert exp.search.storage_path == "2024" and exp.search.num_samples == 3 and exp.search.seed == 7
 
 
+def test_every_scheduler_is_a_flag_the_default_included() -> None:
+    """--scheduler offered asha, median and none, but not sh, the default the README names."""
+    import typing
+
+    from tunefleet.search.experiment import SchedulerConfig
+
+    names = typing.get_args(SchedulerConfig.model_fields["name"].annotation)
+    for name in names:
+        args = build_parser().parse_args(["search", "sign", "--scheduler", name])
+        assert load_experiment("sign", values=flag_values(args)).search.scheduler.name == name
+
+
 def test_trial_config_carries_the_fixed_train_settings() -> None:
     exp = load_experiment("breast_cancer", overrides=["train.patience=4", "search.resources.cpus_per_trial=2"])
     params = sample_params(exp, 1)[0]

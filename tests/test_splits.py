@@ -60,11 +60,13 @@ def test_scaler_fitted_on_train_only(breast_cancer_data) -> None:
     assert np.allclose(refit.mean, data.scaler.mean) and np.allclose(refit.scale, data.scaler.scale)
 
 
-def test_which_columns_accept_empty_cells_is_decided_on_the_training_rows() -> None:
+def test_which_columns_are_flagged_for_empty_cells_is_decided_on_the_training_rows() -> None:
     """A column whose only empty cell is a test row: at 23b723d it was flagged (an indicator input,
     decided from every row of the file, test rows included). Now the training rows decide: no
-    flag, the test row filled with the training median, and a user's empty cell there refused.
-    A column empty in training rows is flagged and accepts one."""
+    flag, the test row filled with the training median. A user's empty cell there is accepted
+    and filled the same way (the file showed the column can be empty: at 6945e7f it was refused,
+    and a user's held-out rows of the penguins table failed to predict); a column empty in no
+    row of the file refuses one. A column empty in training rows is flagged and accepts one."""
     from tunefleet.datasets import _from_arrays
     from tunefleet.evaluation import raw_features
     from tunefleet.train import train_one
@@ -82,12 +84,28 @@ def test_which_columns_accept_empty_cells_is_decided_on_the_training_rows() -> N
     X[test_row, 1], X[train_row, 2] = np.nan, np.nan
     data = prepare_data(_from_arrays("t", X, y, ["a", "b", "c"]), SplitSpec(cv_folds=1))
     assert [c.empty for c in data.encoding.columns] == [False, False, True] and data.encoding.width == 4
+    assert [c.accepts_empty for c in data.encoding.columns] == [False, True, True]
     filled = raw_features(data, "test").loc[0, "b"]  # a frame: the encoding is not plain numbers
     b_train = data.X_train[:, 1] * data.scaler.scale[1] + data.scaler.mean[1]
     assert filled == pytest.approx(np.median(b_train), rel=1e-5)  # the training median, unflagged
     bundle = train_one(TrainConfig(epochs=1), data).bundle
     assert np.isfinite(bundle.predict_proba(raw_features(data, "test"))).all()  # every file row is scored
     user = np.array([[0.1, np.nan, 0.3]])
-    with pytest.raises(DataError, match="'b'"):
-        bundle.predict_proba(user)
+    filled_by_hand = np.array([[0.1, float(np.median(b_train)), 0.3]])
+    assert np.allclose(bundle.predict_proba(user), bundle.predict_proba(filled_by_hand), atol=1e-6)
+    with pytest.raises(DataError, match="'a'"):
+        bundle.predict_proba(np.array([[np.nan, 0.2, 0.3]]))
     assert np.isfinite(bundle.predict_proba(np.array([[0.1, 0.2, np.nan]]))).all()
+
+
+def test_auto_folds_follow_the_pool_size_and_the_smallest_class() -> None:
+    """cv_folds: auto is 5 folds up to AUTO_CV_ROWS train + validation rows, no more folds than the
+    smallest class has rows there (each fold holds every class), and the validation split beyond."""
+    from tunefleet.splits import AUTO_CV_ROWS
+
+    auto = SplitSpec()
+    assert AUTO_CV_ROWS == 10_000  # the quality suite's measurement (README): a change is a decision
+    assert auto.folds_for(456, 170) == 5 and auto.folds_for(AUTO_CV_ROWS, 2000) == 5
+    assert auto.folds_for(AUTO_CV_ROWS + 1, 2000) == 1
+    assert auto.folds_for(120, 3) == 3 and auto.folds_for(120, 1) == 1
+    assert SplitSpec(cv_folds=1).folds_for(100, 50) == 1 and SplitSpec(cv_folds=7).folds_for(50_000, 9) == 7

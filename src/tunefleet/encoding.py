@@ -11,10 +11,12 @@ test must not shape the preprocessing.
 - **Empty cells**, in a column where the training rows have them: a number is filled with
   the training rows' median and flagged by an indicator input of its own (so the model can
   learn what "not measured" means, which a filled value alone hides); in text, empty is a
-  level of its own. A column whose training rows had no empty cell accepts none at
-  prediction either: the model never saw one there. (The file's own validation and test
-  rows are filled with the training median there, unflagged, so that every row of the file
-  is scored: :func:`tunefleet.splits.prepare_data`.)
+  level of its own. A column where only the file's other rows (validation, test) have them
+  accepts an empty cell too, so that every row of the file is scored and a user's file like
+  it predicts: a number is filled with the training median, unflagged, and empty text is a
+  level the training rows never showed. Which columns take which input is decided on the
+  training rows alone; that the column may be empty is a fact of the file. A column empty in
+  no row of the file accepts no empty cell at prediction: the file never showed one there.
 
 A dataset keeps each text column as codes into that column's vocabulary (every value in
 the file, sorted; an empty cell is :data:`EMPTY`) and each empty number as NaN, so splits,
@@ -39,8 +41,13 @@ class Column:
 
     name: str
     levels: tuple[str, ...] | None = None
-    empty: bool = False  # the file had empty cells here: accepted, filled and flagged
+    empty: bool = False  # the training rows had empty cells here: filled and flagged
     fill: float = 0.0  # a number's fill for an empty cell: the training rows' median
+    optional: bool = False  # the file had empty cells here (any rows): an empty cell is accepted
+
+    @property
+    def accepts_empty(self) -> bool:
+        return self.empty or self.optional
 
     @property
     def width(self) -> int:
@@ -60,18 +67,19 @@ class Encoding:
         return cls(tuple(Column(str(n)) for n in names))
 
     @classmethod
-    def fit(cls, names: Sequence[str], vocab: Sequence[Levels], empty: np.ndarray, X_train: np.ndarray) -> Encoding:
-        """The text columns' levels and the numbers' fills from the training rows ``X_train`` (codes
-        into ``vocab``); ``empty``: the number columns with an empty cell in those rows (they accept
-        one). A text column accepts one where its training rows hold the empty level."""
+    def fit(cls, names: Sequence[str], vocab: Sequence[Levels], X_train: np.ndarray, optional: np.ndarray) -> Encoding:
+        """The text columns' levels, the numbers' fills and which of them are flagged, from the
+        training rows ``X_train`` (codes into ``vocab``, the file's levels); ``optional``: the number
+        columns with an empty cell anywhere in the file, which accept one."""
         columns = []
         for j, (name, words) in enumerate(zip(names, vocab, strict=True)):
             if words is not None:
                 levels = tuple(words[int(c)] for c in np.unique(X_train[:, j].astype(np.int64)))
-                columns.append(Column(name, levels, empty=EMPTY in levels))
-            elif empty[j]:
+                columns.append(Column(name, levels, empty=EMPTY in levels, optional=EMPTY in words))
+            elif optional[j]:
                 known = X_train[:, j][~np.isnan(X_train[:, j])]
-                columns.append(Column(name, empty=True, fill=float(np.median(known)) if len(known) else 0.0))
+                fill = float(np.median(known)) if len(known) else 0.0
+                columns.append(Column(name, empty=len(known) < len(X_train), fill=fill, optional=True))
             else:
                 columns.append(Column(name))
         return cls(tuple(columns))
@@ -83,8 +91,8 @@ class Encoding:
 
     @property
     def filled(self) -> list[Column]:
-        """The columns that accept empty cells (the file had some): numbers filled and flagged, text a level."""
-        return [c for c in self.columns if c.empty]
+        """The columns that accept empty cells (the file had some): numbers filled, text a level."""
+        return [c for c in self.columns if c.accepts_empty]
 
     @property
     def has_text(self) -> bool:
@@ -93,7 +101,7 @@ class Encoding:
     @property
     def plain(self) -> bool:
         """Numbers only, no empty cells: the inputs are the columns themselves."""
-        return all(c.levels is None and not c.empty for c in self.columns)
+        return all(c.levels is None and not c.accepts_empty for c in self.columns)
 
     @property
     def width(self) -> int:
@@ -110,11 +118,9 @@ class Encoding:
                 blocks.append(indicators(raw, column.levels))
                 continue
             number = np.asarray(raw, dtype=np.float64)
-            if not column.empty:
-                blocks.append(number.reshape(-1, 1))
-                continue
             gap = np.isnan(number)
-            blocks.append(np.column_stack([np.where(gap, column.fill, number), gap]))
+            filled = np.where(gap, column.fill, number) if column.optional else number
+            blocks.append(np.column_stack([filled, gap]) if column.empty else filled.reshape(-1, 1))
         return np.concatenate(blocks, axis=1).astype(np.float32)
 
     def expand_codes(self, X: np.ndarray, vocab: Sequence[Levels]) -> np.ndarray:

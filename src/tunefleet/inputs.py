@@ -67,12 +67,12 @@ def _raw_columns(frame: Any, encoding: Encoding) -> list[np.ndarray]:
 
 
 def _unusable(values: np.ndarray, column: Column) -> bool:
-    """An infinite number (or one beyond float32's range), or an empty cell where training had none."""
+    """An infinite number (or one beyond float32's range), or an empty cell where the training file had none."""
     if column.levels is not None:
-        return not column.empty and any(is_empty(v) for v in values)
+        return not column.accepts_empty and any(is_empty(v) for v in values)
     with np.errstate(over="ignore"):
         single = np.asarray(values, np.float32)
-    return bool(np.isinf(single).any()) or (not column.empty and bool(np.isnan(single).any()))
+    return bool(np.isinf(single).any()) or (not column.accepts_empty and bool(np.isnan(single).any()))
 
 
 def feature_matrix(X: Any, feature_names: Sequence[str], encoding: Encoding | None = None) -> np.ndarray:

@@ -21,10 +21,11 @@ from tunefleet.datasets import Dataset, Labelled
 from tunefleet.encoding import Encoding
 from tunefleet.errors import DataError
 
-# cv_folds: auto. Below this many train + validation rows the validation split is too few rows to
-# select on (breast_cancer's 114: ROC AUC's standard error ~0.012, where the best ten configs
-# spanned 0.005), and folds as cohort members cost about one search's time (README, quality).
-AUTO_FOLDS, AUTO_CV_ROWS = 5, 4000
+# cv_folds: auto. Up to this many train + validation rows, folds select and train better than the
+# validation split: measured on the quality suite's tables of 115 to 6,400 such rows (README, "How a
+# search finds its model"), at 1.8x and 3.7x the search's time on the two largest. Beyond that the
+# validation split is large and 5 fold models cost 5 times the training; unmeasured for quality.
+AUTO_FOLDS, AUTO_CV_ROWS = 5, 10_000
 
 
 class SplitSpec(StrictModel):
@@ -201,27 +202,18 @@ def prepare_data(dataset: Dataset, spec: SplitSpec | None = None) -> PreparedDat
 Rows = tuple[np.ndarray, np.ndarray]
 
 
-def _filled(rows: Rows, X_train: np.ndarray, empty: np.ndarray) -> Rows:
-    """Validation or test rows with their empty numbers filled (the training median, no flag) in the
-    columns whose training rows had none: the file's rows all predict, though only the columns
-    the training rows showed empty accept an empty cell from a user (:mod:`tunefleet.encoding`)."""
-    gaps = np.isnan(rows[0]) & ~empty  # text columns are codes, never NaN
-    if not gaps.any():
-        return rows
-    X = rows[0].copy()
-    for j in np.flatnonzero(gaps.any(axis=0)):
-        known = X_train[:, j][~np.isnan(X_train[:, j])]
-        X[gaps[:, j], j] = float(np.median(known)) if len(known) else 0.0
-    return X, rows[1]
+def _empty_columns(dataset: Dataset) -> np.ndarray:
+    """The columns with an empty number anywhere in the file (text columns are codes, never NaN)."""
+    parts = [dataset.X] + ([dataset.X_test] if dataset.X_test is not None else [])
+    return np.asarray(np.any([np.isnan(X).any(axis=0) for X in parts], axis=0))
 
 
 def _standardized(dataset: Dataset, split_hash: str, train: Rows, val: Rows, test: Rows) -> PreparedData:
     """The three splits encoded (text as indicators, empty cells filled) and standardized, fitted on ``train``
-    only: which columns accept empty cells too, so no validation or test row shapes the model's inputs."""
+    only (levels, fills, flags, scaler), so no validation or test row shapes the model's inputs. Which
+    columns accept an empty cell is the file's: every row of it is scored, and a user's file like it predicts."""
     vocab = dataset.vocab or (None,) * len(dataset.feature_names)
-    empty = np.asarray(np.isnan(train[0]).any(axis=0))
-    encoding = Encoding.fit(dataset.feature_names, vocab, empty, train[0])
-    val, test = _filled(val, train[0], empty), _filled(test, train[0], empty)
+    encoding = Encoding.fit(dataset.feature_names, vocab, train[0], _empty_columns(dataset))
     X_train, X_val, X_test = (encoding.expand_codes(rows[0], vocab) for rows in (train, val, test))
     scaler = Standardizer.fit(X_train)
     return PreparedData(
