@@ -7,13 +7,10 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from tunefleet.baseline import PARAMS
 from tunefleet.candidates import Candidate
 from tunefleet.evaluation import SplitScores
 from tunefleet.metrics import prefixed
 from tunefleet.splits import PreparedData
-
-BASELINE_PARAMS = PARAMS
 
 
 @dataclass(frozen=True)

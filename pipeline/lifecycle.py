@@ -9,11 +9,12 @@ from contextlib import closing
 from pathlib import Path
 from typing import Any
 
+from tunefleet.baseline import PARAMS as BASELINE_PARAMS
 from tunefleet.candidates import Candidate
 from tunefleet.errors import TunefleetError
 from tunefleet.evaluation import SplitScores
 from tunefleet.metrics import prefixed
-from tunefleet.pipeline.baseline import BASELINE_PARAMS, baseline_of
+from tunefleet.pipeline.baseline import baseline_of
 from tunefleet.pipeline.figures import FigureData, FigureProcess
 from tunefleet.pipeline.model_io import ModelPackage
 from tunefleet.pipeline.registry import register_and_promote, registered_before

@@ -23,6 +23,16 @@ Status = Literal["finished", "stopped", "failed"]
 PREDICTIONS = "val_probabilities.npy"  # beside a finished trial's bundle: its validation (or out-of-fold) predictions
 
 
+def save_trial_model(bundle: ModelBundle, val_probabilities: Any, directory: str | Path) -> Path:
+    """A finished trial's bundle and, beside it, its validation predictions: what the candidates are
+    judged on and the ensemble is chosen from (:mod:`tunefleet.search.champion`) without a second pass."""
+    import numpy as np
+
+    path = bundle.save(directory)
+    np.save(path / PREDICTIONS, np.asarray(val_probabilities))
+    return path
+
+
 @dataclass
 class TrialRecord:
     """One trial: what was sampled, the config it trained with, how it ended, what it measured."""

@@ -17,11 +17,10 @@ import pytest
 from mlflow.tracking import MlflowClient
 
 from tests.services import BIN, free_port, process, wait_http
-from tests.test_user_files import write_clinic_csv
+from tests.test_user_files import FEATURES, clinic_workdir, smoke_search_args
 from tunefleet.pipeline.cli import main
 
 pytestmark = pytest.mark.integration
-FEATURES = ["age", "visits", "smoker", "bmi", "ward"]
 BAD_TRIALS = [  # trials that learn nothing in one epoch at lr 1e-6
     "--set", "space.optimizer={type: choice, values: [adam]}",
     "--set", "space.lr={type: loguniform, low: 1.0e-6, high: 2.0e-6}",
@@ -38,20 +37,13 @@ SEARCHES = {  # model name -> what makes its champion what it is
 def searched(tmp_path_factory, local_ray):
     """Three smoke searches of one user file, one after another, in one tracking store."""
     root = tmp_path_factory.mktemp("kinds")
-    csv = write_clinic_csv(root / "clinic.csv")
-    db = f"sqlite:///{root}/mlruns.db"
-    mp = pytest.MonkeyPatch()
-    mp.chdir(root)
-    mp.setenv("MLFLOW_TRACKING_URI", db)
     summaries = {}
-    for name, extra in SEARCHES.items():
-        out = root / f"{name}.json"
-        argv = ["search", "--data", str(csv), "--target", "outcome", "--smoke", "--quiet", "--json", str(out)]
-        argv += ["--set", f"dataset.options.features={json.dumps(FEATURES)}", "--model-name", name, *extra]
-        assert main(argv) == 0
-        summaries[name] = json.loads(out.read_text())
-    yield root, csv, db, summaries
-    mp.undo()
+    with clinic_workdir(root) as (csv, db):
+        for name, extra in SEARCHES.items():
+            out = root / f"{name}.json"
+            assert main([*smoke_search_args(csv, out), "--model-name", name, *extra]) == 0
+            summaries[name] = json.loads(out.read_text())
+        yield root, csv, db, summaries
 
 
 def test_each_kind_of_champion_loads_by_alias_in_a_fresh_process_and_predicts_raw_frames(searched, capsys) -> None:

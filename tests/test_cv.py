@@ -1,4 +1,4 @@
-"""Cross-validated trials: folds, per-fold scalers, fold-mean reports, out-of-fold threshold, refit."""
+"""Cross-validated trials: folds, per-fold scalers, fold-mean reports, out-of-fold threshold, the fold models as one model."""
 
 from __future__ import annotations
 

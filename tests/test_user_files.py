@@ -16,6 +16,7 @@ import subprocess
 import sys
 import time
 import urllib.request
+from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -48,39 +49,34 @@ def write_clinic_csv(path: Path, n: int = 300, seed: int = 0) -> Path:
     return path
 
 
+@contextlib.contextmanager
+def clinic_workdir(root: Path) -> Iterator[tuple[Path, str]]:
+    """The clinic file in ``root``, which is the working directory meanwhile, with a tracking store of its own there."""
+    csv = write_clinic_csv(root / "clinic.csv")
+    db = f"sqlite:///{root}/mlruns.db"
+    with pytest.MonkeyPatch.context() as mp:
+        mp.chdir(root)
+        mp.setenv("MLFLOW_TRACKING_URI", db)
+        yield csv, db
+
+
+def smoke_search_args(csv: Path, out: Path) -> list[str]:
+    """``tunefleet search`` of the clinic file with its features, as a quiet smoke search writing ``--json`` to ``out``."""
+    return ["search", "--data", str(csv), "--target", "outcome", "--set",
+            f"dataset.options.features={json.dumps(FEATURES)}", "--smoke", "--quiet", "--json", str(out)]  # fmt: skip
+
+
 @pytest.fixture(scope="module")
 def searched(tmp_path_factory, local_ray):
     """One smoke search of the clinic file with 5-fold cross-validated trials; the champion it registered."""
     root = tmp_path_factory.mktemp("userfile")
-    csv = write_clinic_csv(root / "clinic.csv")
-    db = f"sqlite:///{root}/mlruns.db"
-    mp = pytest.MonkeyPatch()
-    mp.chdir(root)
-    mp.setenv("MLFLOW_TRACKING_URI", db)
-    code = main(
-        [
-            "search",
-            "--data",
-            str(csv),
-            "--target",
-            "outcome",
-            "--set",
-            f"dataset.options.features={json.dumps(FEATURES)}",
-            "--cv",
-            "5",
-            "--smoke",
-            "--quiet",
-            "--json",
-            str(root / "s.json"),
-        ]
-    )
-    assert code == 0
-    yield root, csv, db, json.loads((root / "s.json").read_text())
-    mp.undo()
+    with clinic_workdir(root) as (csv, db):
+        assert main([*smoke_search_args(csv, root / "s.json"), "--cv", "5"]) == 0
+        yield root, csv, db, json.loads((root / "s.json").read_text())
 
 
 def test_cross_validated_trials_on_a_user_file(searched) -> None:
-    """--cv 5: every trial scored on the mean of 5 folds (std logged), the champion a refit."""
+    """--cv 5: every trial scored on the mean of 5 folds (std logged), its model its 5 fold models."""
     _root, _csv, _db, summary = searched
     assert summary["cv_folds"] == 5 and summary["val_test_gap"] is not None
     client = MlflowClient()

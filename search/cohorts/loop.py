@@ -29,7 +29,6 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-import numpy as np
 import optuna
 
 from tunefleet.config import is_uri
@@ -38,7 +37,7 @@ from tunefleet.search.backends import Lease, SearchRequest
 from tunefleet.search.cohort_jobs import CohortJob, TrialJob, TrialOutcome, views_of
 from tunefleet.search.cohorts.sizing import cohort_cap, cost_shape, slots_worth_starting
 from tunefleet.search.experiment import ExperimentConfig
-from tunefleet.search.result import PREDICTIONS, Status, TrialRecord, tell_observers
+from tunefleet.search.result import Status, TrialRecord, save_trial_model, tell_observers
 from tunefleet.search.schedule import Schedule, rung_value
 from tunefleet.search.study import ended_before, has_study, one_sync, save_record, seed_study, tell
 from tunefleet.search.waves import ask_wave, open_waves
@@ -182,9 +181,7 @@ class CohortSession:
         status: Status = "stopped" if stopped else "finished" if outcome.status == "finished" else "failed"
         bundle_dir = None
         if status == "finished" and outcome.bundle is not None:
-            bundle_dir = path / "bundles" / trial_id
-            outcome.bundle.save(bundle_dir)
-            np.save(bundle_dir / PREDICTIONS, np.asarray(outcome.val_probabilities))
+            bundle_dir = save_trial_model(outcome.bundle, outcome.val_probabilities, path / "bundles" / trial_id)
         last = dict(outcome.history[-1]) if outcome.history else {}
         record = TrialRecord(
             trial_id, dict(trial.trial.params), trial.config, status, outcome.metrics if status == "finished" else last,

@@ -12,13 +12,12 @@ import time
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import optuna
 
 from tunefleet.cv import train_trial
 from tunefleet.search.backends import Lease, SearchRequest
 from tunefleet.search.experiment import ExperimentConfig
-from tunefleet.search.result import PREDICTIONS, SearchObserver, TrialRecord, tell_observers
+from tunefleet.search.result import SearchObserver, TrialRecord, save_trial_model, tell_observers
 from tunefleet.search.schedule import Schedule
 from tunefleet.search.study import ended_before, has_study, one_sync, open_study, save_record, seed_study, tell
 from tunefleet.splits import PreparedData
@@ -115,9 +114,7 @@ def _run_trial(
                 trial_id, params, config, "stopped", dict(history[-1]), list(history), node_id="local",
                 seconds=time.perf_counter() - started,
             )  # fmt: skip
-        bundle_dir = path / "bundles" / trial_id
-        result.bundle.save(bundle_dir)
-        np.save(bundle_dir / PREDICTIONS, result.val_probabilities)
+        bundle_dir = save_trial_model(result.bundle, result.val_probabilities, path / "bundles" / trial_id)
         return TrialRecord(
             trial_id, params, config, "finished", dict(result.metrics), result.history, node_id="local",
             bundle_dir=str(bundle_dir), seconds=time.perf_counter() - started,

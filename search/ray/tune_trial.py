@@ -14,11 +14,9 @@ import time
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-
 from tunefleet.cv import train_trial
 from tunefleet.search.experiment import ExperimentConfig
-from tunefleet.search.result import PREDICTIONS
+from tunefleet.search.result import save_trial_model
 from tunefleet.search.schedule import report_epochs
 from tunefleet.splits import PreparedData
 
@@ -86,7 +84,6 @@ def ray_trial(params: dict[str, Any], data: PreparedData, exp: ExperimentConfig,
         CONFIG_KEY: config_json,
     }
     with tempfile.TemporaryDirectory() as tmp:
-        result.bundle.save(tmp)
+        save_trial_model(result.bundle, result.val_probabilities, tmp)
         (Path(tmp) / "history.json").write_text(json.dumps(result.history))
-        np.save(Path(tmp) / PREDICTIONS, result.val_probabilities)  # what ensembles are chosen on
         tune.report(final, checkpoint=tune.Checkpoint.from_directory(tmp))

@@ -11,6 +11,8 @@ pyfunc, signature and REST behaviour.
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import numpy as np
 
 from tunefleet.bundle import Network, bundle_of
@@ -46,10 +48,7 @@ def logistic_regression(data: PreparedData, threshold: ThresholdConfig, seed: in
     logits = np.concatenate([lg for _, lg in fits])
     y = np.concatenate([view.y_val for view in views])
     temperature = fit_temperature(logits, y)
-    members = tuple(
-        Network(n.hidden_widths, n.state_dict, n.scaler_mean, n.scaler_scale, temperature, n.encoding, 1 / len(fits))
-        for n, _ in fits
-    )
+    members = tuple(replace(n, temperature=temperature, weight=1 / len(fits)) for n, _ in fits)
     return scored(
         "baseline", "baseline", bundle_of(data, members, None), probabilities(logits, temperature), data, threshold
     )
